@@ -1,0 +1,22 @@
+//! sea-orm entities of ragcast.
+//!
+//! # Layout
+//! - `project`: a project owns documents and chats; its room is `project_{id}`.
+//! - `document`: an uploaded file and its ingestion state.
+//! - `chunk`: a searchable passage of a document (the full-text index covers these).
+//! - `chat`: a conversation inside a project.
+//! - `message`: a user question or an assistant reply, with its stream's metadata.
+
+pub mod chat;
+pub mod chunk;
+pub mod document;
+pub mod message;
+pub mod project;
+
+pub mod prelude {
+    pub use super::chat::Entity as Chat;
+    pub use super::chunk::Entity as Chunk;
+    pub use super::document::Entity as Document;
+    pub use super::message::Entity as Message;
+    pub use super::project::Entity as Project;
+}

@@ -1,0 +1,50 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "messages")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub chat_id: i64,
+    /// `user` or `assistant`.
+    pub role: String,
+    #[sea_orm(column_type = "Text")]
+    pub content: String,
+    /// `streaming`, `complete`, `cancelled`, `failed` or `interrupted`.
+    pub status: String,
+    pub model: Option<String>,
+    /// The `message_sources` list as sent, so a replay sends the very same sources.
+    pub sources: Option<Json>,
+    /// The streamed pieces `{ "tokens": [..], "reasoning": [..] }`: replay must resend the same
+    /// `(index, token)` pairs, so boundaries are stored, not only the joined text.
+    pub token_log: Option<Json>,
+    pub token_count: i32,
+    pub finish_reason: Option<String>,
+    pub first_token_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub usage: Option<Json>,
+    pub client_message_id: Option<String>,
+    pub task_id: Option<String>,
+    pub user_id: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub completed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::chat::Entity",
+        from = "Column::ChatId",
+        to = "super::chat::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Chat,
+}
+
+impl Related<super::chat::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Chat.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

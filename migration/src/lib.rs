@@ -1,0 +1,19 @@
+//! Schema migrations, run by the server at start. They work unchanged on SQLite and PostgreSQL;
+//! only the full-text index differs (FTS5 on SQLite, a GIN `tsvector` index on PostgreSQL).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_tables;
+mod m20261127_000002_fulltext_index;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_tables::Migration),
+            Box::new(m20261127_000002_fulltext_index::Migration),
+        ]
+    }
+}

@@ -1,0 +1,201 @@
+//! Wiring: database → services → Socket.IO layer + HTTP router → a bound listener. Tests call
+//! `App::build` with port 0 and drive the server over real sockets.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::broadcast::Broadcaster;
+use crate::chat::ChatService;
+use crate::config::{Config, CorsOrigins, SettingError};
+use crate::http::{self, ApiState};
+use crate::ingest::chunker::ChunkSettings;
+use crate::ingest::Ingestor;
+use crate::llm::BuiltinGenerator;
+use crate::retrieval::FullTextRetriever;
+use crate::{events, store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A wrong setting: the operator fixes it; exit status 2.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    io: SocketIo,
+    chat: ChatService,
+    grace: Duration,
+}
+
+const INGEST_WORKERS: usize = 2;
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        let db = store::connect(&config.database_url)
+            .await
+            .map_err(|e| SettingError::database(format!("cannot connect: {e}")))?;
+        store::migrate(&db)
+            .await
+            .map_err(|e| SettingError::database(format!("migrations failed: {e}")))?;
+        match store::messages::interrupt_streaming(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(n, "replies left streaming by an earlier stop marked interrupted"),
+            Err(e) => return Err(SettingError::database(format!("cannot read messages: {e}")).into()),
+        }
+
+        let broadcaster = Broadcaster::default();
+        let chat = ChatService::new(
+            db.clone(),
+            Arc::new(FullTextRetriever::new(db.clone())),
+            Arc::new(BuiltinGenerator::new(&config.builtin)),
+            broadcaster.clone(),
+        );
+        let ingest = Ingestor::new(
+            db.clone(),
+            broadcaster.clone(),
+            INGEST_WORKERS,
+            ChunkSettings {
+                size: config.chunk_size,
+                overlap: config.chunk_overlap,
+            },
+        );
+
+        let (socket_layer, io) = SocketIo::builder()
+            .max_buffer_size(config.socket_buffer)
+            .max_payload(config.max_payload)
+            .ws_max_message_size(config.max_payload as usize)
+            .ws_max_frame_size(config.max_payload as usize)
+            .with_state(chat.clone())
+            .build_layer();
+        broadcaster.attach(io.clone());
+        io.ns("/", events::on_connect);
+
+        let api = http::router(ApiState {
+            chat: chat.clone(),
+            ingest,
+            metrics: metrics_handle(),
+            io: io.clone(),
+        })
+        .layer(RequestBodyLimitLayer::new(config.max_body));
+
+        let request_id = HeaderName::from_static("x-request-id");
+        let router = api
+            .layer(socket_layer)
+            .layer(cors(&config.cors_origins))
+            .layer(PropagateRequestIdLayer::new(request_id.clone()))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }),
+            )
+            .layer(SetRequestIdLayer::new(request_id, CountingRequestId::default()));
+
+        let listener = TcpListener::bind(config.bind).await.map_err(|e| SettingError {
+            flag: "--bind",
+            env: "RAGCAST_BIND",
+            reason: format!("cannot listen on {}: {e}", config.bind),
+        })?;
+        Ok(App {
+            listener,
+            router,
+            io,
+            chat,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn chat(&self) -> &ChatService {
+        &self.chat
+    }
+
+    /// Serves until `shutdown` resolves, then drains running streams, disconnects every socket
+    /// and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!("listening on http://{}", self.local_addr());
+        let App {
+            listener,
+            router,
+            io,
+            chat,
+            grace,
+        } = self;
+        let stop = async move {
+            shutdown.await;
+            chat.drain(grace).await;
+            io.close().await;
+            tracing::info!("all sockets closed");
+        };
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+    }
+}
+
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    match origins {
+        CorsOrigins::Any => layer.allow_origin(Any),
+        CorsOrigins::List(list) => layer.allow_origin(AllowOrigin::list(
+            list.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        )),
+    }
+}
+
+/// The process's Prometheus recorder, installed once (tests build many apps in one process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Request ids `r1`, `r2`, … unless the client sent one.
+#[derive(Clone, Default)]
+struct CountingRequestId {
+    next: Arc<AtomicU64>,
+}
+
+impl MakeRequestId for CountingRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        HeaderValue::from_str(&format!("r{n}")).ok().map(RequestId::new)
+    }
+}

@@ -1,0 +1,109 @@
+//! Sending server events, with every failure handled on purpose.
+//!
+//! socketioxide's emit fails when a socket's outgoing buffer is full. A dropped token would leave
+//! a hole in that client's stream, so such a socket is disconnected (logged and counted): the
+//! client reconnects and `resume_message` gives it exactly what it missed.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+use socketioxide::socket::Sid;
+use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::extract::SocketRef;
+
+use crate::rooms;
+
+/// Who receives an event: the sockets of `rooms` (each once), minus `except`.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    rooms: Vec<String>,
+    except: Option<Sid>,
+}
+
+impl Audience {
+    pub fn room(room: String) -> Self {
+        Self {
+            rooms: vec![room],
+            except: None,
+        }
+    }
+
+    pub fn and_room(mut self, room: String) -> Self {
+        self.rooms.push(room);
+        self
+    }
+
+    /// Also the socket `sid`, whether or not it is in one of the rooms.
+    pub fn and_socket(self, sid: Option<Sid>) -> Self {
+        match sid {
+            Some(sid) => self.and_room(rooms::socket(sid)),
+            None => self,
+        }
+    }
+
+    pub fn except(mut self, sid: Sid) -> Self {
+        self.except = Some(sid);
+        self
+    }
+}
+
+/// Sends to rooms of this process's Socket.IO server.
+#[derive(Clone, Default)]
+pub struct Broadcaster {
+    /// Set once the Socket.IO layer is built: the layer's state (the chat pipeline) needs a
+    /// broadcaster before the `SocketIo` handle exists.
+    io: Arc<OnceLock<SocketIo>>,
+}
+
+impl Broadcaster {
+    pub fn attach(&self, io: SocketIo) {
+        if self.io.set(io).is_err() {
+            tracing::warn!("broadcaster attached twice; keeping the first Socket.IO handle");
+        }
+    }
+
+    /// Sends `event` to every socket of the audience, in this process; returns how many got it.
+    /// Synchronous, so a caller holding a lock keeps the order of its events.
+    pub fn send<T: Serialize + ?Sized>(&self, audience: &Audience, event: &str, payload: &T) -> usize {
+        let Some(io) = self.io.get() else {
+            return 0;
+        };
+        if audience.rooms.is_empty() {
+            return 0;
+        }
+        let mut operators = io.to(audience.rooms.clone());
+        if let Some(sid) = audience.except {
+            operators = operators.except(rooms::socket(sid));
+        }
+        operators
+            .sockets()
+            .iter()
+            .filter(|socket| send_to_socket(socket, event, payload))
+            .count()
+    }
+}
+
+/// Emits to one socket; a full buffer disconnects it so the client resumes. Returns whether sent.
+pub fn send_to_socket<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> bool {
+    match socket.emit(event, payload) {
+        Ok(()) => {
+            metrics::counter!("ragcast_events_out_total", "event" => event.to_owned()).increment(1);
+            true
+        }
+        Err(SendError::Socket(SocketError::Closed)) => false,
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            metrics::counter!("ragcast_emit_overflow_total").increment(1);
+            tracing::warn!(
+                sid = %socket.id,
+                event,
+                "outgoing buffer full: the client is not reading fast enough; disconnecting it so it reconnects and resumes"
+            );
+            let _ = socket.clone().disconnect();
+            false
+        }
+        Err(SendError::Serialize(e)) => {
+            tracing::error!(event, "cannot serialize event: {e}");
+            false
+        }
+    }
+}

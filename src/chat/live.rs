@@ -1,0 +1,87 @@
+//! Streams running in this process: their cancel switch and everything they emitted so far, so a
+//! resuming client gets exactly what it missed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::events::outgoing::MessageComplete;
+use crate::retrieval::Source;
+
+/// What a stream has emitted, in emission order. Held under a std mutex (never across `.await`)
+/// while an event is both recorded and sent, so a replay never interleaves with a live send.
+#[derive(Debug, Default)]
+pub struct StreamLog {
+    pub sources: Option<Vec<Source>>,
+    pub reasoning: Vec<String>,
+    pub tokens: Vec<String>,
+    pub complete: Option<MessageComplete>,
+}
+
+#[derive(Debug)]
+pub struct LiveStream {
+    pub message_id: i64,
+    pub chat_id: i64,
+    pub project_id: i64,
+    pub user_id: Option<String>,
+    pub task_id: String,
+    pub cancel: CancellationToken,
+    log: Mutex<StreamLog>,
+}
+
+impl LiveStream {
+    pub fn new(
+        message_id: i64,
+        chat_id: i64,
+        project_id: i64,
+        user_id: Option<String>,
+        task_id: String,
+    ) -> Self {
+        Self {
+            message_id,
+            chat_id,
+            project_id,
+            user_id,
+            task_id,
+            cancel: CancellationToken::new(),
+            log: Mutex::new(StreamLog::default()),
+        }
+    }
+
+    pub fn log(&self) -> MutexGuard<'_, StreamLog> {
+        // A panic while holding the log leaves it usable: the data is append-only.
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct LiveStreams {
+    inner: Arc<Mutex<HashMap<i64, Arc<LiveStream>>>>,
+}
+
+impl LiveStreams {
+    fn map(&self) -> MutexGuard<'_, HashMap<i64, Arc<LiveStream>>> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn insert(&self, stream: Arc<LiveStream>) {
+        self.map().insert(stream.message_id, stream);
+    }
+
+    pub fn get(&self, message_id: i64) -> Option<Arc<LiveStream>> {
+        self.map().get(&message_id).cloned()
+    }
+
+    pub fn remove(&self, message_id: i64) {
+        self.map().remove(&message_id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,294 @@
+//! The chat pipeline: store the question → retrieve → generate → store the reply, emitting the
+//! stream's events (PROTOCOL §5). Plain async code that the socket handlers and the HTTP routes
+//! both call; it knows rooms, not sockets.
+
+mod live;
+mod replay;
+mod stream;
+
+pub use live::{LiveStream, LiveStreams};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use socketioxide::socket::Sid;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::broadcast::{Audience, Broadcaster};
+use crate::error::{AppError, ErrorCode};
+use crate::events::names;
+use crate::events::outgoing::MessageReceived;
+use crate::events::payloads::SendMessage;
+use crate::llm::LlmProvider;
+use crate::retrieval::Retriever;
+use crate::store::messages::{self, Exchange, InsertExchangeError, NewExchange};
+use crate::{rooms, store, time};
+
+pub const DEFAULT_TOP_K: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    Cancelled,
+    Error,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::Cancelled => "cancelled",
+            FinishReason::Error => "error",
+        }
+    }
+}
+
+/// Who started a stream: the socket (which gets every event even outside the room) and user.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub sid: Option<Sid>,
+    pub user_id: Option<String>,
+}
+
+/// A validated `send_message`.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub chat_id: i64,
+    pub message: String,
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub include_history: bool,
+    pub top_k: usize,
+    pub client_message_id: Option<String>,
+    pub task_id: Option<String>,
+}
+
+impl From<SendMessage> for SendRequest {
+    fn from(p: SendMessage) -> Self {
+        Self {
+            chat_id: p.chat_id.0,
+            message: p.message.trim().to_owned(),
+            model: p.model,
+            temperature: p.temperature,
+            include_history: p.include_history.unwrap_or(true),
+            top_k: p.top_k.map_or(DEFAULT_TOP_K, |k| k as usize),
+            client_message_id: p.client_message_id,
+            task_id: p.task_id,
+        }
+    }
+}
+
+pub enum Started {
+    /// A new stream; `done` resolves once the reply is stored and `message_complete` sent.
+    New {
+        received: MessageReceived,
+        done: JoinHandle<()>,
+    },
+    /// The `client_message_id` was used before: nothing was stored or generated.
+    Duplicate { received: MessageReceived },
+}
+
+impl Started {
+    pub fn received(&self) -> &MessageReceived {
+        match self {
+            Started::New { received, .. } | Started::Duplicate { received } => received,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ChatService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    retriever: Arc<dyn Retriever>,
+    llm: Arc<dyn LlmProvider>,
+    broadcaster: Broadcaster,
+    live: LiveStreams,
+    /// Every running stream, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Cancelled when the shutdown grace period is over: streams still running store what they
+    /// have as `interrupted`.
+    interrupt: CancellationToken,
+    /// Set at shutdown: new messages are refused with `busy`.
+    draining: CancellationToken,
+}
+
+impl ChatService {
+    pub fn new(
+        db: DatabaseConnection,
+        retriever: Arc<dyn Retriever>,
+        llm: Arc<dyn LlmProvider>,
+        broadcaster: Broadcaster,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                retriever,
+                llm,
+                broadcaster,
+                live: LiveStreams::default(),
+                tasks: TaskTracker::new(),
+                interrupt: CancellationToken::new(),
+                draining: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub fn broadcaster(&self) -> &Broadcaster {
+        &self.inner.broadcaster
+    }
+
+    pub fn live_streams(&self) -> usize {
+        self.inner.live.len()
+    }
+
+    /// Steps 1–2 of the stream: validate, store, `message_received`; then the rest runs in its
+    /// own task, whatever happens to the caller.
+    #[tracing::instrument(skip_all, fields(chat_id = request.chat_id))]
+    pub async fn send(&self, request: SendRequest, origin: Origin) -> Result<Started, AppError> {
+        if self.inner.draining.is_cancelled() {
+            return Err(AppError::new(
+                ErrorCode::Busy,
+                "the server is shutting down; send the message again in a moment",
+            ));
+        }
+        let db = &self.inner.db;
+        let chat = store::chats::find(db, request.chat_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("chat"))?;
+
+        if let Some(client_id) = &request.client_message_id {
+            if let Some(first) =
+                messages::find_exchange_by_client_id(db, chat.id, client_id).await?
+            {
+                return Ok(Started::Duplicate {
+                    received: received_of(&first, true),
+                });
+            }
+        }
+
+        let model = request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.inner.llm.default_model().to_owned());
+        let inserted = messages::insert_exchange(
+            db,
+            NewExchange {
+                chat_id: chat.id,
+                content: &request.message,
+                model: &model,
+                client_message_id: request.client_message_id.as_deref(),
+                task_id: request.task_id.as_deref(),
+                user_id: origin.user_id.as_deref(),
+            },
+        )
+        .await;
+        let exchange = match inserted {
+            Ok(exchange) => exchange,
+            // Another request with the same id won the race (maybe on another process).
+            Err(InsertExchangeError::Duplicate) => {
+                let client_id = request.client_message_id.as_deref().unwrap_or_default();
+                let first = messages::find_exchange_by_client_id(db, chat.id, client_id)
+                    .await?
+                    .ok_or_else(|| AppError::internal("duplicate without a first exchange"))?;
+                return Ok(Started::Duplicate {
+                    received: received_of(&first, true),
+                });
+            }
+            Err(InsertExchangeError::Db(e)) => return Err(e.into()),
+        };
+
+        let message_id = exchange.assistant.id;
+        let task_id = request
+            .task_id
+            .clone()
+            .unwrap_or_else(|| message_id.to_string());
+        let live = Arc::new(LiveStream::new(
+            message_id,
+            chat.id,
+            chat.project_id,
+            origin.user_id.clone(),
+            task_id,
+        ));
+        self.inner.live.insert(live.clone());
+
+        let audience = Audience::room(rooms::project(chat.project_id)).and_socket(origin.sid);
+        let received = received_of(&exchange, false);
+        self.inner
+            .broadcaster
+            .send(&audience, names::MESSAGE_RECEIVED, &received);
+
+        let job = stream::StreamJob {
+            service: self.clone(),
+            live,
+            audience,
+            request,
+            model,
+            user_message_id: exchange.user.id,
+        };
+        let done = self.inner.tasks.spawn(job.run());
+        Ok(Started::New { received, done })
+    }
+
+    /// Ends a live stream with `finish_reason: "cancelled"`.
+    pub fn cancel(&self, message_id: i64) -> Result<(), AppError> {
+        let live = self
+            .inner
+            .live
+            .get(message_id)
+            .ok_or_else(|| AppError::not_found("live stream"))?;
+        live.cancel.cancel();
+        Ok(())
+    }
+
+    pub fn live_stream(&self, message_id: i64) -> Option<Arc<LiveStream>> {
+        self.inner.live.get(message_id)
+    }
+
+    /// Shutdown: refuse new messages, let running streams finish for `grace`, then store what
+    /// the rest have as `interrupted`.
+    pub async fn drain(&self, grace: Duration) {
+        self.inner.draining.cancel();
+        self.inner.tasks.close();
+        let running = self.inner.live.len();
+        if running > 0 {
+            tracing::info!(running, "waiting for running streams to finish");
+        }
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.inner.live.len(),
+                "grace period over: storing running streams as interrupted"
+            );
+            self.inner.interrupt.cancel();
+            self.inner.tasks.wait().await;
+        }
+    }
+}
+
+fn received_of(exchange: &Exchange, duplicate: bool) -> MessageReceived {
+    MessageReceived {
+        chat_id: exchange.user.chat_id,
+        message_id: exchange.assistant.id,
+        user_message_id: exchange.user.id,
+        client_message_id: exchange.user.client_message_id.clone(),
+        created_at: time::iso(&exchange.user.created_at),
+        duplicate,
+    }
+}

@@ -1,0 +1,306 @@
+//! Steps 3–5 of a stream, in its own task: sources, tokens, the one terminal event, the stored reply.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use super::{ChatService, FinishReason, LiveStream, SendRequest};
+use crate::broadcast::Audience;
+use crate::error::ErrorCode;
+use crate::events::names;
+use crate::events::outgoing::{
+    AiProgress, CompleteMetadata, ErrorEvent, MessageComplete, MessageSources, MessageToken,
+    ProgressKind,
+};
+use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, Usage};
+use crate::rooms;
+use crate::store::messages::{self, FinalReply, MessageStatus, TokenLog};
+
+pub(super) struct StreamJob {
+    pub service: ChatService,
+    pub live: Arc<LiveStream>,
+    /// The project room and the sender.
+    pub audience: Audience,
+    pub request: SendRequest,
+    pub model: String,
+    pub user_message_id: i64,
+}
+
+/// How generation ended, before it is turned into a status and a finish reason.
+enum Outcome {
+    Finished(FinishReason),
+    Cancelled,
+    Failed(String),
+    /// The server stopped before the stream ended.
+    Interrupted,
+}
+
+impl StreamJob {
+    pub async fn run(self) {
+        let started = Instant::now();
+        metrics::gauge!("ragcast_active_streams").increment(1.0);
+        let inner = &self.service.inner;
+        let progress_audience = self.progress_audience();
+
+        let sources = match inner
+            .retriever
+            .search(self.live.project_id, &self.request.message, self.request.top_k)
+            .await
+        {
+            Ok(sources) => sources,
+            Err(e) => {
+                tracing::error!(message_id = self.live.message_id, "retrieval failed: {e}");
+                Vec::new()
+            }
+        };
+        {
+            let mut log = self.live.log();
+            inner.broadcaster.send(
+                &self.audience,
+                names::MESSAGE_SOURCES,
+                &MessageSources {
+                    chat_id: self.live.chat_id,
+                    message_id: self.live.message_id,
+                    sources: &sources,
+                },
+            );
+            log.sources = Some(sources.clone());
+        }
+
+        let history = if self.request.include_history {
+            match messages::history(&inner.db, self.live.chat_id, self.user_message_id).await {
+                Ok(rows) => rows
+                    .into_iter()
+                    .map(|m| HistoryTurn {
+                        role: m.role,
+                        content: m.content,
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(message_id = self.live.message_id, "history unavailable: {e}");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+
+        let mut generation = inner.llm.generate(GenerationRequest {
+            model: self.model.clone(),
+            temperature: self.request.temperature,
+            question: self.request.message.clone(),
+            sources: sources.clone(),
+            history,
+        });
+        let mut first_token_ms: Option<i64> = None;
+        let mut usage: Option<Usage> = None;
+        let mut finish = FinishReason::Stop;
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                _ = self.live.cancel.cancelled() => break Outcome::Cancelled,
+                _ = inner.interrupt.cancelled() => break Outcome::Interrupted,
+                next = generation.next() => match next {
+                    Some(Ok(LlmEvent::Text(text))) if !text.is_empty() => {
+                        first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
+                        self.emit_piece(&progress_audience, ProgressKind::Text, text);
+                    }
+                    Some(Ok(LlmEvent::Reasoning(text))) if !text.is_empty() => {
+                        self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
+                    }
+                    Some(Ok(LlmEvent::Usage(u))) => usage = Some(u),
+                    Some(Ok(LlmEvent::Finish(reason))) => finish = reason,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break Outcome::Failed(e.to_string()),
+                    None => break Outcome::Finished(finish),
+                }
+            }
+        };
+        // Dropping the generation aborts an upstream request at once.
+        drop(generation);
+
+        let (status, finish_reason, failure) = match outcome {
+            Outcome::Finished(reason) => (MessageStatus::Complete, reason, None),
+            Outcome::Cancelled => (MessageStatus::Cancelled, FinishReason::Cancelled, None),
+            Outcome::Failed(message) => (MessageStatus::Failed, FinishReason::Error, Some(message)),
+            Outcome::Interrupted => (
+                MessageStatus::Interrupted,
+                FinishReason::Error,
+                Some("the server stopped before the reply was complete".to_owned()),
+            ),
+        };
+        self.finish(
+            &progress_audience,
+            sources.len(),
+            status,
+            finish_reason,
+            failure,
+            first_token_ms,
+            usage,
+            started,
+        )
+        .await;
+        metrics::gauge!("ragcast_active_streams").decrement(1.0);
+    }
+
+    /// `user:{id}` (when known) and `task:{task_id}`.
+    fn progress_audience(&self) -> Audience {
+        let audience = Audience::room(rooms::task(&self.live.task_id));
+        match &self.live.user_id {
+            Some(user) => audience.and_room(rooms::user(user)),
+            None => audience,
+        }
+    }
+
+    /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never
+    /// interleaves with it.
+    fn emit_piece(&self, progress_audience: &Audience, kind: ProgressKind, text: String) {
+        let broadcaster = &self.service.inner.broadcaster;
+        let mut log = self.live.log();
+        let (event, pieces) = match kind {
+            ProgressKind::Reasoning => (names::MESSAGE_REASONING, &mut log.reasoning),
+            _ => (names::MESSAGE_TOKEN, &mut log.tokens),
+        };
+        let index = pieces.len();
+        broadcaster.send(
+            &self.audience,
+            event,
+            &MessageToken {
+                chat_id: self.live.chat_id,
+                message_id: self.live.message_id,
+                token: &text,
+                index,
+            },
+        );
+        broadcaster.send(
+            progress_audience,
+            names::AI_PROGRESS,
+            &AiProgress {
+                kind,
+                text: &text,
+                partial: true,
+                task_id: &self.live.task_id,
+                chat_id: self.live.chat_id,
+                message_id: self.live.message_id,
+                finish_reason: None,
+            },
+        );
+        pieces.push(text);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        progress_audience: &Audience,
+        sources_count: usize,
+        status: MessageStatus,
+        finish_reason: FinishReason,
+        failure: Option<String>,
+        first_token_ms: Option<i64>,
+        usage: Option<Usage>,
+        started: Instant,
+    ) {
+        let inner = &self.service.inner;
+        let (content, token_log, sources) = {
+            let log = self.live.log();
+            (
+                log.tokens.concat(),
+                TokenLog {
+                    tokens: log.tokens.clone(),
+                    reasoning: log.reasoning.clone(),
+                },
+                serde_json::to_value(log.sources.as_deref().unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+        };
+        let tokens = token_log.tokens.len();
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let stored = messages::finish(
+            &inner.db,
+            self.live.message_id,
+            FinalReply {
+                status,
+                content: content.clone(),
+                sources,
+                token_log,
+                finish_reason,
+                first_token_ms,
+                duration_ms,
+                usage: usage.and_then(|u| serde_json::to_value(u).ok()),
+                completed_at: crate::time::now(),
+            },
+        )
+        .await;
+        if let Err(e) = stored {
+            // The row stays `streaming` and becomes `interrupted` at the next start.
+            tracing::error!(message_id = self.live.message_id, "cannot store the reply: {e}");
+        }
+
+        let complete = MessageComplete {
+            chat_id: self.live.chat_id,
+            message_id: self.live.message_id,
+            content,
+            metadata: CompleteMetadata {
+                model: self.model.clone(),
+                sources_count,
+                tokens,
+                finish_reason,
+                first_token_ms,
+                duration_ms,
+                usage,
+            },
+        };
+        {
+            let mut log = self.live.log();
+            if let Some(message) = &failure {
+                inner.broadcaster.send(
+                    &self.audience,
+                    names::ERROR,
+                    &ErrorEvent {
+                        code: ErrorCode::GenerationFailed,
+                        message: message.clone(),
+                        event: names::SEND_MESSAGE,
+                        chat_id: Some(self.live.chat_id),
+                        message_id: Some(self.live.message_id),
+                        retry_after_ms: None,
+                    },
+                );
+            }
+            inner
+                .broadcaster
+                .send(&self.audience, names::MESSAGE_COMPLETE, &complete);
+            inner.broadcaster.send(
+                progress_audience,
+                names::AI_PROGRESS,
+                &AiProgress {
+                    kind: ProgressKind::Completion,
+                    text: &complete.content,
+                    partial: false,
+                    task_id: &self.live.task_id,
+                    chat_id: self.live.chat_id,
+                    message_id: self.live.message_id,
+                    finish_reason: Some(finish_reason),
+                },
+            );
+            log.complete = Some(complete);
+        }
+        inner.live.remove(self.live.message_id);
+
+        if let Some(ms) = first_token_ms {
+            metrics::histogram!("ragcast_first_token_seconds").record(ms as f64 / 1000.0);
+        }
+        metrics::histogram!("ragcast_stream_duration_seconds").record(duration_ms as f64 / 1000.0);
+        tracing::info!(
+            chat_id = self.live.chat_id,
+            message_id = self.live.message_id,
+            sources = sources_count,
+            tokens,
+            first_token_ms,
+            duration_ms,
+            finish_reason = finish_reason.as_str(),
+            error = failure.as_deref(),
+            "stream finished"
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! Settings: every one is a flag and an environment variable (PROTOCOL §7).
+//! `Settings::validate` turns the raw flags into a `Config` or names the first bad setting.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LlmKind {
+    Builtin,
+    Openai,
+    Ollama,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    None,
+    Jwt,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ragcast", version, about = "Socket.IO event server for AI chat products")]
+pub struct Settings {
+    /// Listen address.
+    #[arg(long, env = "RAGCAST_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: String,
+
+    /// SQLite or PostgreSQL URL; migrations run at start.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ragcast.db?mode=rwc")]
+    pub database_url: String,
+
+    /// Redis URL: rooms span every node through Redis.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Model provider.
+    #[arg(long, env = "RAGCAST_LLM", value_enum, default_value = "builtin")]
+    pub llm: LlmKind,
+
+    #[arg(long, env = "RAGCAST_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+
+    #[arg(long, env = "RAGCAST_LLM_MODEL")]
+    pub llm_model: Option<String>,
+
+    #[arg(long, env = "RAGCAST_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+
+    #[arg(long, env = "RAGCAST_AUTH", value_enum, default_value = "none")]
+    pub auth: AuthMode,
+
+    #[arg(long, env = "RAGCAST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    #[arg(long, env = "RAGCAST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Comma-separated origins; `*` (the default) allows any.
+    #[arg(long, env = "RAGCAST_CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+
+    /// Delay between two tokens of the built-in generator, in milliseconds (0 = as fast as possible).
+    #[arg(long, env = "RAGCAST_BUILTIN_TOKEN_DELAY_MS", default_value_t = 0)]
+    pub builtin_token_delay_ms: u64,
+
+    /// Longest answer of the built-in generator, in tokens.
+    #[arg(long, env = "RAGCAST_BUILTIN_MAX_TOKENS", default_value_t = 1024)]
+    pub builtin_max_tokens: usize,
+
+    /// Packets a socket may have queued before it counts as too slow and is disconnected
+    /// (it then reconnects and resumes). Token streams need far more than socketioxide's 128.
+    #[arg(long, env = "RAGCAST_SOCKET_BUFFER", default_value_t = 8192)]
+    pub socket_buffer: usize,
+
+    /// Largest Socket.IO packet accepted from a client, in bytes (polling and websocket).
+    #[arg(long, env = "RAGCAST_MAX_PAYLOAD", default_value_t = 1_048_576)]
+    pub max_payload: u64,
+
+    /// Largest HTTP request body, in bytes (uploads included).
+    #[arg(long, env = "RAGCAST_MAX_BODY", default_value_t = 20 * 1_048_576)]
+    pub max_body: usize,
+
+    /// Size of a document chunk, in characters.
+    #[arg(long, env = "RAGCAST_CHUNK_SIZE", default_value_t = 1000)]
+    pub chunk_size: usize,
+
+    /// Overlap between neighbouring chunks, in characters.
+    #[arg(long, env = "RAGCAST_CHUNK_OVERLAP", default_value_t = 150)]
+    pub chunk_overlap: usize,
+
+    /// Seconds running streams get to finish at shutdown before they are stored as `interrupted`.
+    #[arg(long, env = "RAGCAST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// A setting that stops the start; its `Display` is the one line the operator reads.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {flag} ({env}): {reason}")]
+pub struct SettingError {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub reason: String,
+}
+
+impl SettingError {
+    fn new(flag: &'static str, env: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            flag,
+            env,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn database(reason: impl Into<String>) -> Self {
+        Self::new("--database-url", "DATABASE_URL", reason)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct BuiltinSettings {
+    pub token_delay: Duration,
+    pub max_tokens: usize,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub llm: LlmKind,
+    pub builtin: BuiltinSettings,
+    pub auth: AuthMode,
+    pub api_key: Option<String>,
+    pub cors_origins: CorsOrigins,
+    pub socket_buffer: usize,
+    pub max_payload: u64,
+    pub max_body: usize,
+    pub chunk_size: usize,
+    pub chunk_overlap: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    pub fn validate(self) -> Result<Config, SettingError> {
+        let bind = self.bind.parse::<SocketAddr>().map_err(|e| {
+            SettingError::new("--bind", "RAGCAST_BIND", format!("`{}`: {e}", self.bind))
+        })?;
+
+        let db_scheme = self
+            .database_url
+            .split_once("://")
+            .map(|(scheme, _)| scheme)
+            .unwrap_or_default();
+        if !matches!(db_scheme, "sqlite" | "postgres" | "postgresql") {
+            return Err(SettingError::database(
+                "expected a sqlite:// or postgres:// URL",
+            ));
+        }
+
+        if self.redis_url.is_some() {
+            return Err(SettingError::new(
+                "--redis-url",
+                "REDIS_URL",
+                "the Redis adapter is not available in this version yet; leave it unset",
+            ));
+        }
+        if self.llm != LlmKind::Builtin {
+            return Err(SettingError::new(
+                "--llm",
+                "RAGCAST_LLM",
+                "only `builtin` is available in this version yet",
+            ));
+        }
+        if self.auth == AuthMode::Jwt {
+            if self.jwt_secret.as_deref().unwrap_or_default().is_empty() {
+                return Err(SettingError::new(
+                    "--jwt-secret",
+                    "RAGCAST_JWT_SECRET",
+                    "`--auth jwt` needs a secret",
+                ));
+            }
+            return Err(SettingError::new(
+                "--auth",
+                "RAGCAST_AUTH",
+                "`jwt` is not available in this version yet; use `none`",
+            ));
+        }
+
+        let cors_origins = parse_origins(&self.cors_origins)?;
+
+        if self.builtin_max_tokens == 0 {
+            return Err(SettingError::new(
+                "--builtin-max-tokens",
+                "RAGCAST_BUILTIN_MAX_TOKENS",
+                "must be at least 1",
+            ));
+        }
+        if self.socket_buffer < 16 {
+            return Err(SettingError::new(
+                "--socket-buffer",
+                "RAGCAST_SOCKET_BUFFER",
+                "must be at least 16 packets",
+            ));
+        }
+        if self.chunk_size < 100 {
+            return Err(SettingError::new(
+                "--chunk-size",
+                "RAGCAST_CHUNK_SIZE",
+                "must be at least 100 characters",
+            ));
+        }
+        if self.chunk_overlap >= self.chunk_size / 2 {
+            return Err(SettingError::new(
+                "--chunk-overlap",
+                "RAGCAST_CHUNK_OVERLAP",
+                "must be less than half of --chunk-size",
+            ));
+        }
+
+        Ok(Config {
+            bind,
+            database_url: self.database_url,
+            llm: self.llm,
+            builtin: BuiltinSettings {
+                token_delay: Duration::from_millis(self.builtin_token_delay_ms),
+                max_tokens: self.builtin_max_tokens,
+            },
+            auth: self.auth,
+            api_key: self.api_key.filter(|k| !k.is_empty()),
+            cors_origins,
+            socket_buffer: self.socket_buffer,
+            max_payload: self.max_payload,
+            max_body: self.max_body,
+            chunk_size: self.chunk_size,
+            chunk_overlap: self.chunk_overlap,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        })
+    }
+}
+
+fn parse_origins(raw: &str) -> Result<CorsOrigins, SettingError> {
+    let raw = raw.trim();
+    if raw == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let parsed = url::Url::parse(origin).map_err(|e| {
+            SettingError::new(
+                "--cors-origins",
+                "RAGCAST_CORS_ORIGINS",
+                format!("`{origin}`: {e}"),
+            )
+        })?;
+        origins.push(parsed.origin().ascii_serialization());
+    }
+    Ok(CorsOrigins::List(origins))
+}
+
+impl Config {
+    /// The defaults, with a given database: what tests and examples start from.
+    pub fn for_database(database_url: &str) -> Config {
+        Settings::parse_from(["ragcast", "--database-url", database_url])
+            .validate()
+            .expect("default settings are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, SettingError> {
+        let mut all = vec!["ragcast"];
+        all.extend_from_slice(args);
+        Settings::try_parse_from(all).unwrap().validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert!(matches!(config.cors_origins, CorsOrigins::Any));
+    }
+
+    #[test]
+    fn a_bad_database_url_names_the_setting() {
+        let err = parse(&["--database-url", "mysql://x"]).unwrap_err();
+        assert_eq!(err.flag, "--database-url");
+        assert!(err.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn jwt_without_secret_is_refused() {
+        let err = parse(&["--auth", "jwt"]).unwrap_err();
+        assert_eq!(err.flag, "--jwt-secret");
+    }
+
+    #[test]
+    fn cors_origins_are_normalised() {
+        let config = parse(&["--cors-origins", "http://a.test:3000/, https://b.test"]).unwrap();
+        match config.cors_origins {
+            CorsOrigins::List(list) => {
+                assert_eq!(list, vec!["http://a.test:3000", "https://b.test"])
+            }
+            CorsOrigins::Any => panic!("expected a list"),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The answer to every client event: `{ ok: true, ...result }` or `{ ok: false, error }` to the
+//! ack callback, and on failure an `error` event naming the event and, where known, the ids.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use socketioxide::extract::{AckSender, SocketRef};
+
+use crate::broadcast::send_to_socket;
+use crate::error::{AppError, ErrorDetail};
+use crate::events::names;
+use crate::events::outgoing::ErrorEvent;
+
+/// An error of one event, with the ids a client needs to place it.
+#[derive(Debug)]
+pub struct EventError {
+    pub error: AppError,
+    pub chat_id: Option<i64>,
+    pub message_id: Option<i64>,
+}
+
+impl EventError {
+    pub fn chat(error: impl Into<AppError>, chat_id: i64) -> Self {
+        Self {
+            error: error.into(),
+            chat_id: Some(chat_id),
+            message_id: None,
+        }
+    }
+
+    pub fn message(error: impl Into<AppError>, message_id: i64) -> Self {
+        Self {
+            error: error.into(),
+            chat_id: None,
+            message_id: Some(message_id),
+        }
+    }
+}
+
+impl<E: Into<AppError>> From<E> for EventError {
+    fn from(error: E) -> Self {
+        Self {
+            error: error.into(),
+            chat_id: None,
+            message_id: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    ok: bool,
+    error: ErrorDetail<'a>,
+}
+
+/// Acks the result (when the client asked for an ack) and emits `error` on failure.
+pub fn respond<T: Serialize>(
+    socket: &SocketRef,
+    ack: AckSender,
+    event: &'static str,
+    result: Result<T, EventError>,
+) {
+    metrics::counter!("ragcast_events_in_total", "event" => event).increment(1);
+    let sent = match result {
+        Ok(value) => {
+            let mut body = match serde_json::to_value(value) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            body.insert("ok".into(), Value::Bool(true));
+            ack.send(&body)
+        }
+        Err(EventError {
+            error,
+            chat_id,
+            message_id,
+        }) => {
+            tracing::debug!(sid = %socket.id, event, code = ?error.code, "{}", error.message);
+            send_to_socket(
+                socket,
+                names::ERROR,
+                &ErrorEvent {
+                    code: error.code,
+                    message: error.message.clone(),
+                    event,
+                    chat_id,
+                    message_id,
+                    retry_after_ms: None,
+                },
+            );
+            ack.send(&Failure {
+                ok: false,
+                error: ErrorDetail {
+                    code: error.code,
+                    message: &error.message,
+                },
+            })
+        }
+    };
+    if let Err(e) = sent {
+        tracing::debug!(sid = %socket.id, event, "ack not sent: {e}");
+    }
+}
+
+/// The payload of a message, or `null` when the client sent none.
+pub fn payload_or_null<E>(data: Result<Value, E>) -> Value {
+    data.unwrap_or(Value::Null)
+}

@@ -1,0 +1,162 @@
+//! Chat events: `send_message`, `cancel_message`, `resume_message`, `typing_*`. Thin: parse, call
+//! the pipeline, answer.
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::ack::{payload_or_null, respond, EventError};
+use super::names;
+use super::outgoing::Typing;
+use super::payloads::{parse, ChatRef, MessageRef, ResumeMessage, SendMessage};
+use super::session::session_of;
+use crate::broadcast::{send_to_socket, Audience};
+use crate::chat::{ChatService, Origin, Started};
+use crate::error::AppError;
+use crate::{rooms, store};
+
+#[derive(Serialize)]
+struct Sent {
+    chat_id: i64,
+    message_id: i64,
+    user_message_id: i64,
+    duplicate: bool,
+}
+
+#[derive(Serialize)]
+struct MessageAck {
+    message_id: i64,
+}
+
+#[derive(Serialize)]
+struct ChatAck {
+    chat_id: i64,
+}
+
+pub async fn on_send(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = send(&socket, &chat, payload_or_null(data)).await;
+    respond(&socket, ack, names::SEND_MESSAGE, result);
+}
+
+async fn send(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
+    let payload: SendMessage = parse(data)?;
+    let chat_id = payload.chat_id.0;
+    let origin = Origin {
+        sid: Some(socket.id),
+        user_id: session_of(socket).user_id.clone(),
+    };
+    let started = chat
+        .send(payload.into(), origin)
+        .await
+        .map_err(|e| EventError::chat(e, chat_id))?;
+    let received = started.received().clone();
+    if let Started::Duplicate { received } = &started {
+        // To the sender alone: the first message's ids, then what a resume would send.
+        send_to_socket(socket, names::MESSAGE_RECEIVED, received);
+        chat.replay(socket, received.message_id, None)
+            .await
+            .map_err(|e| EventError::chat(e, chat_id))?;
+    }
+    Ok(Sent {
+        chat_id,
+        message_id: received.message_id,
+        user_message_id: received.user_message_id,
+        duplicate: received.duplicate,
+    })
+}
+
+pub async fn on_cancel(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = parse::<MessageRef>(payload_or_null(data))
+        .map_err(EventError::from)
+        .and_then(|MessageRef { message_id }| {
+            chat.cancel(message_id.0)
+                .map(|()| MessageAck {
+                    message_id: message_id.0,
+                })
+                .map_err(|e| EventError::message(e, message_id.0))
+        });
+    respond(&socket, ack, names::CANCEL_MESSAGE, result);
+}
+
+pub async fn on_resume(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = resume(&socket, &chat, payload_or_null(data)).await;
+    respond(&socket, ack, names::RESUME_MESSAGE, result);
+}
+
+async fn resume(
+    socket: &SocketRef,
+    chat: &ChatService,
+    data: Value,
+) -> Result<MessageAck, EventError> {
+    let ResumeMessage {
+        message_id,
+        after_index,
+    } = parse(data)?;
+    chat.replay(socket, message_id.0, after_index)
+        .await
+        .map_err(|e| EventError::message(e, message_id.0))?;
+    Ok(MessageAck {
+        message_id: message_id.0,
+    })
+}
+
+pub async fn on_typing_start(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = typing(&socket, &chat, payload_or_null(data), true).await;
+    respond(&socket, ack, names::TYPING_START, result);
+}
+
+pub async fn on_typing_stop(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = typing(&socket, &chat, payload_or_null(data), false).await;
+    respond(&socket, ack, names::TYPING_STOP, result);
+}
+
+async fn typing(
+    socket: &SocketRef,
+    chat: &ChatService,
+    data: Value,
+    typing: bool,
+) -> Result<ChatAck, EventError> {
+    let ChatRef { chat_id } = parse(data)?;
+    let chat_id = chat_id.0;
+    let found = store::chats::find(chat.db(), chat_id)
+        .await
+        .map_err(|e| EventError::chat(AppError::from(e), chat_id))?
+        .ok_or_else(|| EventError::chat(AppError::not_found("chat"), chat_id))?;
+    let session = session_of(socket);
+    chat.broadcaster().send(
+        &Audience::room(rooms::project(found.project_id)).except(socket.id),
+        names::TYPING,
+        &Typing {
+            chat_id,
+            user_id: session.user_id.as_deref(),
+            sid: socket.id.to_string(),
+            typing,
+        },
+    );
+    Ok(ChatAck { chat_id })
+}

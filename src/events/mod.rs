@@ -1,0 +1,14 @@
+//! The Socket.IO side (PROTOCOL §2–§4): typed payloads, one handler per event, thin handlers
+//! that call the chat pipeline or the store.
+
+pub mod names;
+pub mod outgoing;
+pub mod payloads;
+
+mod ack;
+mod chat;
+mod projects;
+mod session;
+mod tasks;
+
+pub use session::on_connect;

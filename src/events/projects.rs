@@ -1,0 +1,75 @@
+//! `join_project` / `leave_project`: the one-project-room rule (PROTOCOL §3).
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::ack::{payload_or_null, respond, EventError};
+use super::names;
+use super::outgoing::ProjectRoom;
+use super::payloads::{parse, ProjectRef};
+use super::session::session_of;
+use crate::broadcast::send_to_socket;
+use crate::chat::ChatService;
+use crate::error::AppError;
+use crate::{rooms, store};
+
+#[derive(Serialize)]
+struct Joined {
+    project_id: i64,
+}
+
+pub async fn on_join(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = join(&socket, &chat, payload_or_null(data)).await;
+    respond(&socket, ack, names::JOIN_PROJECT, result);
+}
+
+async fn join(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Joined, EventError> {
+    let ProjectRef { project_id } = parse(data)?;
+    let project_id = project_id.0;
+    let session = session_of(socket);
+    let mut current = session.project.lock().await;
+    store::projects::find(chat.db(), project_id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    if let Some(previous) = *current {
+        if previous != project_id {
+            socket.leave(rooms::project(previous));
+            send_to_socket(
+                socket,
+                names::PROJECT_LEFT,
+                &ProjectRoom {
+                    project_id: previous,
+                },
+            );
+        }
+    }
+    socket.join(rooms::project(project_id));
+    *current = Some(project_id);
+    send_to_socket(socket, names::PROJECT_JOINED, &ProjectRoom { project_id });
+    Ok(Joined { project_id })
+}
+
+pub async fn on_leave(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
+    let result = leave(&socket, payload_or_null(data)).await;
+    respond(&socket, ack, names::LEAVE_PROJECT, result);
+}
+
+async fn leave(socket: &SocketRef, data: Value) -> Result<Joined, EventError> {
+    let ProjectRef { project_id } = parse(data)?;
+    let project_id = project_id.0;
+    let session = session_of(socket);
+    let mut current = session.project.lock().await;
+    if *current == Some(project_id) {
+        socket.leave(rooms::project(project_id));
+        *current = None;
+    }
+    send_to_socket(socket, names::PROJECT_LEFT, &ProjectRoom { project_id });
+    Ok(Joined { project_id })
+}

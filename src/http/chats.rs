@@ -1,0 +1,135 @@
+//! `/api/projects/{id}/chats` and `/api/chats/{id}/messages`.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{Ids, JsonValue};
+use super::projects::require;
+use crate::broadcast::Audience;
+use crate::chat::{ChatService, Origin, Started};
+use crate::error::AppError;
+use crate::events::names;
+use crate::events::payloads::{parse, Payload, SendMessage};
+use crate::ingest::ProjectUpdate;
+use crate::views::{ChatView, MessageView};
+use crate::{rooms, store};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewChat {
+    pub title: Option<String>,
+}
+
+impl Payload for NewChat {
+    fn validate(&self) -> Result<(), String> {
+        match &self.title {
+            Some(t) if t.chars().count() > 200 => Err("`title` must be at most 200 characters".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub async fn create(
+    State(chat): State<ChatService>,
+    Ids([project_id]): Ids<1>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ChatView>), AppError> {
+    // The body is optional: no body means a chat with the default title.
+    let new: NewChat = if body.iter().all(u8::is_ascii_whitespace) {
+        NewChat::default()
+    } else {
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| AppError::invalid(format!("the body is not valid JSON: {e}")))?;
+        parse(value)?
+    };
+    require(chat.db(), project_id).await?;
+    let title = new
+        .title
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "New chat".to_owned());
+    let created = store::chats::create(chat.db(), project_id, &title).await?;
+    let view = ChatView::from(created);
+    chat.broadcaster().send(
+        &Audience::room(rooms::project(project_id)),
+        names::PROJECT_UPDATE,
+        &ProjectUpdate {
+            project_id,
+            kind: "chat_created".into(),
+            data: serde_json::to_value(&view).unwrap_or_default(),
+        },
+    );
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+pub async fn list(
+    State(db): State<DatabaseConnection>,
+    Ids([project_id]): Ids<1>,
+) -> Result<Json<Vec<ChatView>>, AppError> {
+    require(&db, project_id).await?;
+    let chats = store::chats::list(&db, project_id).await?;
+    Ok(Json(chats.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    after_id: Option<i64>,
+    limit: Option<u64>,
+}
+
+pub async fn messages(
+    State(db): State<DatabaseConnection>,
+    Ids([chat_id]): Ids<1>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<MessageView>>, AppError> {
+    let Query(page) = page.map_err(|e| AppError::invalid(e.body_text()))?;
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::invalid("`limit` must be between 1 and 1000"));
+    }
+    store::chats::find(&db, chat_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("chat"))?;
+    let rows = store::messages::list(&db, chat_id, page.after_id, limit).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SendOptions {
+    wait: Option<bool>,
+}
+
+/// The same pipeline as `send_message`, with no sender socket: events go to the project room.
+pub async fn send(
+    State(chat): State<ChatService>,
+    Ids([chat_id]): Ids<1>,
+    Query(options): Query<SendOptions>,
+    JsonValue(mut body): JsonValue,
+) -> Result<Response, AppError> {
+    if let Value::Object(map) = &mut body {
+        map.insert("chat_id".into(), json!(chat_id));
+    }
+    let payload: SendMessage = parse(body)?;
+    let started = chat.send(payload.into(), Origin::default()).await?;
+    let message_id = started.received().message_id;
+    match started {
+        Started::New { done, .. } if options.wait.unwrap_or(true) => {
+            if let Err(e) = done.await {
+                return Err(AppError::internal(format!("stream task failed: {e}")));
+            }
+        }
+        Started::New { .. } => {
+            return Ok((StatusCode::ACCEPTED, Json(json!({ "message_id": message_id }))).into_response())
+        }
+        Started::Duplicate { .. } => {}
+    }
+    let stored = store::messages::find(chat.db(), message_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("message"))?;
+    Ok((StatusCode::OK, Json(MessageView::from(stored))).into_response())
+}

@@ -1,0 +1,76 @@
+//! The HTTP API (PROTOCOL §6): one file per resource, handlers that parse, call the store or the
+//! chat pipeline, and answer. Errors are `{ "error": { code, message } }`.
+
+mod chats;
+mod documents;
+mod extract;
+mod operations;
+mod projects;
+
+use axum::extract::FromRef;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+
+use crate::chat::ChatService;
+use crate::ingest::Ingestor;
+
+/// What the routes need, each piece extractable on its own (`State<ChatService>` …).
+#[derive(Clone)]
+pub struct ApiState {
+    pub chat: ChatService,
+    pub ingest: Ingestor,
+    pub metrics: PrometheusHandle,
+    pub io: socketioxide::SocketIo,
+}
+
+impl FromRef<ApiState> for ChatService {
+    fn from_ref(state: &ApiState) -> Self {
+        state.chat.clone()
+    }
+}
+
+impl FromRef<ApiState> for Ingestor {
+    fn from_ref(state: &ApiState) -> Self {
+        state.ingest.clone()
+    }
+}
+
+impl FromRef<ApiState> for DatabaseConnection {
+    fn from_ref(state: &ApiState) -> Self {
+        state.chat.db().clone()
+    }
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(operations::health))
+        .route("/ready", get(operations::ready))
+        .route("/metrics", get(operations::metrics))
+        .route(
+            "/api/projects",
+            post(projects::create).get(projects::list),
+        )
+        .route(
+            "/api/projects/{id}",
+            get(projects::show).delete(projects::remove),
+        )
+        .route(
+            "/api/projects/{id}/chats",
+            post(chats::create).get(chats::list),
+        )
+        .route(
+            "/api/projects/{id}/documents",
+            post(documents::upload).get(documents::list),
+        )
+        .route(
+            "/api/projects/{id}/documents/{doc_id}",
+            delete(documents::remove),
+        )
+        .route(
+            "/api/chats/{id}/messages",
+            get(chats::messages).post(chats::send),
+        )
+        .with_state(state)
+}

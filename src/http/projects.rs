@@ -1,0 +1,69 @@
+//! `/api/projects`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::extract::{Body, Ids};
+use crate::error::AppError;
+use crate::events::payloads::Payload;
+use crate::store;
+use crate::views::ProjectView;
+
+#[derive(Debug, Deserialize)]
+pub struct NewProject {
+    pub name: String,
+}
+
+impl Payload for NewProject {
+    fn validate(&self) -> Result<(), String> {
+        let len = self.name.trim().chars().count();
+        if len == 0 || len > 200 {
+            return Err("`name` must be 1 to 200 characters".into());
+        }
+        Ok(())
+    }
+}
+
+pub async fn create(
+    State(db): State<DatabaseConnection>,
+    Body(new): Body<NewProject>,
+) -> Result<(StatusCode, Json<ProjectView>), AppError> {
+    let project = store::projects::create(&db, new.name.trim()).await?;
+    Ok((StatusCode::CREATED, Json(project.into())))
+}
+
+pub async fn list(State(db): State<DatabaseConnection>) -> Result<Json<Vec<ProjectView>>, AppError> {
+    let projects = store::projects::list(&db).await?;
+    Ok(Json(projects.into_iter().map(Into::into).collect()))
+}
+
+pub async fn show(
+    State(db): State<DatabaseConnection>,
+    Ids([id]): Ids<1>,
+) -> Result<Json<ProjectView>, AppError> {
+    let project = store::projects::find(&db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    Ok(Json(project.into()))
+}
+
+pub async fn remove(
+    State(db): State<DatabaseConnection>,
+    Ids([id]): Ids<1>,
+) -> Result<StatusCode, AppError> {
+    if store::projects::delete(&db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found("project"))
+    }
+}
+
+/// The project, or 404: shared by the nested routes.
+pub async fn require(db: &DatabaseConnection, id: i64) -> Result<entities::project::Model, AppError> {
+    store::projects::find(db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))
+}

@@ -1,0 +1,244 @@
+//! Document ingestion: a document is stored `queued`, then a background worker extracts its
+//! text, chunks it and indexes it, emitting `document_status` into the project room at each step.
+//! A bounded number of workers run at once, so a burst of uploads never starves socket traffic.
+
+pub mod chunker;
+
+use std::sync::Arc;
+
+use entities::document;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::broadcast::{Audience, Broadcaster};
+use crate::error::AppError;
+use crate::events::names;
+use crate::rooms;
+use crate::store::documents::{self, NewChunk, NewDocument};
+use chunker::{chunk_pages, ChunkSettings, PageText};
+
+/// Chunks stored per statement; progress is reported after each batch.
+const BATCH: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentStatus {
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl DocumentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentStatus::Queued => "queued",
+            DocumentStatus::Processing => "processing",
+            DocumentStatus::Completed => "completed",
+            DocumentStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The `document_status` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentStatusEvent {
+    pub project_id: i64,
+    pub document_id: i64,
+    pub filename: String,
+    pub status: DocumentStatus,
+    pub progress: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The `project_update` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectUpdate {
+    pub project_id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+/// A document's content, already told apart by kind.
+pub struct Upload {
+    pub project_id: i64,
+    pub filename: String,
+    pub content_type: &'static str,
+    pub size_bytes: i64,
+    pub pages: Vec<PageText>,
+}
+
+#[derive(Clone)]
+pub struct Ingestor {
+    db: DatabaseConnection,
+    broadcaster: Broadcaster,
+    workers: Arc<Semaphore>,
+    chunking: ChunkSettings,
+}
+
+impl Ingestor {
+    pub fn new(
+        db: DatabaseConnection,
+        broadcaster: Broadcaster,
+        workers: usize,
+        chunking: ChunkSettings,
+    ) -> Self {
+        Self {
+            db,
+            broadcaster,
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+            chunking,
+        }
+    }
+
+    /// Stores the document as `queued` and ingests it in the background.
+    pub async fn submit(&self, upload: Upload) -> Result<document::Model, AppError> {
+        let doc = documents::create(
+            &self.db,
+            NewDocument {
+                project_id: upload.project_id,
+                filename: &upload.filename,
+                content_type: upload.content_type,
+                size_bytes: upload.size_bytes,
+            },
+        )
+        .await?;
+        self.announce(&doc, DocumentStatus::Queued, 0, None);
+        let this = self.clone();
+        let queued = doc.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = this.workers.clone().acquire_owned().await else {
+                return;
+            };
+            this.ingest(queued, upload.pages).await;
+        });
+        Ok(doc)
+    }
+
+    #[tracing::instrument(skip_all, fields(document_id = doc.id, filename = %doc.filename))]
+    async fn ingest(&self, doc: document::Model, pages: Vec<PageText>) {
+        let started = std::time::Instant::now();
+        match self.index(&doc, pages).await {
+            Ok(chunks) => {
+                metrics::histogram!("ragcast_ingestion_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                tracing::info!(chunks, ms = started.elapsed().as_millis() as u64, "document indexed");
+                self.broadcaster.send(
+                    &Audience::room(rooms::project(doc.project_id)),
+                    names::PROJECT_UPDATE,
+                    &ProjectUpdate {
+                        project_id: doc.project_id,
+                        kind: "document_added".into(),
+                        data: serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
+                    },
+                );
+            }
+            Err(reason) => {
+                metrics::counter!("ragcast_ingestion_failures_total").increment(1);
+                tracing::warn!("ingestion failed: {reason}");
+                if let Err(e) = documents::delete_chunks(&self.db, doc.id).await {
+                    tracing::error!("cannot remove the chunks of a failed document: {e}");
+                }
+                let progress = documents::find(&self.db, doc.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(0, |d| d.progress);
+                self.set(&doc, DocumentStatus::Failed, progress, Some(reason))
+                    .await;
+            }
+        }
+    }
+
+    /// Extract → chunk → store in batches → `completed`. The error is a sentence for a person.
+    async fn index(&self, doc: &document::Model, pages: Vec<PageText>) -> Result<usize, String> {
+        self.set(doc, DocumentStatus::Processing, 5, None).await;
+        let chunking = self.chunking;
+        let chunks = tokio::task::spawn_blocking(move || chunk_pages(&pages, chunking))
+            .await
+            .map_err(|e| format!("chunking failed: {e}"))?;
+        if chunks.is_empty() {
+            return Err("the document holds no text".into());
+        }
+        self.set(doc, DocumentStatus::Processing, 20, None).await;
+
+        let total = chunks.len();
+        let rows: Vec<NewChunk> = chunks
+            .into_iter()
+            .map(|c| NewChunk {
+                chunk_index: c.chunk_index,
+                page: c.page,
+                content: c.content,
+            })
+            .collect();
+        for (i, batch) in rows.chunks(BATCH).enumerate() {
+            documents::insert_chunks(&self.db, doc, batch)
+                .await
+                .map_err(|e| format!("cannot store the chunks: {e}"))?;
+            let done = ((i + 1) * BATCH).min(total);
+            let progress = 20 + (75 * done / total) as i32;
+            if done < total {
+                self.set(doc, DocumentStatus::Processing, progress, None).await;
+            }
+        }
+        self.set(doc, DocumentStatus::Completed, 100, None).await;
+        Ok(total)
+    }
+
+    /// Stores the state on the row, then tells the room, so `GET` and the events agree.
+    async fn set(
+        &self,
+        doc: &document::Model,
+        status: DocumentStatus,
+        progress: i32,
+        error: Option<String>,
+    ) {
+        if let Err(e) =
+            documents::set_status(&self.db, doc.id, status.as_str(), progress, error.as_deref())
+                .await
+        {
+            tracing::error!(document_id = doc.id, "cannot store the document status: {e}");
+        }
+        self.announce(doc, status, progress, error);
+    }
+
+    fn announce(
+        &self,
+        doc: &document::Model,
+        status: DocumentStatus,
+        progress: i32,
+        error: Option<String>,
+    ) {
+        self.broadcaster.send(
+            &Audience::room(rooms::project(doc.project_id)),
+            names::DOCUMENT_STATUS,
+            &DocumentStatusEvent {
+                project_id: doc.project_id,
+                document_id: doc.id,
+                filename: doc.filename.clone(),
+                status,
+                progress,
+                error,
+            },
+        );
+    }
+}
+
+/// A filename is stored and shown as given, so it must be a plain name: no path, no control
+/// characters.
+pub fn check_filename(name: &str) -> Result<(), String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 255 {
+        return Err("`filename` must be 1 to 255 characters".into());
+    }
+    if trimmed.contains(['/', '\\']) || trimmed == "." || trimmed == ".." {
+        return Err("`filename` must be a plain name, without a path".into());
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err("`filename` must not contain control characters".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! ragcast: a Socket.IO-compatible event server for AI chat products.
+//!
+//! # Layout
+//! - `config`: settings (clap + environment) and their validation.
+//! - `app`: wiring of the database, services, Socket.IO layer and HTTP router.
+//! - `events`: the Socket.IO side: typed payloads, one handler per client event.
+//! - `http`: the REST API, one file per resource.
+//! - `chat`: the chat pipeline both entry points call: store → retrieve → generate → store.
+//! - `retrieval`: the full-text index behind the `Retriever` trait.
+//! - `llm`: model providers behind the `LlmProvider` trait (built-in generator).
+//! - `ingest`: document chunking and the background ingestion workers.
+//! - `store`: sea-orm queries, one file per table.
+//! - `broadcast` / `rooms`: sending events to rooms, with overflow handled on purpose.
+//! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
+
+pub mod app;
+pub mod broadcast;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod ingest;
+pub mod llm;
+pub mod retrieval;
+pub mod rooms;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod views;

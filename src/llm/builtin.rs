@@ -1,0 +1,205 @@
+//! The built-in generator: no model. It answers with the sentences of the retrieved sources that
+//! share the most terms with the question, each cited as `[n]`, streamed word by word.
+//! Deterministic: the same sources and question give the same tokens.
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+
+use super::{GenerationRequest, LlmEvent, LlmProvider, LlmStream};
+use crate::chat::FinishReason;
+use crate::config::BuiltinSettings;
+use crate::retrieval::{query_terms, Source};
+
+pub const BUILTIN_MODEL: &str = "builtin";
+pub const NOTHING_RELEVANT: &str =
+    "The project's documents hold nothing relevant to this question.";
+
+pub struct BuiltinGenerator {
+    token_delay: Duration,
+    max_tokens: usize,
+}
+
+impl BuiltinGenerator {
+    pub fn new(settings: &BuiltinSettings) -> Self {
+        Self {
+            token_delay: settings.token_delay,
+            max_tokens: settings.max_tokens,
+        }
+    }
+}
+
+impl LlmProvider for BuiltinGenerator {
+    fn default_model(&self) -> &str {
+        BUILTIN_MODEL
+    }
+
+    fn generate(&self, request: GenerationRequest) -> LlmStream {
+        let answer = compose_answer(&request.question, &request.sources);
+        let mut tokens: Vec<String> = answer.split_inclusive(' ').map(str::to_owned).collect();
+        let finish = if tokens.len() > self.max_tokens {
+            tokens.truncate(self.max_tokens);
+            FinishReason::Length
+        } else {
+            FinishReason::Stop
+        };
+        let delay = self.token_delay;
+        let text = stream::iter(tokens).then(move |token| async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(LlmEvent::Text(token))
+        });
+        text.chain(stream::once(async move { Ok(LlmEvent::Finish(finish)) }))
+            .boxed()
+    }
+}
+
+/// A sentence of source `source_rank` (0-based) and how many question terms it holds.
+struct Candidate<'a> {
+    text: &'a str,
+    source_rank: usize,
+    position: usize,
+    matched: usize,
+}
+
+fn compose_answer(question: &str, sources: &[Source]) -> String {
+    let terms: Vec<String> = query_terms(question).iter().map(|t| stem(t)).collect();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (source_rank, source) in sources.iter().enumerate() {
+        for (position, sentence) in sentences(&source.content).enumerate() {
+            let words: Vec<String> = query_terms(sentence).iter().map(|w| stem(w)).collect();
+            let matched = terms.iter().filter(|t| words.contains(t)).count();
+            if matched > 0 {
+                candidates.push(Candidate {
+                    text: sentence,
+                    source_rank,
+                    position,
+                    matched,
+                });
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return NOTHING_RELEVANT.to_owned();
+    }
+    // Best match first; among equals, the better source, then document order.
+    candidates.sort_by(|a, b| {
+        b.matched
+            .cmp(&a.matched)
+            .then(a.source_rank.cmp(&b.source_rank))
+            .then(a.position.cmp(&b.position))
+    });
+    let mut seen: Vec<&str> = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for candidate in candidates {
+        if seen.contains(&candidate.text) {
+            continue;
+        }
+        seen.push(candidate.text);
+        parts.push(format!("{} [{}]", candidate.text, candidate.source_rank + 1));
+    }
+    parts.join(" ")
+}
+
+/// Sentences of a passage, whitespace collapsed: split after `.`, `!` or `?` followed by a space,
+/// and at line breaks.
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut start = 0;
+        let bytes = line.as_bytes();
+        for (i, c) in line.char_indices() {
+            let ends = matches!(c, '.' | '!' | '?')
+                && bytes.get(i + 1).is_none_or(|next| next.is_ascii_whitespace());
+            if ends {
+                out.push(line[start..=i].trim());
+                start = i + 1;
+            }
+        }
+        out.push(line[start..].trim());
+    }
+    out.into_iter().filter(|s| s.chars().any(char::is_alphanumeric))
+}
+
+/// A light suffix strip so "boiling" meets "boil" as the porter-stemmed index does.
+fn stem(word: &str) -> String {
+    for suffix in ["ing", "ed", "es", "ly", "s"] {
+        if let Some(base) = word.strip_suffix(suffix) {
+            if base.chars().count() >= 3 {
+                return base.to_owned();
+            }
+        }
+    }
+    word.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieval::SourceMetadata;
+
+    fn source(content: &str) -> Source {
+        Source {
+            id: 1,
+            content: content.to_owned(),
+            metadata: SourceMetadata {
+                document_id: 1,
+                filename: "a.txt".into(),
+                page: None,
+                chunk_index: 0,
+            },
+            score: 0.5,
+        }
+    }
+
+    #[test]
+    fn cites_the_most_relevant_sentences() {
+        let sources = [
+            source("Cats sleep a lot. Water boils at 100 degrees at sea level."),
+            source("Boiling water is hot."),
+        ];
+        let answer = compose_answer("At what temperature does water boil?", &sources);
+        assert_eq!(
+            answer,
+            "Water boils at 100 degrees at sea level. [1] Boiling water is hot. [2]"
+        );
+    }
+
+    #[test]
+    fn says_plainly_when_nothing_is_relevant() {
+        assert_eq!(compose_answer("quantum gravity", &[]), NOTHING_RELEVANT);
+        assert_eq!(
+            compose_answer("quantum gravity", &[source("Cats sleep.")]),
+            NOTHING_RELEVANT
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_join_to_the_answer_and_respect_the_cap() {
+        let generator = BuiltinGenerator::new(&BuiltinSettings {
+            token_delay: Duration::ZERO,
+            max_tokens: 3,
+        });
+        let events: Vec<_> = generator
+            .generate(GenerationRequest {
+                model: BUILTIN_MODEL.into(),
+                temperature: None,
+                question: "water".into(),
+                sources: vec![source("Water is wet and clear.")],
+                history: vec![],
+            })
+            .collect()
+            .await;
+        let events: Vec<LlmEvent> = events.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            events,
+            vec![
+                LlmEvent::Text("Water ".into()),
+                LlmEvent::Text("is ".into()),
+                LlmEvent::Text("wet ".into()),
+                LlmEvent::Finish(FinishReason::Length),
+            ]
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! Model providers behind one trait: a request in, a stream of text / reasoning deltas and a
+//! finish reason out. The chat pipeline never knows which provider it talks to.
+
+mod builtin;
+
+pub use builtin::BuiltinGenerator;
+
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::chat::FinishReason;
+use crate::retrieval::Source;
+
+/// One earlier turn of the chat, for providers that take history.
+#[derive(Debug, Clone)]
+pub struct HistoryTurn {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub question: String,
+    pub sources: Vec<Source>,
+    pub history: Vec<HistoryTurn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlmEvent {
+    Text(String),
+    Reasoning(String),
+    Usage(Usage),
+    /// The provider's own end; a stream that just ends means `Stop`.
+    Finish(FinishReason),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LlmError {
+    #[error("the model server answered {status}: {message}")]
+    Upstream { status: u16, message: String },
+    #[error("the model server could not be reached: {0}")]
+    Connect(String),
+    #[error("the model server sent nothing for too long")]
+    Timeout,
+    #[error("the model server sent a malformed chunk: {0}")]
+    Malformed(String),
+}
+
+pub type LlmStream = BoxStream<'static, Result<LlmEvent, LlmError>>;
+
+pub trait LlmProvider: Send + Sync {
+    /// The model named in `message_complete` when a message does not ask for one.
+    fn default_model(&self) -> &str;
+
+    /// Starts a generation. Dropping the stream aborts it (and any upstream request).
+    fn generate(&self, request: GenerationRequest) -> LlmStream;
+}

@@ -1,0 +1,38 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use ragcast::app::{App, StartError};
+use ragcast::config::Settings;
+use ragcast::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init("info,sqlx=warn,socketioxide=warn,engineioxide=warn");
+    let config = match Settings::parse().validate() {
+        Ok(config) => config,
+        Err(e) => return setting_error(e.into()),
+    };
+    if config.auth == ragcast::config::AuthMode::None && !config.bind.ip().is_loopback() {
+        tracing::warn!(
+            bind = %config.bind,
+            "auth mode `none` on a non-loopback address: anyone who reaches this port can use every project"
+        );
+    }
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => return setting_error(e),
+    };
+    match app.run(shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One clear line and exit status 2, as for a bad flag.
+fn setting_error(e: StartError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,215 @@
+use chrono::{DateTime, Utc};
+use entities::message;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::chat::FinishReason;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Streaming,
+    Complete,
+    Cancelled,
+    Failed,
+    Interrupted,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Complete => "complete",
+            MessageStatus::Cancelled => "cancelled",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The streamed pieces of a reply, stored so a replay resends the very same `(index, token)` pairs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenLog {
+    pub tokens: Vec<String>,
+    pub reasoning: Vec<String>,
+}
+
+pub struct NewExchange<'a> {
+    pub chat_id: i64,
+    pub content: &'a str,
+    pub model: &'a str,
+    pub client_message_id: Option<&'a str>,
+    pub task_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+}
+
+/// The user message and the assistant row that will hold its reply.
+pub struct Exchange {
+    pub user: message::Model,
+    pub assistant: message::Model,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertExchangeError {
+    #[error("this client_message_id was already used in this chat")]
+    Duplicate,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Stores the user message and a `streaming` assistant row in one transaction. The unique index
+/// on `(chat_id, role, client_message_id)` turns a repeated id into `Duplicate`, across processes.
+pub async fn insert_exchange(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    new: NewExchange<'_>,
+) -> Result<Exchange, InsertExchangeError> {
+    let txn = db.begin().await?;
+    let now = crate::time::now();
+    let row = |role: &str, content: &str, status: MessageStatus, model: Option<&str>| {
+        message::ActiveModel {
+            chat_id: Set(new.chat_id),
+            role: Set(role.to_owned()),
+            content: Set(content.to_owned()),
+            status: Set(status.as_str().to_owned()),
+            model: Set(model.map(str::to_owned)),
+            sources: Set(None),
+            token_log: Set(None),
+            token_count: Set(0),
+            finish_reason: Set(None),
+            first_token_ms: Set(None),
+            duration_ms: Set(None),
+            usage: Set(None),
+            client_message_id: Set(new.client_message_id.map(str::to_owned)),
+            task_id: Set(new.task_id.map(str::to_owned)),
+            user_id: Set(new.user_id.map(str::to_owned)),
+            created_at: Set(now),
+            completed_at: Set(None),
+            ..Default::default()
+        }
+    };
+    let user = row("user", new.content, MessageStatus::Complete, None)
+        .insert(&txn)
+        .await
+        .map_err(duplicate_or_db)?;
+    let mut user_active: message::ActiveModel = user.clone().into();
+    user_active.completed_at = Set(Some(now));
+    let user = user_active.update(&txn).await?;
+    let assistant = row("assistant", "", MessageStatus::Streaming, Some(new.model))
+        .insert(&txn)
+        .await
+        .map_err(duplicate_or_db)?;
+    txn.commit().await?;
+    Ok(Exchange { user, assistant })
+}
+
+fn duplicate_or_db(err: DbErr) -> InsertExchangeError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => InsertExchangeError::Duplicate,
+        _ => InsertExchangeError::Db(err),
+    }
+}
+
+/// The earlier exchange that used `client_message_id` in this chat.
+pub async fn find_exchange_by_client_id(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    client_message_id: &str,
+) -> Result<Option<Exchange>, DbErr> {
+    let rows = message::Entity::find()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::ClientMessageId.eq(client_message_id))
+        .all(db)
+        .await?;
+    let user = rows.iter().find(|m| m.role == "user").cloned();
+    let assistant = rows.into_iter().find(|m| m.role == "assistant");
+    Ok(user.zip(assistant).map(|(user, assistant)| Exchange { user, assistant }))
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    let mut query = message::Entity::find().filter(message::Column::ChatId.eq(chat_id));
+    if let Some(after_id) = after_id {
+        query = query.filter(message::Column::Id.gt(after_id));
+    }
+    query
+        .order_by_asc(message::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The chat's settled messages before `before_id`, oldest first: the history a prompt may include.
+pub async fn history(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    before_id: i64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::Id.lt(before_id))
+        .filter(message::Column::Status.ne(MessageStatus::Streaming.as_str()))
+        .filter(message::Column::Content.ne(""))
+        .order_by_asc(message::Column::Id)
+        .all(db)
+        .await
+}
+
+pub struct FinalReply {
+    pub status: MessageStatus,
+    pub content: String,
+    pub sources: serde_json::Value,
+    pub token_log: TokenLog,
+    pub finish_reason: FinishReason,
+    pub first_token_ms: Option<i64>,
+    pub duration_ms: i64,
+    pub usage: Option<serde_json::Value>,
+    pub completed_at: DateTime<Utc>,
+}
+
+pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Result<(), DbErr> {
+    let token_count = reply.token_log.tokens.len() as i32;
+    let token_log = serde_json::to_value(&reply.token_log)
+        .map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
+    message::ActiveModel {
+        id: Set(id),
+        status: Set(reply.status.as_str().to_owned()),
+        content: Set(reply.content),
+        sources: Set(Some(reply.sources)),
+        token_log: Set(Some(token_log)),
+        token_count: Set(token_count),
+        finish_reason: Set(Some(reply.finish_reason.as_str().to_owned())),
+        first_token_ms: Set(reply.first_token_ms),
+        duration_ms: Set(Some(reply.duration_ms)),
+        usage: Set(reply.usage),
+        completed_at: Set(Some(reply.completed_at)),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// Rows left `streaming` by a crash become `interrupted`. Returns how many.
+pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let result = message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            Expr::value(MessageStatus::Interrupted.as_str()),
+        )
+        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -1,0 +1,35 @@
+//! Database access: plain functions over a `ConnectionTrait`, one file per table.
+
+pub mod chats;
+pub mod documents;
+pub mod messages;
+pub mod projects;
+
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(std::time::Duration::from_secs(5));
+    if url.starts_with("sqlite:") {
+        // One writer at a time is SQLite's rule; a small pool avoids `database is locked` storms.
+        options.max_connections(4).min_connections(1);
+        if url.contains(":memory:") {
+            // Each connection to `:memory:` is its own database: keep exactly one.
+            options.max_connections(1);
+        }
+    }
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
+            .await?;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    migration::Migrator::up(db, None).await
+}

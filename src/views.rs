@@ -1,0 +1,120 @@
+//! JSON shapes of stored rows, as the HTTP API returns them (PROTOCOL §5–§6).
+
+use entities::{chat, document, message, project};
+use serde::Serialize;
+
+use crate::time::serde_iso;
+
+#[derive(Debug, Serialize)]
+pub struct ProjectView {
+    pub id: i64,
+    pub name: String,
+    #[serde(with = "serde_iso")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<project::Model> for ProjectView {
+    fn from(m: project::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatView {
+    pub id: i64,
+    pub project_id: i64,
+    pub title: String,
+    #[serde(with = "serde_iso")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<chat::Model> for ChatView {
+    fn from(m: chat::Model) -> Self {
+        Self {
+            id: m.id,
+            project_id: m.project_id,
+            title: m.title,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub chat_id: i64,
+    pub role: String,
+    pub content: String,
+    pub status: String,
+    pub sources: serde_json::Value,
+    pub model: Option<String>,
+    pub finish_reason: Option<String>,
+    pub client_message_id: Option<String>,
+    pub token_count: i32,
+    pub first_token_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub usage: Option<serde_json::Value>,
+    #[serde(with = "serde_iso")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "serde_iso::option")]
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<message::Model> for MessageView {
+    fn from(m: message::Model) -> Self {
+        Self {
+            id: m.id,
+            chat_id: m.chat_id,
+            role: m.role,
+            content: m.content,
+            status: m.status,
+            sources: m.sources.unwrap_or_else(|| serde_json::json!([])),
+            model: m.model,
+            finish_reason: m.finish_reason,
+            client_message_id: m.client_message_id,
+            token_count: m.token_count,
+            first_token_ms: m.first_token_ms,
+            duration_ms: m.duration_ms,
+            usage: m.usage,
+            created_at: m.created_at,
+            completed_at: m.completed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DocumentView {
+    pub id: i64,
+    pub project_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub status: String,
+    pub progress: i32,
+    pub error: Option<String>,
+    pub size_bytes: i64,
+    #[serde(with = "serde_iso")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "serde_iso")]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<document::Model> for DocumentView {
+    fn from(m: document::Model) -> Self {
+        Self {
+            id: m.id,
+            project_id: m.project_id,
+            filename: m.filename,
+            content_type: m.content_type,
+            status: m.status,
+            progress: m.progress,
+            error: m.error,
+            size_bytes: m.size_bytes,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
