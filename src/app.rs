@@ -145,17 +145,38 @@ impl App {
             chat,
             grace,
         } = self;
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
             shutdown.await;
             chat.drain(grace).await;
-            io.close().await;
+            // A polling client may not poll again for a while: don't wait on it forever.
+            if tokio::time::timeout(CLOSE_TIMEOUT, io.close()).await.is_err() {
+                tracing::warn!("some sockets did not close in time");
+            }
             tracing::info!("all sockets closed");
+            let _ = stopped_tx.send(());
         };
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
+        let server = axum::serve(listener, router).with_graceful_shutdown(stop);
+        // Idle keep-alive or half-open connections must not hold the process after shutdown.
+        let deadline = async {
+            if stopped_rx.await.is_ok() {
+                tokio::time::sleep(CLOSE_TIMEOUT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served,
+            () = deadline => {
+                tracing::warn!("connections still open after shutdown; closing them");
+                Ok(())
+            }
+        }
     }
 }
+
+/// How long shutdown waits for sockets, then for connections, to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);

@@ -1,0 +1,166 @@
+// Test helpers: a real ragcast process per test file, real socket.io-client sockets, real HTTP.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { io } from "socket.io-client";
+
+export const TRANSPORTS = ["websocket", "polling"];
+
+function serverBinary() {
+  if (process.env.RAGCAST_BIN) return process.env.RAGCAST_BIN;
+  const target = process.env.CARGO_TARGET_DIR ?? new URL("../../../target", import.meta.url).pathname;
+  return join(target, "debug", "ragcast");
+}
+
+/** Starts ragcast on a free port with a fresh SQLite database. */
+export async function startServer(env = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "ragcast-js-"));
+  const dbPath = join(dir, "test.db");
+  const proc = spawn(serverBinary(), [], {
+    env: {
+      ...process.env,
+      RAGCAST_BIND: "127.0.0.1:0",
+      DATABASE_URL: `sqlite://${dbPath}?mode=rwc`,
+      RUST_LOG: process.env.TEST_LOG ? "info" : "warn,ragcast=info",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30000);
+    proc.stderr.on("data", (chunk) => {
+      log += chunk;
+      if (process.env.TEST_LOG) process.stderr.write(chunk);
+      const match = /listening on (http:\/\/[\d.:]+)/.exec(log);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${log}`));
+    });
+  });
+  const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  return {
+    url,
+    dbPath,
+    proc,
+    log: () => log,
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An HTTP call; returns `{ status, body }` with the body parsed when it is JSON. */
+export async function api(url, method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const res = await fetch(url + path, init);
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A project with a chat and one document, indexed. */
+export async function seedProject(url, documents = [{ filename: "water.txt", content: WATER }]) {
+  const project = (await api(url, "POST", "/api/projects", { name: "test project" })).body;
+  const chat = (await api(url, "POST", `/api/projects/${project.id}/chats`, { title: "chat" })).body;
+  for (const doc of documents) {
+    const res = await api(url, "POST", `/api/projects/${project.id}/documents`, doc);
+    if (res.status !== 202) throw new Error(`upload failed: ${JSON.stringify(res.body)}`);
+    await waitFor(async () => {
+      const docs = (await api(url, "GET", `/api/projects/${project.id}/documents`)).body;
+      const row = docs.find((d) => d.id === res.body.id);
+      if (row.status === "failed") throw new Error(row.error);
+      return row.status === "completed";
+    });
+  }
+  return { project, chat };
+}
+
+export const WATER = [
+  "Water boils at 100 degrees Celsius at sea level.",
+  "At higher altitudes water boils at a lower temperature because the air pressure is lower.",
+  "Ice melts at 0 degrees Celsius.",
+  "",
+  "Cats are small domesticated carnivores that sleep most of the day.",
+].join("\n");
+
+export async function waitFor(check, timeoutMs = 10000, stepMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error("timed out waiting for a condition");
+    await sleep(stepMs);
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A connected socket that records every event it receives, in order.
+ * `socket.events` is `[{ event, data }]`.
+ */
+export async function connect(url, transport, options = {}) {
+  const socket = io(url, {
+    transports: transport === "upgrade" ? ["polling", "websocket"] : [transport],
+    forceNew: true,
+    reconnection: false,
+    ...options,
+  });
+  socket.events = [];
+  socket.onAny((event, data) => socket.events.push({ event, data }));
+  await new Promise((resolve, reject) => {
+    socket.once("connection_status", resolve);
+    socket.once("connect_error", reject);
+  });
+  return socket;
+}
+
+/** Emits with an ack callback and resolves with the ack. */
+export function request(socket, event, payload, timeoutMs = 10000) {
+  return socket.timeout(timeoutMs).emitWithAck(event, payload);
+}
+
+/** Resolves with the first recorded (or future) event matching. */
+export function nextEvent(socket, event, predicate = () => true, timeoutMs = 10000) {
+  const seen = socket.events.find((e) => e.event === event && predicate(e.data));
+  if (seen) return Promise.resolve(seen.data);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.offAny(listener);
+      reject(new Error(`no ${event} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (name, data) => {
+      if (name === event && predicate(data)) {
+        clearTimeout(timer);
+        socket.offAny(listener);
+        resolve(data);
+      }
+    };
+    socket.onAny(listener);
+  });
+}
+
+/** The events of one stream, as this socket received them. */
+export function streamEvents(socket, messageId) {
+  return socket.events.filter((e) => e.data && e.data.message_id === messageId);
+}
+
+export function closeAll(...sockets) {
+  for (const s of sockets) s.disconnect();
+}
