@@ -14,7 +14,9 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::broadcast::Broadcaster;
@@ -54,8 +56,13 @@ impl App {
             .map_err(|e| SettingError::database(format!("migrations failed: {e}")))?;
         match store::messages::interrupt_streaming(&db).await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(n, "replies left streaming by an earlier stop marked interrupted"),
-            Err(e) => return Err(SettingError::database(format!("cannot read messages: {e}")).into()),
+            Ok(n) => tracing::warn!(
+                n,
+                "replies left streaming by an earlier stop marked interrupted"
+            ),
+            Err(e) => {
+                return Err(SettingError::database(format!("cannot read messages: {e}")).into())
+            }
         }
 
         let broadcaster = Broadcaster::default();
@@ -110,11 +117,13 @@ impl App {
             )
             .layer(SetRequestIdLayer::new(request_id, CountingRequestId::default()));
 
-        let listener = TcpListener::bind(config.bind).await.map_err(|e| SettingError {
-            flag: "--bind",
-            env: "RAGCAST_BIND",
-            reason: format!("cannot listen on {}: {e}", config.bind),
-        })?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| SettingError {
+                flag: "--bind",
+                env: "RAGCAST_BIND",
+                reason: format!("cannot listen on {}: {e}", config.bind),
+            })?;
         Ok(App {
             listener,
             router,
@@ -136,7 +145,10 @@ impl App {
 
     /// Serves until `shutdown` resolves, then drains running streams, disconnects every socket
     /// and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         tracing::info!("listening on http://{}", self.local_addr());
         let App {
             listener,
@@ -150,7 +162,10 @@ impl App {
             shutdown.await;
             chat.drain(grace).await;
             // A polling client may not poll again for a while: don't wait on it forever.
-            if tokio::time::timeout(CLOSE_TIMEOUT, io.close()).await.is_err() {
+            if tokio::time::timeout(CLOSE_TIMEOUT, io.close())
+                .await
+                .is_err()
+            {
                 tracing::warn!("some sockets did not close in time");
             }
             tracing::info!("all sockets closed");
@@ -217,6 +232,8 @@ struct CountingRequestId {
 impl MakeRequestId for CountingRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        HeaderValue::from_str(&format!("r{n}")).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("r{n}"))
+            .ok()
+            .map(RequestId::new)
     }
 }

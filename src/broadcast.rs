@@ -7,9 +7,9 @@
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
-use socketioxide::extract::SocketRef;
 
 use crate::rooms;
 
@@ -64,7 +64,12 @@ impl Broadcaster {
 
     /// Sends `event` to every socket of the audience, in this process; returns how many got it.
     /// Synchronous, so a caller holding a lock keeps the order of its events.
-    pub fn send<T: Serialize + ?Sized>(&self, audience: &Audience, event: &str, payload: &T) -> usize {
+    pub fn send<T: Serialize + ?Sized>(
+        &self,
+        audience: &Audience,
+        event: &str,
+        payload: &T,
+    ) -> usize {
         let Some(io) = self.io.get() else {
             return 0;
         };

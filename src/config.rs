@@ -20,14 +20,22 @@ pub enum AuthMode {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ragcast", version, about = "Socket.IO event server for AI chat products")]
+#[command(
+    name = "ragcast",
+    version,
+    about = "Socket.IO event server for AI chat products"
+)]
 pub struct Settings {
     /// Listen address.
     #[arg(long, env = "RAGCAST_BIND", default_value = "127.0.0.1:8000")]
     pub bind: String,
 
     /// SQLite or PostgreSQL URL; migrations run at start.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ragcast.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://ragcast.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Redis URL: rooms span every node through Redis.

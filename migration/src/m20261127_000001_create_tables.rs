@@ -38,13 +38,21 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Documents::Table)
                     .col(id(Documents::Id))
-                    .col(ColumnDef::new(Documents::ProjectId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Documents::ProjectId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Documents::Filename).string().not_null())
                     .col(ColumnDef::new(Documents::ContentType).string().not_null())
                     .col(ColumnDef::new(Documents::Status).string().not_null())
                     .col(ColumnDef::new(Documents::Progress).integer().not_null())
                     .col(ColumnDef::new(Documents::Error).text())
-                    .col(ColumnDef::new(Documents::SizeBytes).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Documents::SizeBytes)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(created_at(Documents::CreatedAt))
                     .col(created_at(Documents::UpdatedAt))
                     .foreign_key(

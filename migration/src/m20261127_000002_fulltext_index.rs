@@ -26,9 +26,8 @@ const SQLITE_DOWN: &[&str] = &[
     "DROP TABLE IF EXISTS chunks_fts",
 ];
 
-const POSTGRES_UP: &[&str] = &[
-    "CREATE INDEX idx_chunks_fts ON chunks USING GIN (to_tsvector('english', content))",
-];
+const POSTGRES_UP: &[&str] =
+    &["CREATE INDEX idx_chunks_fts ON chunks USING GIN (to_tsvector('english', content))"];
 
 const POSTGRES_DOWN: &[&str] = &["DROP INDEX IF EXISTS idx_chunks_fts"];
 

@@ -51,7 +51,9 @@ impl LiveStream {
 
     pub fn log(&self) -> MutexGuard<'_, StreamLog> {
         // A panic while holding the log leaves it usable: the data is append-only.
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -62,7 +64,9 @@ pub struct LiveStreams {
 
 impl LiveStreams {
     fn map(&self) -> MutexGuard<'_, HashMap<i64, Arc<LiveStream>>> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn insert(&self, stream: Arc<LiveStream>) {

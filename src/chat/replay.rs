@@ -8,9 +8,7 @@ use super::{ChatService, FinishReason};
 use crate::broadcast::send_to_socket;
 use crate::error::AppError;
 use crate::events::names;
-use crate::events::outgoing::{
-    CompleteMetadata, MessageComplete, MessageSources, MessageToken,
-};
+use crate::events::outgoing::{CompleteMetadata, MessageComplete, MessageSources, MessageToken};
 use crate::retrieval::Source;
 use crate::store::messages::{self, MessageStatus, TokenLog};
 
@@ -73,7 +71,10 @@ impl ChatService {
                 finish_reason: stored_finish_reason(row.finish_reason.as_deref()),
                 first_token_ms: row.first_token_ms,
                 duration_ms: row.duration_ms.unwrap_or_default(),
-                usage: row.usage.clone().and_then(|v| serde_json::from_value(v).ok()),
+                usage: row
+                    .usage
+                    .clone()
+                    .and_then(|v| serde_json::from_value(v).ok()),
             },
         });
         send(
@@ -125,14 +126,22 @@ fn send(socket: &SocketRef, recording: &Recording<'_>, after_index: Option<u64>)
                 );
             }
             for (index, token) in recording.reasoning.iter().enumerate() {
-                send_to_socket(socket, names::MESSAGE_REASONING, &piece(recording, token, index));
+                send_to_socket(
+                    socket,
+                    names::MESSAGE_REASONING,
+                    &piece(recording, token, index),
+                );
             }
             0
         }
         Some(after) => usize::try_from(after).map_or(usize::MAX, |a| a.saturating_add(1)),
     };
     for (index, token) in recording.tokens.iter().enumerate().skip(first_token) {
-        send_to_socket(socket, names::MESSAGE_TOKEN, &piece(recording, token, index));
+        send_to_socket(
+            socket,
+            names::MESSAGE_TOKEN,
+            &piece(recording, token, index),
+        );
     }
     if let Some(complete) = recording.complete {
         send_to_socket(socket, names::MESSAGE_COMPLETE, complete);

@@ -45,7 +45,11 @@ impl StreamJob {
 
         let sources = match inner
             .retriever
-            .search(self.live.project_id, &self.request.message, self.request.top_k)
+            .search(
+                self.live.project_id,
+                &self.request.message,
+                self.request.top_k,
+            )
             .await
         {
             Ok(sources) => sources,
@@ -78,7 +82,10 @@ impl StreamJob {
                     })
                     .collect(),
                 Err(e) => {
-                    tracing::warn!(message_id = self.live.message_id, "history unavailable: {e}");
+                    tracing::warn!(
+                        message_id = self.live.message_id,
+                        "history unavailable: {e}"
+                    );
                     Vec::new()
                 }
             }
@@ -234,7 +241,10 @@ impl StreamJob {
         .await;
         if let Err(e) = stored {
             // The row stays `streaming` and becomes `interrupted` at the next start.
-            tracing::error!(message_id = self.live.message_id, "cannot store the reply: {e}");
+            tracing::error!(
+                message_id = self.live.message_id,
+                "cannot store the reply: {e}"
+            );
         }
 
         let complete = MessageComplete {

@@ -185,7 +185,14 @@ mod tests {
     fn ids_accept_digit_strings_and_refuse_the_rest() {
         let ok: ProjectRef = parse(json!({ "project_id": "42" })).unwrap();
         assert_eq!(ok.project_id, Id(42));
-        for bad in [json!(0), json!(-1), json!(1.5), json!("4a"), json!(null), json!([1])] {
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("4a"),
+            json!(null),
+            json!([1]),
+        ] {
             let err = parse::<ProjectRef>(json!({ "project_id": bad })).unwrap_err();
             assert!(err.message.contains("project_id"), "{}", err.message);
         }

@@ -87,8 +87,5 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
 
 /// The session of a socket; every socket gets one at connect.
 pub fn session_of(socket: &SocketRef) -> Arc<Session> {
-    socket
-        .extensions
-        .get::<Arc<Session>>()
-        .unwrap_or_default()
+    socket.extensions.get::<Arc<Session>>().unwrap_or_default()
 }

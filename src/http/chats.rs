@@ -28,7 +28,9 @@ pub struct NewChat {
 impl Payload for NewChat {
     fn validate(&self) -> Result<(), String> {
         match &self.title {
-            Some(t) if t.chars().count() > 200 => Err("`title` must be at most 200 characters".into()),
+            Some(t) if t.chars().count() > 200 => {
+                Err("`title` must be at most 200 characters".into())
+            }
             _ => Ok(()),
         }
     }
@@ -124,7 +126,11 @@ pub async fn send(
             }
         }
         Started::New { .. } => {
-            return Ok((StatusCode::ACCEPTED, Json(json!({ "message_id": message_id }))).into_response())
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "message_id": message_id })),
+            )
+                .into_response())
         }
         Started::Duplicate { .. } => {}
     }

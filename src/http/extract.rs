@@ -56,9 +56,10 @@ impl<S: Send + Sync, const N: usize> FromRequestParts<S> for Ids<N> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
-            .await
-            .map_err(|e| AppError::invalid(e.body_text()))?;
+        let Path(raw): Path<Vec<(String, String)>> =
+            Path::from_request_parts(parts, state)
+                .await
+                .map_err(|e| AppError::invalid(e.body_text()))?;
         if raw.len() != N {
             return Err(AppError::internal("route and extractor disagree on ids"));
         }

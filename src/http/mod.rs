@@ -48,10 +48,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(operations::health))
         .route("/ready", get(operations::ready))
         .route("/metrics", get(operations::metrics))
-        .route(
-            "/api/projects",
-            post(projects::create).get(projects::list),
-        )
+        .route("/api/projects", post(projects::create).get(projects::list))
         .route(
             "/api/projects/{id}",
             get(projects::show).delete(projects::remove),

@@ -15,7 +15,10 @@ pub async fn health() -> impl IntoResponse {
 
 pub async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
     match db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok" })),
+        ),
         Err(e) => {
             tracing::warn!("not ready: database unreachable: {e}");
             (
@@ -32,12 +35,7 @@ pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         .io
         .rooms()
         .await
-        .map(|rooms| {
-            rooms
-                .iter()
-                .filter(|r| r.starts_with("project_"))
-                .count()
-        })
+        .map(|rooms| rooms.iter().filter(|r| r.starts_with("project_")).count())
         .unwrap_or_default();
     metrics::gauge!("ragcast_project_rooms").set(rooms as f64);
     metrics::gauge!("ragcast_live_streams").set(state.chat.live_streams() as f64);

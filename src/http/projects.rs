@@ -35,7 +35,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(project.into())))
 }
 
-pub async fn list(State(db): State<DatabaseConnection>) -> Result<Json<Vec<ProjectView>>, AppError> {
+pub async fn list(
+    State(db): State<DatabaseConnection>,
+) -> Result<Json<Vec<ProjectView>>, AppError> {
     let projects = store::projects::list(&db).await?;
     Ok(Json(projects.into_iter().map(Into::into).collect()))
 }
@@ -62,7 +64,10 @@ pub async fn remove(
 }
 
 /// The project, or 404: shared by the nested routes.
-pub async fn require(db: &DatabaseConnection, id: i64) -> Result<entities::project::Model, AppError> {
+pub async fn require(
+    db: &DatabaseConnection,
+    id: i64,
+) -> Result<entities::project::Model, AppError> {
     store::projects::find(db, id)
         .await?
         .ok_or_else(|| AppError::not_found("project"))

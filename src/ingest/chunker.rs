@@ -50,10 +50,9 @@ pub fn chunk_text(text: &str, settings: ChunkSettings) -> Vec<String> {
     for paragraph in paragraphs(text) {
         let mut units = split_sentences(&paragraph, settings.size);
         // A paragraph break is kept as a blank line inside a chunk.
-        if !current.is_empty() {
-            if let Some(first) = units.first_mut() {
-                first.insert_str(0, "\n\n");
-            }
+        if let (Some(last), Some(first)) = (current.last_mut(), units.first_mut()) {
+            last.truncate(last.trim_end().len());
+            first.insert_str(0, "\n\n");
         }
         for unit in units {
             let unit_len = len(&unit);
@@ -72,7 +71,6 @@ pub fn chunk_text(text: &str, settings: ChunkSettings) -> Vec<String> {
             chunks.push(last);
         }
     }
-    chunks.dedup();
     chunks
 }
 
@@ -122,8 +120,8 @@ fn split_sentences(paragraph: &str, max: usize) -> Vec<String> {
     let mut start = 0;
     let chars: Vec<(usize, char)> = paragraph.char_indices().collect();
     for (i, &(at, c)) in chars.iter().enumerate() {
-        let at_end = matches!(c, '.' | '!' | '?')
-            && chars.get(i + 1).is_some_and(|&(_, next)| next == ' ');
+        let at_end =
+            matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_some_and(|&(_, next)| next == ' ');
         if at_end {
             let end = at + c.len_utf8() + 1;
             sentences.push(paragraph[start..end].to_owned());

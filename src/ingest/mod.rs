@@ -125,7 +125,11 @@ impl Ingestor {
             Ok(chunks) => {
                 metrics::histogram!("ragcast_ingestion_seconds")
                     .record(started.elapsed().as_secs_f64());
-                tracing::info!(chunks, ms = started.elapsed().as_millis() as u64, "document indexed");
+                tracing::info!(
+                    chunks,
+                    ms = started.elapsed().as_millis() as u64,
+                    "document indexed"
+                );
                 self.broadcaster.send(
                     &Audience::room(rooms::project(doc.project_id)),
                     names::PROJECT_UPDATE,
@@ -181,7 +185,8 @@ impl Ingestor {
             let done = ((i + 1) * BATCH).min(total);
             let progress = 20 + (75 * done / total) as i32;
             if done < total {
-                self.set(doc, DocumentStatus::Processing, progress, None).await;
+                self.set(doc, DocumentStatus::Processing, progress, None)
+                    .await;
             }
         }
         self.set(doc, DocumentStatus::Completed, 100, None).await;
@@ -196,11 +201,19 @@ impl Ingestor {
         progress: i32,
         error: Option<String>,
     ) {
-        if let Err(e) =
-            documents::set_status(&self.db, doc.id, status.as_str(), progress, error.as_deref())
-                .await
+        if let Err(e) = documents::set_status(
+            &self.db,
+            doc.id,
+            status.as_str(),
+            progress,
+            error.as_deref(),
+        )
+        .await
         {
-            tracing::error!(document_id = doc.id, "cannot store the document status: {e}");
+            tracing::error!(
+                document_id = doc.id,
+                "cannot store the document status: {e}"
+            );
         }
         self.announce(doc, status, progress, error);
     }

@@ -97,7 +97,11 @@ fn compose_answer(question: &str, sources: &[Source]) -> String {
             continue;
         }
         seen.push(candidate.text);
-        parts.push(format!("{} [{}]", candidate.text, candidate.source_rank + 1));
+        parts.push(format!(
+            "{} [{}]",
+            candidate.text,
+            candidate.source_rank + 1
+        ));
     }
     parts.join(" ")
 }
@@ -111,7 +115,9 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
         let bytes = line.as_bytes();
         for (i, c) in line.char_indices() {
             let ends = matches!(c, '.' | '!' | '?')
-                && bytes.get(i + 1).is_none_or(|next| next.is_ascii_whitespace());
+                && bytes
+                    .get(i + 1)
+                    .is_none_or(|next| next.is_ascii_whitespace());
             if ends {
                 out.push(line[start..=i].trim());
                 start = i + 1;
@@ -119,7 +125,8 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
         }
         out.push(line[start..].trim());
     }
-    out.into_iter().filter(|s| s.chars().any(char::is_alphanumeric))
+    out.into_iter()
+        .filter(|s| s.chars().any(char::is_alphanumeric))
 }
 
 /// A light suffix strip so "boiling" meets "boil" as the porter-stemmed index does.

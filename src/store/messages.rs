@@ -126,7 +126,9 @@ pub async fn find_exchange_by_client_id(
         .await?;
     let user = rows.iter().find(|m| m.role == "user").cloned();
     let assistant = rows.into_iter().find(|m| m.role == "assistant");
-    Ok(user.zip(assistant).map(|(user, assistant)| Exchange { user, assistant }))
+    Ok(user
+        .zip(assistant)
+        .map(|(user, assistant)| Exchange { user, assistant }))
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::Model>, DbErr> {

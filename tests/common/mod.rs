@@ -1,0 +1,105 @@
+//! `spawn_app`: a real server on port 0 with a fresh SQLite database, logs only with `TEST_LOG`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use ragcast::app::App;
+use ragcast::config::Config;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub stop: CancellationToken,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+}
+
+pub fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        ragcast::telemetry::init("info");
+    }
+}
+
+pub fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display())
+}
+
+pub async fn spawn_app() -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_database(&sqlite_url(&dir));
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let app = App::build(config).await.expect("app starts");
+    let addr = app.local_addr();
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let server = tokio::spawn(app.run(async move { signal.cancelled().await }));
+    TestApp {
+        addr,
+        url: format!("http://{addr}"),
+        stop,
+        server,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A project with one indexed text document and a chat: `(project_id, chat_id)`.
+    pub async fn seed(&self, content: &str) -> (i64, i64) {
+        let (_, project) = self.post("/api/projects", json!({ "name": "p" })).await;
+        let project_id = project["id"].as_i64().unwrap();
+        let (_, chat) = self
+            .post(&format!("/api/projects/{project_id}/chats"), json!({}))
+            .await;
+        let (status, doc) = self
+            .post(
+                &format!("/api/projects/{project_id}/documents"),
+                json!({ "filename": "doc.txt", "content": content }),
+            )
+            .await;
+        assert_eq!(status, 202, "{doc}");
+        for _ in 0..200 {
+            let (_, docs) = self
+                .get(&format!("/api/projects/{project_id}/documents"))
+                .await;
+            if docs[0]["status"] == "completed" {
+                return (project_id, chat["id"].as_i64().unwrap());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("document not indexed");
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        self.server.await.unwrap().unwrap();
+    }
+}

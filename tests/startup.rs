@@ -1,0 +1,51 @@
+//! A wrong setting stops the start with one line naming it and exit status 2.
+
+use std::process::Command;
+
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ragcast"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("RAGCAST_BIND", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_database_url_exits_2_naming_it() {
+    let (code, stderr) = start(&[], &[("DATABASE_URL", "mysql://nowhere/db")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_unreachable_database_exits_2_naming_it() {
+    let (code, stderr) = start(&["--database-url", "postgres://127.0.0.1:1/none"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--database-url"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_llm_exits_2_naming_it() {
+    let (code, stderr) = start(&["--llm", "gpt-magic"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--llm"), "{stderr}");
+    let (code, stderr) = start(&[], &[("RAGCAST_LLM", "nope")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--llm"), "{stderr}");
+}
+
+#[test]
+fn a_bad_bind_address_exits_2_naming_it() {
+    let (code, stderr) = start(&[], &[("RAGCAST_BIND", "not-an-address")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("RAGCAST_BIND"), "{stderr}");
+}
