@@ -25,7 +25,7 @@ use crate::config::{Config, CorsOrigins, SettingError};
 use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::Ingestor;
-use crate::llm::BuiltinGenerator;
+use crate::llm::{BuiltinGenerator, LlmProvider};
 use crate::retrieval::FullTextRetriever;
 use crate::{events, store};
 
@@ -48,6 +48,15 @@ const INGEST_WORKERS: usize = 2;
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
+        let llm: Arc<dyn LlmProvider> = Arc::new(BuiltinGenerator::new(&config.builtin));
+        Self::build_with_llm(config, llm).await
+    }
+
+    /// `build` with a given model provider (tests use failing or scripted ones).
+    pub async fn build_with_llm(
+        config: Config,
+        llm: Arc<dyn LlmProvider>,
+    ) -> Result<App, StartError> {
         let db = store::connect(&config.database_url)
             .await
             .map_err(|e| SettingError::database(format!("cannot connect: {e}")))?;
@@ -69,7 +78,7 @@ impl App {
         let chat = ChatService::new(
             db.clone(),
             Arc::new(FullTextRetriever::new(db.clone())),
-            Arc::new(BuiltinGenerator::new(&config.builtin)),
+            llm,
             broadcaster.clone(),
         );
         let ingest = Ingestor::new(

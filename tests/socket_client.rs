@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
+use ragcast::llm::{GenerationRequest, LlmError, LlmEvent, LlmProvider, LlmStream};
 use rust_socketio::asynchronous::ClientBuilder;
 use rust_socketio::{Event, Payload, TransportType};
 use serde_json::{json, Value};
@@ -18,19 +20,21 @@ async fn client(
     mpsc::UnboundedReceiver<(String, Value)>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let errors = tx.clone();
     let client = ClientBuilder::new(url)
         .transport_type(transport)
         .on_any(move |event: Event, payload: Payload, _| {
             let tx = tx.clone();
             async move {
-                if let Payload::Text(mut values) = payload {
-                    let first = if values.is_empty() {
-                        Value::Null
-                    } else {
-                        values.remove(0)
-                    };
-                    let _ = tx.send((String::from(event), first));
-                }
+                let _ = tx.send((String::from(event), first_value(payload)));
+            }
+            .boxed()
+        })
+        // rust_socketio routes the event name `error` here rather than to `on_any`.
+        .on(Event::Error, move |payload: Payload, _| {
+            let tx = errors.clone();
+            async move {
+                let _ = tx.send(("error".to_owned(), first_value(payload)));
             }
             .boxed()
         })
@@ -38,6 +42,13 @@ async fn client(
         .await
         .expect("connects");
     (client, rx)
+}
+
+fn first_value(payload: Payload) -> Value {
+    match payload {
+        Payload::Text(mut values) if !values.is_empty() => values.remove(0),
+        _ => Value::Null,
+    }
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Value)>, name: &str) -> Value {
@@ -108,8 +119,15 @@ async fn whole_stream(transport: TransportType) {
     );
     assert_eq!(complete["metadata"]["tokens"], expected_index);
 
-    // rust_socketio keeps the event name `error` for its own errors, so check the socket
-    // stays usable with a ping instead (the JS suite covers `error` events).
+    socket
+        .emit("join_project", json!({ "project_id": "x" }))
+        .await
+        .unwrap();
+    let error = next(&mut rx, "error").await;
+    assert_eq!(error["code"], "invalid_payload");
+    assert_eq!(error["event"], "join_project");
+
+    // The socket stays usable.
     socket
         .emit("ping", json!({ "timestamp": 12345 }))
         .await
@@ -129,4 +147,88 @@ async fn a_whole_stream_over_websocket() {
 #[tokio::test]
 async fn a_whole_stream_over_polling() {
     whole_stream(TransportType::Polling).await;
+}
+
+/// A provider that streams two tokens, then breaks.
+struct BreaksMidStream;
+
+impl LlmProvider for BreaksMidStream {
+    fn default_model(&self) -> &str {
+        "breaks"
+    }
+
+    fn generate(&self, _: GenerationRequest) -> LlmStream {
+        futures::stream::iter([
+            Ok(LlmEvent::Text("partial ".into())),
+            Ok(LlmEvent::Text("reply".into())),
+            Err(LlmError::Malformed("unexpected end of JSON".into())),
+        ])
+        .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_generation_emits_generation_failed_then_one_message_complete() {
+    let app = common::spawn_app_with(Some(Arc::new(BreaksMidStream))).await;
+    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
+    let (socket, mut rx) = client(&app.url, TransportType::Websocket).await;
+    next(&mut rx, "connection_status").await;
+    socket
+        .emit("join_project", json!({ "project_id": project_id }))
+        .await
+        .unwrap();
+    next(&mut rx, "project_joined").await;
+    socket
+        .emit(
+            "send_message",
+            json!({ "chat_id": chat_id, "message": "water" }),
+        )
+        .await
+        .unwrap();
+    let message_id = next(&mut rx, "message_received").await["message_id"].clone();
+
+    let mut order = Vec::new();
+    let complete = loop {
+        let (event, data) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if event == "ai_progress" {
+            continue;
+        }
+        order.push(event.clone());
+        if event == "error" {
+            assert_eq!(data["code"], "generation_failed");
+            assert_eq!(data["message_id"], message_id);
+            assert_eq!(data["chat_id"], chat_id);
+            assert!(
+                data["message"].as_str().unwrap().contains("malformed"),
+                "{data}"
+            );
+        }
+        if event == "message_complete" {
+            break data;
+        }
+    };
+    assert_eq!(
+        order,
+        [
+            "message_sources",
+            "message_token",
+            "message_token",
+            "error",
+            "message_complete"
+        ]
+    );
+    assert_eq!(complete["metadata"]["finish_reason"], "error");
+    assert_eq!(complete["content"], "partial reply");
+
+    let (_, messages) = app.get(&format!("/api/chats/{chat_id}/messages")).await;
+    let reply = &messages[1];
+    assert_eq!(reply["status"], "failed");
+    assert_eq!(reply["finish_reason"], "error");
+    assert_eq!(reply["content"], "partial reply");
+    assert_eq!(reply["model"], "breaks");
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
 }

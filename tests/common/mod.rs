@@ -2,9 +2,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use ragcast::app::App;
 use ragcast::config::Config;
+use ragcast::llm::LlmProvider;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -29,11 +31,29 @@ pub fn sqlite_url(dir: &TempDir) -> String {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(None).await
+}
+
+/// A server whose model provider is `llm` (the built-in generator when `None`).
+pub async fn spawn_app_with(llm: Option<Arc<dyn LlmProvider>>) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_database(&sqlite_url(&dir));
+    let database_url = sqlite_url(&dir);
+    spawn_on(&database_url, llm, dir).await
+}
+
+pub async fn spawn_on(
+    database_url: &str,
+    llm: Option<Arc<dyn LlmProvider>>,
+    dir: TempDir,
+) -> TestApp {
+    let mut config = Config::for_database(database_url);
     config.bind = "127.0.0.1:0".parse().unwrap();
-    let app = App::build(config).await.expect("app starts");
+    let app = match llm {
+        Some(llm) => App::build_with_llm(config, llm).await,
+        None => App::build(config).await,
+    }
+    .expect("app starts");
     let addr = app.local_addr();
     let stop = CancellationToken::new();
     let signal = stop.clone();
