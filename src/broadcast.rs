@@ -88,6 +88,34 @@ impl Broadcaster {
     }
 }
 
+/// How long a replay waits for a full socket buffer to drain before giving up on the socket.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Emits to one socket, waiting while its buffer is full (for replays, which nothing else
+/// interleaves with). A socket that stays full for `DRAIN_WAIT` is disconnected.
+pub async fn send_when_ready<T: Serialize + ?Sized>(
+    socket: &SocketRef,
+    event: &str,
+    payload: &T,
+) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        match socket.emit(event, payload) {
+            Ok(()) => {
+                metrics::counter!("ragcast_events_out_total", "event" => event.to_owned())
+                    .increment(1);
+                return true;
+            }
+            Err(SendError::Socket(SocketError::InternalChannelFull))
+                if started.elapsed() < DRAIN_WAIT =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Err(_) => return send_to_socket(socket, event, payload),
+        }
+    }
+}
+
 /// Emits to one socket; a full buffer disconnects it so the client resumes. Returns whether sent.
 pub fn send_to_socket<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> bool {
     match socket.emit(event, payload) {

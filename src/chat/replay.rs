@@ -5,7 +5,9 @@
 use socketioxide::extract::SocketRef;
 
 use super::{ChatService, FinishReason};
-use crate::broadcast::send_to_socket;
+use serde_json::Value;
+
+use crate::broadcast::{send_to_socket, send_when_ready};
 use crate::error::AppError;
 use crate::events::names;
 use crate::events::outgoing::{CompleteMetadata, MessageComplete, MessageSources, MessageToken};
@@ -30,9 +32,10 @@ impl ChatService {
         after_index: Option<u64>,
     ) -> Result<(), AppError> {
         if let Some(live) = self.live_stream(message_id) {
+            // Under the log lock, so no live event slips in between: sent at once, and a socket
+            // that overflows is disconnected (it resumes again from where it got to).
             let log = live.log();
-            send(
-                socket,
+            let packets = packets(
                 &Recording {
                     chat_id: live.chat_id,
                     message_id,
@@ -43,6 +46,11 @@ impl ChatService {
                 },
                 after_index,
             );
+            for (event, payload) in &packets {
+                if !send_to_socket(socket, event, payload) {
+                    break;
+                }
+            }
             return Ok(());
         }
 
@@ -77,8 +85,7 @@ impl ChatService {
                     .and_then(|v| serde_json::from_value(v).ok()),
             },
         });
-        send(
-            socket,
+        let packets = packets(
             &Recording {
                 chat_id: row.chat_id,
                 message_id,
@@ -89,6 +96,12 @@ impl ChatService {
             },
             after_index,
         );
+        // Nothing else is sent for a finished stream, so the replay can wait for the socket.
+        for (event, payload) in &packets {
+            if !send_when_ready(socket, event, payload).await {
+                break;
+            }
+        }
         Ok(())
     }
 }
@@ -103,47 +116,44 @@ fn stored_finish_reason(stored: Option<&str>) -> FinishReason {
     }
 }
 
-fn send(socket: &SocketRef, recording: &Recording<'_>, after_index: Option<u64>) {
-    fn piece<'a>(recording: &Recording<'_>, token: &'a str, index: usize) -> MessageToken<'a> {
-        MessageToken {
+/// The replay's events in order, as `(event, payload)`.
+fn packets(recording: &Recording<'_>, after_index: Option<u64>) -> Vec<(&'static str, Value)> {
+    fn value(payload: impl serde::Serialize) -> Value {
+        serde_json::to_value(payload).unwrap_or_default()
+    }
+    let piece = |token: &str, index: usize| {
+        value(MessageToken {
             chat_id: recording.chat_id,
             message_id: recording.message_id,
             token,
             index,
-        }
-    }
+        })
+    };
+    let mut out = Vec::with_capacity(recording.tokens.len() + 2);
     let first_token = match after_index {
         None => {
             if let Some(sources) = recording.sources {
-                send_to_socket(
-                    socket,
+                out.push((
                     names::MESSAGE_SOURCES,
-                    &MessageSources {
+                    value(MessageSources {
                         chat_id: recording.chat_id,
                         message_id: recording.message_id,
                         sources,
-                    },
-                );
+                    }),
+                ));
             }
             for (index, token) in recording.reasoning.iter().enumerate() {
-                send_to_socket(
-                    socket,
-                    names::MESSAGE_REASONING,
-                    &piece(recording, token, index),
-                );
+                out.push((names::MESSAGE_REASONING, piece(token, index)));
             }
             0
         }
         Some(after) => usize::try_from(after).map_or(usize::MAX, |a| a.saturating_add(1)),
     };
     for (index, token) in recording.tokens.iter().enumerate().skip(first_token) {
-        send_to_socket(
-            socket,
-            names::MESSAGE_TOKEN,
-            &piece(recording, token, index),
-        );
+        out.push((names::MESSAGE_TOKEN, piece(token, index)));
     }
     if let Some(complete) = recording.complete {
-        send_to_socket(socket, names::MESSAGE_COMPLETE, complete);
+        out.push((names::MESSAGE_COMPLETE, value(complete)));
     }
+    out
 }

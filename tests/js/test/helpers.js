@@ -14,9 +14,9 @@ function serverBinary() {
 }
 
 /** Starts ragcast on a free port with a fresh SQLite database. */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { dbPath: reuseDb } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "ragcast-js-"));
-  const dbPath = join(dir, "test.db");
+  const dbPath = reuseDb ?? join(dir, "test.db");
   const proc = spawn(serverBinary(), [], {
     env: {
       ...process.env,
@@ -51,10 +51,10 @@ export async function startServer(env = {}) {
     proc,
     log: () => log,
     exited,
-    async stop() {
+    async stop({ keepDb = false } = {}) {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
       await exited;
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepDb) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

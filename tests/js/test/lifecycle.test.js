@@ -1,0 +1,75 @@
+// Shutdown with streams running, and sockets that cannot keep up with a burst.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, seedProject, connect, request, nextEvent, api, waitFor } from "./helpers.js";
+
+const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
+
+test("SIGTERM lets a stream finish within the grace period", async () => {
+  const server = await startServer({ RAGCAST_BUILTIN_TOKEN_DELAY_MS: "2", RAGCAST_SHUTDOWN_GRACE_SECS: "20" });
+  const { chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
+  const socket = await connect(server.url, "websocket");
+  const ack = await request(socket, "send_message", { chat_id: chat.id, message: "water facts", top_k: 10 });
+  await nextEvent(socket, "message_token", (d) => d.message_id === ack.message_id);
+  server.proc.kill("SIGTERM");
+  const complete = await nextEvent(socket, "message_complete", (d) => d.message_id === ack.message_id, 20000);
+  assert.equal(complete.metadata.finish_reason, "stop");
+  const { code } = await server.exited;
+  assert.equal(code, 0);
+  await server.stop();
+});
+
+test("past the grace period a running stream is stored interrupted with what was streamed", async () => {
+  const server = await startServer({ RAGCAST_BUILTIN_TOKEN_DELAY_MS: "50", RAGCAST_SHUTDOWN_GRACE_SECS: "0" });
+  const { chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
+  const socket = await connect(server.url, "websocket");
+  const ack = await request(socket, "send_message", { chat_id: chat.id, message: "water facts", top_k: 10 });
+  await nextEvent(socket, "message_token", (d) => d.message_id === ack.message_id && d.index >= 2);
+  server.proc.kill("SIGTERM");
+  const error = await nextEvent(socket, "error", (d) => d.message_id === ack.message_id);
+  assert.equal(error.code, "generation_failed");
+  const complete = await nextEvent(socket, "message_complete", (d) => d.message_id === ack.message_id);
+  assert.equal(complete.metadata.finish_reason, "error");
+  await server.stop({ keepDb: true });
+
+  const restarted = await startServer({}, { dbPath: server.dbPath });
+  const stored = (await api(restarted.url, "GET", `/api/chats/${chat.id}/messages`)).body;
+  const reply = stored.find((m) => m.id === ack.message_id);
+  assert.equal(reply.status, "interrupted");
+  assert.equal(reply.content, complete.content);
+  assert.ok(reply.content.length > 0);
+  await restarted.stop();
+});
+
+test("a socket that cannot keep up is disconnected on purpose, then resumes the whole reply", async () => {
+  // A tiny outgoing buffer and a polling client: a 500-token burst overflows it.
+  const server = await startServer({ RAGCAST_SOCKET_BUFFER: "16", RAGCAST_BUILTIN_MAX_TOKENS: "500" });
+  const doc = Array.from({ length: 120 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
+  const { project, chat } = await seedProject(server.url, [{ filename: "burst.txt", content: doc }]);
+  const slow = await connect(server.url, "polling");
+  await request(slow, "join_project", { project_id: project.id });
+  const dropped = new Promise((resolve) => slow.once("disconnect", resolve));
+  // Started over HTTP, which waits for the stored reply.
+  const { status, body: complete } = await api(server.url, "POST", `/api/chats/${chat.id}/messages`, { message: "rivers water", top_k: 50 });
+  assert.equal(status, 200);
+  assert.equal(complete.token_count, 500);
+  const ack = { message_id: complete.id };
+  await dropped;
+  assert.ok(!slow.connected);
+  await waitFor(() => /outgoing buffer full/.test(server.log()));
+  const metrics = (await api(server.url, "GET", "/metrics")).body;
+  const overflow = /ragcast_emit_overflow_total (\d+)/.exec(metrics);
+  assert.ok(overflow && Number(overflow[1]) > 0, "the overflow is counted");
+
+  // The client comes back and resumes: it ends with exactly the full reply.
+  const again = await connect(server.url, "polling");
+  await request(again, "join_project", { project_id: project.id });
+  await request(again, "resume_message", { message_id: ack.message_id });
+  const resumed = await nextEvent(again, "message_complete", (d) => d.message_id === ack.message_id);
+  const tokens = again.events.filter((e) => e.event === "message_token").map((e) => e.data);
+  assert.equal(tokens.length, 500);
+  assert.equal(tokens.map((t) => t.token).join(""), resumed.content);
+  assert.equal(resumed.content, complete.content);
+  again.disconnect();
+  await server.stop();
+});
