@@ -4,6 +4,7 @@
 mod chats;
 mod documents;
 mod extract;
+mod notifications;
 mod operations;
 mod projects;
 
@@ -65,6 +66,15 @@ pub fn router(state: ApiState) -> Router {
             "/api/projects/{id}/documents/{doc_id}",
             delete(documents::remove),
         )
+        .route(
+            "/api/projects/{id}/events",
+            post(notifications::custom_event),
+        )
+        .route(
+            "/api/projects/{id}/document-status",
+            post(notifications::document_status),
+        )
+        .route("/api/projects/{id}/updates", post(notifications::update))
         .route(
             "/api/chats/{id}/messages",
             get(chats::messages).post(chats::send),

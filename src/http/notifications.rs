@@ -1,0 +1,164 @@
+//! Back-end notifications into a project room: `POST /api/projects/{id}/events`,
+//! `/document-status` and `/updates`, validated like the server's own events.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::extract::{Body, Ids};
+use super::projects::require;
+use crate::broadcast::Audience;
+use crate::chat::ChatService;
+use crate::error::AppError;
+use crate::events::names;
+use crate::events::payloads::Payload;
+use crate::ingest::{DocumentStatus, DocumentStatusEvent, ProjectUpdate};
+use crate::rooms;
+
+#[derive(Debug, Serialize)]
+pub struct Delivered {
+    pub event: String,
+    /// Sockets of this process that received it.
+    pub delivered: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomEvent {
+    pub event: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl Payload for CustomEvent {
+    fn validate(&self) -> Result<(), String> {
+        let len = self.event.chars().count();
+        if len == 0 || len > 64 {
+            return Err("`event` must be 1 to 64 characters".into());
+        }
+        if names::SERVER_EVENTS.contains(&self.event.as_str()) {
+            return Err(format!(
+                "`event` \"{}\" is one of the server's own events; pick another name",
+                self.event
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub async fn custom_event(
+    State(chat): State<ChatService>,
+    Ids([project_id]): Ids<1>,
+    Body(body): Body<CustomEvent>,
+) -> Result<Json<Delivered>, AppError> {
+    require(chat.db(), project_id).await?;
+    let delivered = chat.broadcaster().send(
+        &Audience::room(rooms::project(project_id)),
+        &body.event,
+        &body.data,
+    );
+    Ok(Json(Delivered {
+        event: body.event,
+        delivered,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DocumentStatusBody {
+    pub project_id: Option<i64>,
+    pub document_id: i64,
+    pub filename: String,
+    pub status: DocumentStatus,
+    pub progress: i32,
+    pub error: Option<String>,
+}
+
+impl Payload for DocumentStatusBody {
+    fn validate(&self) -> Result<(), String> {
+        if self.document_id <= 0 {
+            return Err("`document_id` must be a positive integer".into());
+        }
+        if !(0..=100).contains(&self.progress) {
+            return Err("`progress` must be between 0 and 100".into());
+        }
+        if self.status == DocumentStatus::Completed && self.progress != 100 {
+            return Err("`progress` must be 100 when `status` is completed".into());
+        }
+        crate::ingest::check_filename(&self.filename)
+    }
+}
+
+pub async fn document_status(
+    State(chat): State<ChatService>,
+    Ids([project_id]): Ids<1>,
+    Body(body): Body<DocumentStatusBody>,
+) -> Result<Json<Delivered>, AppError> {
+    check_project_matches(body.project_id, project_id)?;
+    require(chat.db(), project_id).await?;
+    let delivered = chat.broadcaster().send(
+        &Audience::room(rooms::project(project_id)),
+        names::DOCUMENT_STATUS,
+        &DocumentStatusEvent {
+            project_id,
+            document_id: body.document_id,
+            filename: body.filename,
+            status: body.status,
+            progress: body.progress,
+            error: body.error,
+        },
+    );
+    Ok(Json(Delivered {
+        event: names::DOCUMENT_STATUS.into(),
+        delivered,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateBody {
+    pub project_id: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl Payload for UpdateBody {
+    fn validate(&self) -> Result<(), String> {
+        let len = self.kind.chars().count();
+        if len == 0 || len > 64 {
+            return Err("`type` must be 1 to 64 characters".into());
+        }
+        Ok(())
+    }
+}
+
+pub async fn update(
+    State(chat): State<ChatService>,
+    Ids([project_id]): Ids<1>,
+    Body(body): Body<UpdateBody>,
+) -> Result<Json<Delivered>, AppError> {
+    check_project_matches(body.project_id, project_id)?;
+    require(chat.db(), project_id).await?;
+    let delivered = chat.broadcaster().send(
+        &Audience::room(rooms::project(project_id)),
+        names::PROJECT_UPDATE,
+        &ProjectUpdate {
+            project_id,
+            kind: body.kind,
+            data: body.data,
+        },
+    );
+    Ok(Json(Delivered {
+        event: names::PROJECT_UPDATE.into(),
+        delivered,
+    }))
+}
+
+fn check_project_matches(in_body: Option<i64>, in_path: i64) -> Result<(), AppError> {
+    match in_body {
+        Some(id) if id != in_path => Err(AppError::invalid(
+            "`project_id` in the body must match the path",
+        )),
+        _ => Ok(()),
+    }
+}
