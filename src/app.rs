@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -107,7 +107,9 @@ impl App {
             metrics: metrics_handle(),
             io: io.clone(),
         })
-        .layer(RequestBodyLimitLayer::new(config.max_body));
+        // axum's limit (not tower-http's) so a too-large body is refused in the API's JSON error
+        // format; the body is read only up to the limit.
+        .layer(DefaultBodyLimit::max(config.max_body));
 
         let request_id = HeaderName::from_static("x-request-id");
         let router = api

@@ -1,6 +1,8 @@
 //! `/api/projects/{id}/documents`.
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header;
 use axum::http::StatusCode;
 use axum::Json;
 use sea_orm::DatabaseConnection;
@@ -11,11 +13,11 @@ use super::extract::{Body, Ids};
 use super::projects::require;
 use crate::broadcast::Audience;
 use crate::chat::ChatService;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::events::names;
 use crate::events::payloads::Payload;
-use crate::ingest::chunker::PageText;
-use crate::ingest::{Ingestor, ProjectUpdate, Upload};
+use crate::ingest::detect::{detect, Kind};
+use crate::ingest::{pdf, Content, Ingestor, ProjectUpdate, Upload};
 use crate::views::DocumentView;
 use crate::{rooms, store};
 
@@ -35,36 +37,106 @@ impl Payload for TextDocument {
     }
 }
 
+/// `multipart/form-data` with a `file` field, or JSON `{ filename, content }`. Answers
+/// `202 { id, status: "queued" }`; ingestion goes on in the background.
 pub async fn upload(
     State(ingest): State<Ingestor>,
     State(db): State<DatabaseConnection>,
     Ids([project_id]): Ids<1>,
-    Body(doc): Body<TextDocument>,
+    request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     require(&db, project_id).await?;
-    let content_type = if doc.filename.to_lowercase().ends_with(".md")
-        || doc.filename.to_lowercase().ends_with(".markdown")
-    {
-        "text/markdown"
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let file = if content_type.starts_with("multipart/form-data") {
+        let multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| AppError::invalid(e.body_text()))?;
+        file_field(multipart).await?
+    } else if content_type.starts_with("application/json") {
+        let Body(doc) = Body::<TextDocument>::from_request(request, &()).await?;
+        File {
+            filename: doc.filename,
+            declared_type: Some("text/plain".into()),
+            bytes: Bytes::from(doc.content.into_bytes()),
+        }
     } else {
-        "text/plain"
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send multipart/form-data with a `file` field, or JSON { filename, content }",
+        ));
+    };
+    crate::ingest::check_filename(&file.filename).map_err(AppError::invalid)?;
+
+    let kind = detect(&file.filename, file.declared_type.as_deref(), &file.bytes)?;
+    let size_bytes = file.bytes.len() as i64;
+    let content = match kind {
+        Kind::Pdf => {
+            let bytes = file.bytes;
+            let parsed = tokio::task::spawn_blocking(move || pdf::parse(&bytes))
+                .await
+                .map_err(AppError::internal)?;
+            Content::Pdf(parsed.map_err(|reason| AppError::new(ErrorCode::Unprocessable, reason))?)
+        }
+        Kind::Text | Kind::Markdown => {
+            Content::Text(String::from_utf8(file.bytes.to_vec()).map_err(|_| {
+                AppError::new(ErrorCode::Unprocessable, "the file is not valid UTF-8 text")
+            })?)
+        }
     };
     let created = ingest
         .submit(Upload {
             project_id,
-            filename: doc.filename.trim().to_owned(),
-            content_type,
-            size_bytes: doc.content.len() as i64,
-            pages: vec![PageText {
-                page: None,
-                text: doc.content,
-            }],
+            filename: file.filename.trim().to_owned(),
+            content_type: kind.content_type(),
+            size_bytes,
+            content,
         })
         .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": created.id, "status": "queued" })),
     ))
+}
+
+struct File {
+    filename: String,
+    declared_type: Option<String>,
+    bytes: Bytes,
+}
+
+async fn file_field(mut multipart: Multipart) -> Result<File, AppError> {
+    let too_large_or_invalid = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(
+                ErrorCode::PayloadTooLarge,
+                "the upload is larger than the limit",
+            )
+        } else {
+            AppError::invalid(format!("malformed multipart body: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(too_large_or_invalid)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = field
+            .file_name()
+            .map(str::to_owned)
+            .ok_or_else(|| AppError::invalid("the `file` field has no filename"))?;
+        let declared_type = field.content_type().map(str::to_owned);
+        let bytes = field.bytes().await.map_err(too_large_or_invalid)?;
+        return Ok(File {
+            filename,
+            declared_type,
+            bytes,
+        });
+    }
+    Err(AppError::invalid("the multipart body has no `file` field"))
 }
 
 pub async fn list(

@@ -3,6 +3,8 @@
 //! A bounded number of workers run at once, so a burst of uploads never starves socket traffic.
 
 pub mod chunker;
+pub mod detect;
+pub mod pdf;
 
 use std::sync::Arc;
 
@@ -63,12 +65,18 @@ pub struct ProjectUpdate {
 }
 
 /// A document's content, already told apart by kind.
+pub enum Content {
+    Text(String),
+    /// Parsed at upload (so a broken file is refused at once); text is extracted by the worker.
+    Pdf(lopdf::Document),
+}
+
 pub struct Upload {
     pub project_id: i64,
     pub filename: String,
     pub content_type: &'static str,
     pub size_bytes: i64,
-    pub pages: Vec<PageText>,
+    pub content: Content,
 }
 
 #[derive(Clone)]
@@ -113,15 +121,15 @@ impl Ingestor {
             let Ok(_permit) = this.workers.clone().acquire_owned().await else {
                 return;
             };
-            this.ingest(queued, upload.pages).await;
+            this.ingest(queued, upload.content).await;
         });
         Ok(doc)
     }
 
     #[tracing::instrument(skip_all, fields(document_id = doc.id, filename = %doc.filename))]
-    async fn ingest(&self, doc: document::Model, pages: Vec<PageText>) {
+    async fn ingest(&self, doc: document::Model, content: Content) {
         let started = std::time::Instant::now();
-        match self.index(&doc, pages).await {
+        match self.index(&doc, content).await {
             Ok(chunks) => {
                 metrics::histogram!("ragcast_ingestion_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -158,8 +166,12 @@ impl Ingestor {
     }
 
     /// Extract → chunk → store in batches → `completed`. The error is a sentence for a person.
-    async fn index(&self, doc: &document::Model, pages: Vec<PageText>) -> Result<usize, String> {
+    async fn index(&self, doc: &document::Model, content: Content) -> Result<usize, String> {
         self.set(doc, DocumentStatus::Processing, 5, None).await;
+        let pages = match content {
+            Content::Text(text) => vec![PageText { page: None, text }],
+            Content::Pdf(pdf) => self.extract_pdf(doc, pdf).await?,
+        };
         let chunking = self.chunking;
         let chunks = tokio::task::spawn_blocking(move || chunk_pages(&pages, chunking))
             .await
@@ -191,6 +203,41 @@ impl Ingestor {
         }
         self.set(doc, DocumentStatus::Completed, 100, None).await;
         Ok(total)
+    }
+
+    /// Page by page, reporting progress from 5 to 20.
+    async fn extract_pdf(
+        &self,
+        doc: &document::Model,
+        pdf: lopdf::Document,
+    ) -> Result<Vec<PageText>, String> {
+        let pdf = Arc::new(pdf);
+        let total = pdf::page_count(&pdf);
+        if total == 0 {
+            return Err("the PDF has no pages".into());
+        }
+        let mut pages = Vec::with_capacity(total);
+        let mut reported = 5;
+        for number in 1..=total as u32 {
+            let pdf = pdf.clone();
+            let page = tokio::task::spawn_blocking(move || pdf::page_text(&pdf, number))
+                .await
+                .map_err(|e| format!("text extraction failed: {e}"))?;
+            pages.push(page);
+            let progress = 5 + (15 * number as usize / total) as i32;
+            if progress > reported && (number as usize) < total {
+                reported = progress;
+                self.set(doc, DocumentStatus::Processing, progress, None)
+                    .await;
+            }
+        }
+        if pages.iter().all(|p| p.text.trim().is_empty()) {
+            return Err(
+                "the PDF has no extractable text (it may be scanned or image-only); upload a text PDF"
+                    .into(),
+            );
+        }
+        Ok(pages)
     }
 
     /// Stores the state on the row, then tells the room, so `GET` and the events agree.
