@@ -80,7 +80,9 @@ pub async fn upload(
             let parsed = tokio::task::spawn_blocking(move || pdf::parse(&bytes))
                 .await
                 .map_err(AppError::internal)?;
-            Content::Pdf(parsed.map_err(|reason| AppError::new(ErrorCode::Unprocessable, reason))?)
+            Content::Pdf(Box::new(
+                parsed.map_err(|reason| AppError::new(ErrorCode::Unprocessable, reason))?,
+            ))
         }
         Kind::Text | Kind::Markdown => {
             Content::Text(String::from_utf8(file.bytes.to_vec()).map_err(|_| {

@@ -68,7 +68,7 @@ pub struct ProjectUpdate {
 pub enum Content {
     Text(String),
     /// Parsed at upload (so a broken file is refused at once); text is extracted by the worker.
-    Pdf(lopdf::Document),
+    Pdf(Box<lopdf::Document>),
 }
 
 pub struct Upload {
@@ -209,9 +209,9 @@ impl Ingestor {
     async fn extract_pdf(
         &self,
         doc: &document::Model,
-        pdf: lopdf::Document,
+        pdf: Box<lopdf::Document>,
     ) -> Result<Vec<PageText>, String> {
-        let pdf = Arc::new(pdf);
+        let pdf: Arc<lopdf::Document> = Arc::from(pdf);
         let total = pdf::page_count(&pdf);
         if total == 0 {
             return Err("the PDF has no pages".into());
