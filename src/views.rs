@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::time::serde_iso;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     pub id: i64,
     pub name: String,
@@ -23,7 +23,7 @@ impl From<project::Model> for ProjectView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChatView {
     pub id: i64,
     pub project_id: i64,
@@ -43,7 +43,7 @@ impl From<chat::Model> for ChatView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
     pub chat_id: i64,
@@ -86,7 +86,7 @@ impl From<message::Model> for MessageView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DocumentView {
     pub id: i64,
     pub project_id: i64,

@@ -20,7 +20,7 @@ use crate::ingest::ProjectUpdate;
 use crate::views::{ChatView, MessageView};
 use crate::{rooms, store};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NewChat {
     pub title: Option<String>,
 }
@@ -36,6 +36,7 @@ impl Payload for NewChat {
     }
 }
 
+#[utoipa::path(post, path = "/api/projects/{id}/chats", tag = "chats", params(("id" = i64, Path)), request_body(content = Option<NewChat>), responses((status = 201, body = ChatView)))]
 pub async fn create(
     State(chat): State<ChatService>,
     Ids([project_id]): Ids<1>,
@@ -69,6 +70,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(get, path = "/api/projects/{id}/chats", tag = "chats", params(("id" = i64, Path)), responses((status = 200, body = [ChatView])))]
 pub async fn list(
     State(db): State<DatabaseConnection>,
     Ids([project_id]): Ids<1>,
@@ -84,6 +86,7 @@ pub struct Page {
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/chats/{id}/messages", tag = "chats", params(("id" = i64, Path), ("after_id" = Option<i64>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, body = [MessageView])))]
 pub async fn messages(
     State(db): State<DatabaseConnection>,
     Ids([chat_id]): Ids<1>,
@@ -101,12 +104,31 @@ pub async fn messages(
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
+/// The body of `POST /api/chats/{id}/messages`: `send_message`'s fields without `chat_id`
+/// (documentation only; the route parses it as `SendMessage`).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct SendMessageBody {
+    /// 1..32768 characters after trimming.
+    message: String,
+    model: Option<String>,
+    /// 0..2
+    temperature: Option<f64>,
+    include_history: Option<bool>,
+    /// 1..50, default 5
+    top_k: Option<u32>,
+    /// at most 128 characters; a repeat in the same chat is not generated again
+    client_message_id: Option<String>,
+    task_id: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SendOptions {
     wait: Option<bool>,
 }
 
 /// The same pipeline as `send_message`, with no sender socket: events go to the project room.
+#[utoipa::path(post, path = "/api/chats/{id}/messages", tag = "chats", params(("id" = i64, Path), ("wait" = Option<bool>, Query)), request_body = SendMessageBody, responses((status = 200, body = MessageView), (status = 202, description = "`{ message_id }` with ?wait=false")))]
 pub async fn send(
     State(chat): State<ChatService>,
     Ids([chat_id]): Ids<1>,

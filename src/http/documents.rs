@@ -21,7 +21,7 @@ use crate::ingest::{pdf, Content, Ingestor, ProjectUpdate, Upload};
 use crate::views::DocumentView;
 use crate::{rooms, store};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TextDocument {
     pub filename: String,
     pub content: String,
@@ -39,6 +39,7 @@ impl Payload for TextDocument {
 
 /// `multipart/form-data` with a `file` field, or JSON `{ filename, content }`. Answers
 /// `202 { id, status: "queued" }`; ingestion goes on in the background.
+#[utoipa::path(post, path = "/api/projects/{id}/documents", tag = "documents", params(("id" = i64, Path)), request_body(content = TextDocument, description = "JSON, or multipart/form-data with a `file` field"), responses((status = 202, description = "`{ id, status: \"queued\" }`"), (status = 413, description = "too large"), (status = 415, description = "unsupported type"), (status = 422, description = "not what it says")))]
 pub async fn upload(
     State(ingest): State<Ingestor>,
     State(db): State<DatabaseConnection>,
@@ -141,6 +142,7 @@ async fn file_field(mut multipart: Multipart) -> Result<File, AppError> {
     Err(AppError::invalid("the multipart body has no `file` field"))
 }
 
+#[utoipa::path(get, path = "/api/projects/{id}/documents", tag = "documents", params(("id" = i64, Path)), responses((status = 200, body = [DocumentView])))]
 pub async fn list(
     State(db): State<DatabaseConnection>,
     Ids([project_id]): Ids<1>,
@@ -150,6 +152,7 @@ pub async fn list(
     Ok(Json(docs.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(delete, path = "/api/projects/{id}/documents/{doc_id}", tag = "documents", params(("id" = i64, Path), ("doc_id" = i64, Path)), responses((status = 204, description = "deleted; its chunks leave retrieval at once")))]
 pub async fn remove(
     State(chat): State<ChatService>,
     Ids([project_id, document_id]): Ids<2>,

@@ -5,6 +5,7 @@ mod chats;
 mod documents;
 mod extract;
 mod notifications;
+mod openapi;
 mod operations;
 mod projects;
 
@@ -47,6 +48,7 @@ impl FromRef<ApiState> for DatabaseConnection {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(operations::health))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/ready", get(operations::ready))
         .route("/metrics", get(operations::metrics))
         .route("/api/projects", post(projects::create).get(projects::list))

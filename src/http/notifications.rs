@@ -16,14 +16,14 @@ use crate::events::payloads::Payload;
 use crate::ingest::{DocumentStatus, DocumentStatusEvent, ProjectUpdate};
 use crate::rooms;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivered {
     pub event: String,
     /// Sockets of this process that received it.
     pub delivered: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CustomEvent {
     pub event: String,
     #[serde(default)]
@@ -46,6 +46,7 @@ impl Payload for CustomEvent {
     }
 }
 
+#[utoipa::path(post, path = "/api/projects/{id}/events", tag = "notifications", params(("id" = i64, Path)), request_body = CustomEvent, responses((status = 200, body = Delivered)))]
 pub async fn custom_event(
     State(chat): State<ChatService>,
     Ids([project_id]): Ids<1>,
@@ -63,7 +64,7 @@ pub async fn custom_event(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DocumentStatusBody {
     pub project_id: Option<i64>,
     pub document_id: i64,
@@ -88,6 +89,7 @@ impl Payload for DocumentStatusBody {
     }
 }
 
+#[utoipa::path(post, path = "/api/projects/{id}/document-status", tag = "notifications", params(("id" = i64, Path)), request_body = DocumentStatusBody, responses((status = 200, body = Delivered)))]
 pub async fn document_status(
     State(chat): State<ChatService>,
     Ids([project_id]): Ids<1>,
@@ -113,7 +115,7 @@ pub async fn document_status(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateBody {
     pub project_id: Option<i64>,
     #[serde(rename = "type")]
@@ -132,6 +134,7 @@ impl Payload for UpdateBody {
     }
 }
 
+#[utoipa::path(post, path = "/api/projects/{id}/updates", tag = "notifications", params(("id" = i64, Path)), request_body = UpdateBody, responses((status = 200, body = Delivered)))]
 pub async fn update(
     State(chat): State<ChatService>,
     Ids([project_id]): Ids<1>,

@@ -9,10 +9,12 @@ use serde_json::json;
 
 use super::ApiState;
 
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "alive")))]
 pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "database reachable"), (status = 503, description = "database unreachable")))]
 pub async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
     match db.ping().await {
         Ok(()) => (
@@ -29,6 +31,7 @@ pub async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     // Gauges read at scrape time rather than tracked on every join.
     let rooms = state

@@ -12,7 +12,7 @@ use crate::events::payloads::Payload;
 use crate::store;
 use crate::views::ProjectView;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewProject {
     pub name: String,
 }
@@ -27,6 +27,7 @@ impl Payload for NewProject {
     }
 }
 
+#[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = NewProject, responses((status = 201, body = ProjectView), (status = 400, description = "invalid body")))]
 pub async fn create(
     State(db): State<DatabaseConnection>,
     Body(new): Body<NewProject>,
@@ -35,6 +36,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(project.into())))
 }
 
+#[utoipa::path(get, path = "/api/projects", tag = "projects", responses((status = 200, body = [ProjectView])))]
 pub async fn list(
     State(db): State<DatabaseConnection>,
 ) -> Result<Json<Vec<ProjectView>>, AppError> {
@@ -42,6 +44,7 @@ pub async fn list(
     Ok(Json(projects.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", params(("id" = i64, Path)), responses((status = 200, body = ProjectView), (status = 404, description = "no such project")))]
 pub async fn show(
     State(db): State<DatabaseConnection>,
     Ids([id]): Ids<1>,
@@ -52,6 +55,7 @@ pub async fn show(
     Ok(Json(project.into()))
 }
 
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", params(("id" = i64, Path)), responses((status = 204, description = "deleted with its chats, messages, documents and chunks"), (status = 404, description = "no such project")))]
 pub async fn remove(
     State(db): State<DatabaseConnection>,
     Ids([id]): Ids<1>,

@@ -23,7 +23,7 @@ use chunker::{chunk_pages, ChunkSettings, PageText};
 /// Chunks stored per statement; progress is reported after each batch.
 const BATCH: usize = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
     Queued,

@@ -1,0 +1,39 @@
+//! `GET /api/openapi.json`: the API description, generated from the route annotations and types.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::chats::SendMessageBody;
+use super::{chats, documents, notifications, operations, projects};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ragcast", description = "HTTP API of ragcast (PROTOCOL §6)"),
+    paths(
+        operations::health,
+        operations::ready,
+        operations::metrics,
+        projects::create,
+        projects::list,
+        projects::show,
+        projects::remove,
+        chats::create,
+        chats::list,
+        chats::messages,
+        chats::send,
+        documents::upload,
+        documents::list,
+        documents::remove,
+        notifications::custom_event,
+        notifications::document_status,
+        notifications::update,
+        openapi_json,
+    ),
+    components(schemas(SendMessageBody))
+)]
+pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
