@@ -21,11 +21,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
-use crate::config::{Config, CorsOrigins, SettingError};
+use crate::config::{Config, CorsOrigins, LlmKind, SettingError};
 use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::Ingestor;
-use crate::llm::{BuiltinGenerator, LlmProvider};
+use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
 use crate::retrieval::FullTextRetriever;
 use crate::{events, store};
 
@@ -48,7 +48,7 @@ const INGEST_WORKERS: usize = 2;
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
-        let llm: Arc<dyn LlmProvider> = Arc::new(BuiltinGenerator::new(&config.builtin));
+        let llm = provider(&config)?;
         Self::build_with_llm(config, llm).await
     }
 
@@ -203,6 +203,24 @@ impl App {
 
 /// How long shutdown waits for sockets, then for connections, to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The model provider `--llm` names.
+fn provider(config: &Config) -> Result<Arc<dyn LlmProvider>, SettingError> {
+    let built: Result<Arc<dyn LlmProvider>, String> = match (config.llm, &config.upstream) {
+        (LlmKind::Openai, Some(settings)) => {
+            HttpProvider::new(OpenAi, settings.clone()).map(|p| Arc::new(p) as _)
+        }
+        (LlmKind::Ollama, Some(settings)) => {
+            HttpProvider::new(Ollama, settings.clone()).map(|p| Arc::new(p) as _)
+        }
+        _ => Ok(Arc::new(BuiltinGenerator::new(&config.builtin))),
+    };
+    built.map_err(|reason| SettingError {
+        flag: "--llm",
+        env: "RAGCAST_LLM",
+        reason,
+    })
+}
 
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);

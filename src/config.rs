@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::llm::{ApiKey, UpstreamSettings};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LlmKind {
     Builtin,
@@ -67,6 +69,26 @@ pub struct Settings {
     /// Comma-separated origins; `*` (the default) allows any.
     #[arg(long, env = "RAGCAST_CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
+
+    /// Seconds to establish the connection to the model server.
+    #[arg(long, env = "RAGCAST_LLM_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    pub llm_connect_timeout_secs: u64,
+
+    /// Seconds from the request to the first token before the generation fails.
+    #[arg(long, env = "RAGCAST_LLM_FIRST_TOKEN_TIMEOUT_SECS", default_value_t = 60)]
+    pub llm_first_token_timeout_secs: u64,
+
+    /// Seconds of silence between two tokens before the generation fails.
+    #[arg(long, env = "RAGCAST_LLM_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub llm_idle_timeout_secs: u64,
+
+    /// Generations talking to the model server at once; past it a message gets `busy`.
+    #[arg(long, env = "RAGCAST_LLM_MAX_CONCURRENT", default_value_t = 16)]
+    pub llm_max_concurrent: usize,
+
+    /// Characters of earlier messages sent as history (`include_history`), newest kept first.
+    #[arg(long, env = "RAGCAST_LLM_HISTORY_CHARS", default_value_t = 12_000)]
+    pub llm_history_chars: usize,
 
     /// Delay between two tokens of the built-in generator, in milliseconds (0 = as fast as possible).
     #[arg(long, env = "RAGCAST_BUILTIN_TOKEN_DELAY_MS", default_value_t = 0)]
@@ -144,6 +166,8 @@ pub struct Config {
     pub database_url: String,
     pub llm: LlmKind,
     pub builtin: BuiltinSettings,
+    /// Settings of `--llm openai|ollama`; `None` for the built-in generator.
+    pub upstream: Option<UpstreamSettings>,
     pub auth: AuthMode,
     pub api_key: Option<String>,
     pub cors_origins: CorsOrigins,
@@ -179,13 +203,7 @@ impl Settings {
                 "the Redis adapter is not available in this version yet; leave it unset",
             ));
         }
-        if self.llm != LlmKind::Builtin {
-            return Err(SettingError::new(
-                "--llm",
-                "RAGCAST_LLM",
-                "only `builtin` is available in this version yet",
-            ));
-        }
+        let upstream = self.upstream()?;
         if self.auth == AuthMode::Jwt {
             if self.jwt_secret.as_deref().unwrap_or_default().is_empty() {
                 return Err(SettingError::new(
@@ -236,6 +254,7 @@ impl Settings {
             bind,
             database_url: self.database_url,
             llm: self.llm,
+            upstream,
             builtin: BuiltinSettings {
                 token_delay: Duration::from_millis(self.builtin_token_delay_ms),
                 max_tokens: self.builtin_max_tokens,
@@ -250,6 +269,52 @@ impl Settings {
             chunk_overlap: self.chunk_overlap,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
         })
+    }
+}
+
+impl Settings {
+    fn upstream(&self) -> Result<Option<UpstreamSettings>, SettingError> {
+        let (default_url, default_model) = match self.llm {
+            LlmKind::Builtin => return Ok(None),
+            LlmKind::Openai => ("https://api.openai.com/v1", "gpt-4o-mini"),
+            LlmKind::Ollama => ("http://127.0.0.1:11434", "llama3.2"),
+        };
+        let base_url = self.llm_base_url.clone().unwrap_or_else(|| default_url.into());
+        match url::Url::parse(&base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(SettingError::new(
+                    "--llm-base-url",
+                    "RAGCAST_LLM_BASE_URL",
+                    format!("`{base_url}` is not an http(s) URL"),
+                ))
+            }
+        }
+        if self.llm_max_concurrent == 0 {
+            return Err(SettingError::new(
+                "--llm-max-concurrent",
+                "RAGCAST_LLM_MAX_CONCURRENT",
+                "must be at least 1",
+            ));
+        }
+        Ok(Some(UpstreamSettings {
+            base_url,
+            model: self
+                .llm_model
+                .clone()
+                .unwrap_or_else(|| default_model.into()),
+            api_key: self
+                .llm_api_key
+                .clone()
+                .filter(|k| !k.is_empty())
+                .map(ApiKey),
+            connect_timeout: Duration::from_secs(self.llm_connect_timeout_secs),
+            first_token_timeout: Duration::from_secs(self.llm_first_token_timeout_secs),
+            idle_timeout: Duration::from_secs(self.llm_idle_timeout_secs),
+            max_concurrent: self.llm_max_concurrent,
+            history_budget_chars: self.llm_history_chars,
+            retry_backoff: Duration::from_millis(300),
+        }))
     }
 }
 

@@ -31,7 +31,7 @@ pub(super) struct StreamJob {
 enum Outcome {
     Finished(FinishReason),
     Cancelled,
-    Failed(String),
+    Failed(ErrorCode, String),
     /// The server stopped before the stream ended.
     Interrupted,
 }
@@ -119,7 +119,7 @@ impl StreamJob {
                     Some(Ok(LlmEvent::Usage(u))) => usage = Some(u),
                     Some(Ok(LlmEvent::Finish(reason))) => finish = reason,
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => break Outcome::Failed(e.to_string()),
+                    Some(Err(e)) => break Outcome::Failed(e.code(), e.to_string()),
                     None => break Outcome::Finished(finish),
                 }
             }
@@ -130,11 +130,16 @@ impl StreamJob {
         let (status, finish_reason, failure) = match outcome {
             Outcome::Finished(reason) => (MessageStatus::Complete, reason, None),
             Outcome::Cancelled => (MessageStatus::Cancelled, FinishReason::Cancelled, None),
-            Outcome::Failed(message) => (MessageStatus::Failed, FinishReason::Error, Some(message)),
+            Outcome::Failed(code, message) => {
+                (MessageStatus::Failed, FinishReason::Error, Some((code, message)))
+            }
             Outcome::Interrupted => (
                 MessageStatus::Interrupted,
                 FinishReason::Error,
-                Some("the server stopped before the reply was complete".to_owned()),
+                Some((
+                    ErrorCode::GenerationFailed,
+                    "the server stopped before the reply was complete".to_owned(),
+                )),
             ),
         };
         self.finish(
@@ -203,7 +208,7 @@ impl StreamJob {
         sources_count: usize,
         status: MessageStatus,
         finish_reason: FinishReason,
-        failure: Option<String>,
+        failure: Option<(ErrorCode, String)>,
         first_token_ms: Option<i64>,
         usage: Option<Usage>,
         started: Instant,
@@ -263,12 +268,12 @@ impl StreamJob {
         };
         {
             let mut log = self.live.log();
-            if let Some(message) = &failure {
+            if let Some((code, message)) = &failure {
                 inner.broadcaster.send(
                     &self.audience,
                     names::ERROR,
                     &ErrorEvent {
-                        code: ErrorCode::GenerationFailed,
+                        code: *code,
                         message: message.clone(),
                         event: names::SEND_MESSAGE,
                         chat_id: Some(self.live.chat_id),
@@ -309,7 +314,7 @@ impl StreamJob {
             first_token_ms,
             duration_ms,
             finish_reason = finish_reason.as_str(),
-            error = failure.as_deref(),
+            error = failure.as_ref().map(|(_, m)| m.as_str()),
             "stream finished"
         );
     }

@@ -2,8 +2,15 @@
 //! finish reason out. The chat pipeline never knows which provider it talks to.
 
 mod builtin;
+mod ollama;
+mod openai;
+pub mod prompt;
+pub mod upstream;
 
 pub use builtin::BuiltinGenerator;
+pub use ollama::Ollama;
+pub use openai::OpenAi;
+pub use upstream::{ApiKey, HttpProvider, UpstreamSettings};
 
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -52,6 +59,28 @@ pub enum LlmError {
     Timeout,
     #[error("the model server sent a malformed chunk: {0}")]
     Malformed(String),
+    #[error("the connection to the model server broke: {0}")]
+    Interrupted(String),
+    #[error("too many generations are running; try again in a moment")]
+    Busy,
+}
+
+impl LlmError {
+    /// Worth one more try, if no token has been emitted yet.
+    pub fn retryable(&self) -> bool {
+        match self {
+            LlmError::Upstream { status, .. } => *status >= 500 || *status == 429,
+            LlmError::Connect(_) | LlmError::Timeout | LlmError::Interrupted(_) => true,
+            LlmError::Malformed(_) | LlmError::Busy => false,
+        }
+    }
+
+    pub fn code(&self) -> crate::error::ErrorCode {
+        match self {
+            LlmError::Busy => crate::error::ErrorCode::Busy,
+            _ => crate::error::ErrorCode::GenerationFailed,
+        }
+    }
 }
 
 pub type LlmStream = BoxStream<'static, Result<LlmEvent, LlmError>>;
