@@ -75,7 +75,11 @@ pub struct Settings {
     pub llm_connect_timeout_secs: u64,
 
     /// Seconds from the request to the first token before the generation fails.
-    #[arg(long, env = "RAGCAST_LLM_FIRST_TOKEN_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "RAGCAST_LLM_FIRST_TOKEN_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
     pub llm_first_token_timeout_secs: u64,
 
     /// Seconds of silence between two tokens before the generation fails.
@@ -279,7 +283,10 @@ impl Settings {
             LlmKind::Openai => ("https://api.openai.com/v1", "gpt-4o-mini"),
             LlmKind::Ollama => ("http://127.0.0.1:11434", "llama3.2"),
         };
-        let base_url = self.llm_base_url.clone().unwrap_or_else(|| default_url.into());
+        let base_url = self
+            .llm_base_url
+            .clone()
+            .unwrap_or_else(|| default_url.into());
         match url::Url::parse(&base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
             _ => {

@@ -5,63 +5,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use common::socket::{client, next};
+use futures::StreamExt;
 use ragcast::llm::{GenerationRequest, LlmError, LlmEvent, LlmProvider, LlmStream};
-use rust_socketio::asynchronous::ClientBuilder;
-use rust_socketio::{Event, Payload, TransportType};
-use serde_json::{json, Value};
-use tokio::sync::mpsc;
-
-async fn client(
-    url: &str,
-    transport: TransportType,
-) -> (
-    rust_socketio::asynchronous::Client,
-    mpsc::UnboundedReceiver<(String, Value)>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let errors = tx.clone();
-    let client = ClientBuilder::new(url)
-        .transport_type(transport)
-        .on_any(move |event: Event, payload: Payload, _| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((String::from(event), first_value(payload)));
-            }
-            .boxed()
-        })
-        // rust_socketio routes the event name `error` here rather than to `on_any`.
-        .on(Event::Error, move |payload: Payload, _| {
-            let tx = errors.clone();
-            async move {
-                let _ = tx.send(("error".to_owned(), first_value(payload)));
-            }
-            .boxed()
-        })
-        .connect()
-        .await
-        .expect("connects");
-    (client, rx)
-}
-
-fn first_value(payload: Payload) -> Value {
-    match payload {
-        Payload::Text(mut values) if !values.is_empty() => values.remove(0),
-        _ => Value::Null,
-    }
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Value)>, name: &str) -> Value {
-    loop {
-        let (event, data) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {name}"))
-            .expect("client open");
-        if event == name {
-            return data;
-        }
-    }
-}
+use rust_socketio::TransportType;
+use serde_json::json;
 
 async fn whole_stream(transport: TransportType) {
     let app = common::spawn_app().await;

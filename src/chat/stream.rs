@@ -130,9 +130,11 @@ impl StreamJob {
         let (status, finish_reason, failure) = match outcome {
             Outcome::Finished(reason) => (MessageStatus::Complete, reason, None),
             Outcome::Cancelled => (MessageStatus::Cancelled, FinishReason::Cancelled, None),
-            Outcome::Failed(code, message) => {
-                (MessageStatus::Failed, FinishReason::Error, Some((code, message)))
-            }
+            Outcome::Failed(code, message) => (
+                MessageStatus::Failed,
+                FinishReason::Error,
+                Some((code, message)),
+            ),
             Outcome::Interrupted => (
                 MessageStatus::Interrupted,
                 FinishReason::Error,

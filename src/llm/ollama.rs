@@ -129,7 +129,9 @@ impl WireFormat for Ollama {
         struct ErrorBody {
             error: String,
         }
-        serde_json::from_str::<ErrorBody>(body).ok().map(|e| e.error)
+        serde_json::from_str::<ErrorBody>(body)
+            .ok()
+            .map(|e| e.error)
     }
 }
 
@@ -140,13 +142,17 @@ mod tests {
 
     #[test]
     fn lines_become_events() {
-        let (events, done) =
-            decode(r#"{"message":{"role":"assistant","content":"Hi","thinking":"hm"},"done":false}"#)
-                .unwrap();
+        let (events, done) = decode(
+            r#"{"message":{"role":"assistant","content":"Hi","thinking":"hm"},"done":false}"#,
+        )
+        .unwrap();
         assert!(!done);
         assert_eq!(
             events,
-            vec![LlmEvent::Reasoning("hm".into()), LlmEvent::Text("Hi".into())]
+            vec![
+                LlmEvent::Reasoning("hm".into()),
+                LlmEvent::Text("Hi".into())
+            ]
         );
         let (events, done) = decode(
             r#"{"message":{"role":"assistant","content":""},"done":true,"done_reason":"length","eval_count":7,"prompt_eval_count":2}"#,

@@ -74,7 +74,10 @@ fn decode(data: &str) -> Result<Vec<LlmEvent>, LlmError> {
     let mut events = Vec::new();
     if let Some(choice) = chunk.choices.into_iter().next() {
         let delta = choice.delta;
-        for reasoning in [delta.reasoning_content, delta.reasoning].into_iter().flatten() {
+        for reasoning in [delta.reasoning_content, delta.reasoning]
+            .into_iter()
+            .flatten()
+        {
             if !reasoning.is_empty() {
                 events.push(LlmEvent::Reasoning(reasoning));
             }
@@ -99,7 +102,10 @@ impl WireFormat for OpenAi {
         settings: &UpstreamSettings,
         request: &GenerationRequest,
     ) -> reqwest::RequestBuilder {
-        let url = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/chat/completions",
+            settings.base_url.trim_end_matches('/')
+        );
         let mut body = json!({
             "model": request.model,
             "messages": prompt::messages(request, settings.history_budget_chars),
@@ -175,7 +181,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             events,
-            vec![LlmEvent::Reasoning("think".into()), LlmEvent::Text("Hi".into())]
+            vec![
+                LlmEvent::Reasoning("think".into()),
+                LlmEvent::Text("Hi".into())
+            ]
         );
         let events = decode(
             r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}"#,

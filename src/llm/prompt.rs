@@ -28,7 +28,11 @@ pub fn system_message(request: &GenerationRequest) -> String {
             Some(page) => format!("{}, page {page}", source.metadata.filename),
             None => source.metadata.filename.clone(),
         };
-        text.push_str(&format!("\n\n[{}] ({place})\n{}", n + 1, source.content.trim()));
+        text.push_str(&format!(
+            "\n\n[{}] ({place})\n{}",
+            n + 1,
+            source.content.trim()
+        ));
     }
     text
 }
@@ -78,7 +82,11 @@ mod tests {
 
     #[test]
     fn history_is_trimmed_oldest_first() {
-        let history = [turn("user", "aaaa"), turn("assistant", "bbbb"), turn("user", "cc")];
+        let history = [
+            turn("user", "aaaa"),
+            turn("assistant", "bbbb"),
+            turn("user", "cc"),
+        ];
         let kept = trim_history(&history, 6);
         assert_eq!(
             kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),

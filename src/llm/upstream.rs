@@ -127,7 +127,9 @@ impl<W: WireFormat> Shared<W> {
             match self.attempt(&request, &tx).await {
                 Ok(()) => return,
                 Err(Failure { error, emitted }) if !emitted && !retried && error.retryable() => {
-                    tracing::warn!("model server failed before the first token, retrying once: {error}");
+                    tracing::warn!(
+                        "model server failed before the first token, retrying once: {error}"
+                    );
                     retried = true;
                     tokio::time::sleep(self.settings.retry_backoff).await;
                 }
@@ -186,7 +188,8 @@ impl<W: WireFormat> Shared<W> {
                 Ok(Some(Ok(batch))) => batch,
             };
             for event in batch {
-                emitted |= matches!(&event, LlmEvent::Text(t) | LlmEvent::Reasoning(t) if !t.is_empty());
+                emitted |=
+                    matches!(&event, LlmEvent::Text(t) | LlmEvent::Reasoning(t) if !t.is_empty());
                 if tx.send(Ok(event)).await.is_err() {
                     // The stream was dropped (cancelled): stop reading.
                     return Ok(());

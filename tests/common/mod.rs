@@ -1,6 +1,9 @@
 //! `spawn_app`: a real server on port 0 with a fresh SQLite database, logs only with `TEST_LOG`.
 #![allow(dead_code)]
 
+pub mod socket;
+pub mod stub;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
