@@ -384,6 +384,23 @@ mod tests {
     }
 
     #[test]
+    fn providers_get_their_defaults_and_a_bad_base_url_is_named() {
+        let config = parse(&["--llm", "ollama"]).unwrap();
+        let upstream = config.upstream.unwrap();
+        assert_eq!(upstream.base_url, "http://127.0.0.1:11434");
+        assert_eq!(upstream.model, "llama3.2");
+        let config = parse(&["--llm", "openai", "--llm-api-key", "sk-x"]).unwrap();
+        let upstream = config.upstream.unwrap();
+        assert_eq!(upstream.base_url, "https://api.openai.com/v1");
+        assert!(
+            !format!("{upstream:?}").contains("sk-x"),
+            "the key never shows in Debug"
+        );
+        let err = parse(&["--llm", "openai", "--llm-base-url", "ftp://x"]).unwrap_err();
+        assert_eq!(err.flag, "--llm-base-url");
+    }
+
+    #[test]
     fn cors_origins_are_normalised() {
         let config = parse(&["--cors-origins", "http://a.test:3000/, https://b.test"]).unwrap();
         match config.cors_origins {

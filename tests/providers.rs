@@ -604,3 +604,41 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
     socket.disconnect().await.unwrap();
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn silence_between_tokens_past_the_idle_timeout_fails_the_stream() {
+    let first = sse(&[content("Started ")]);
+    let cut = String::from_utf8_lossy(&first)
+        .find("data: [DONE]")
+        .unwrap();
+    let stalling = Reply::Stream {
+        content_type: "text/event-stream",
+        pieces: vec![first[..cut].to_vec()],
+        pause: Duration::from_secs(3),
+        finish: Finish::Forever(format!("data: {}\r\n\r\n", content("late ")).into_bytes()),
+    };
+    let stub = Stub::start(vec![stalling]).await;
+    let app = openai_app(&stub, |s| s.idle_timeout = Duration::from_millis(300)).await;
+    let (project_id, chat_id) = app.seed(DOC).await;
+    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let started = Instant::now();
+    let (id, events) = send(
+        &socket,
+        &mut rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
+    assert!(
+        error["message"].as_str().unwrap().contains("too long"),
+        "{error}"
+    );
+    assert_eq!(stored(&app, chat_id, &id).await["content"], "Started ");
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
+}
