@@ -1,7 +1,7 @@
 // Shutdown with streams running, and sockets that cannot keep up with a burst.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, seedProject, connect, request, nextEvent, api, waitFor } from "./helpers.js";
+import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep } from "./helpers.js";
 
 const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
 
@@ -42,32 +42,43 @@ test("past the grace period a running stream is stored interrupted with what was
 });
 
 test("a socket that cannot keep up is disconnected on purpose, then resumes the whole reply", async () => {
-  // A tiny outgoing buffer and a polling client: a 500-token burst overflows it.
+  // A tiny outgoing buffer, and a raw Engine.IO polling client that joins the room and then
+  // never polls again: a 500-token stream must overflow its buffer, whatever the timing.
   const server = await startServer({ RAGCAST_SOCKET_BUFFER: "16", RAGCAST_BUILTIN_MAX_TOKENS: "500" });
   const doc = Array.from({ length: 120 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
   const { project, chat } = await seedProject(server.url, [{ filename: "burst.txt", content: doc }]);
-  const slow = await connect(server.url, "polling");
-  await request(slow, "join_project", { project_id: project.id });
-  const dropped = new Promise((resolve) => slow.once("disconnect", resolve));
+  const base = `${server.url}/socket.io/?EIO=4&transport=polling`;
+  const { sid } = JSON.parse((await (await fetch(base)).text()).slice(1));
+  const poll = `${base}&sid=${sid}`;
+  await fetch(poll, { method: "POST", body: "40" });
+  assert.match(await (await fetch(poll)).text(), /40\{"sid"/);
+  await fetch(poll, { method: "POST", body: `42["join_project",{"project_id":${project.id}}]` });
+  await sleep(100);
+
   // Started over HTTP, which waits for the stored reply.
   const { status, body: complete } = await api(server.url, "POST", `/api/chats/${chat.id}/messages`, { message: "rivers water", top_k: 50 });
   assert.equal(status, 200);
   assert.equal(complete.token_count, 500);
-  const ack = { message_id: complete.id };
-  await dropped;
-  assert.ok(!slow.connected);
   await waitFor(() => /outgoing buffer full/.test(server.log()));
   const metrics = (await api(server.url, "GET", "/metrics")).body;
   const overflow = /ragcast_emit_overflow_total (\d+)/.exec(metrics);
   assert.ok(overflow && Number(overflow[1]) > 0, "the overflow is counted");
+  // Its next poll drains what fit in the buffer…
+  const stale = await fetch(poll);
+  const staleText = await stale.text();
+  assert.ok(!staleText.includes("message_complete"), "it got what fit in its buffer, not the rest");
+  // Then the Engine.IO close packet: the server disconnected it.
+  const closed = await (await fetch(poll)).text();
+  assert.match(closed, /(^|\x1e)1($|\x1e)/, "the overflowing socket was disconnected");
 
   // The client comes back and resumes: it ends with exactly the full reply.
   const again = await connect(server.url, "polling");
   await request(again, "join_project", { project_id: project.id });
-  await request(again, "resume_message", { message_id: ack.message_id });
-  const resumed = await nextEvent(again, "message_complete", (d) => d.message_id === ack.message_id);
+  await request(again, "resume_message", { message_id: complete.id });
+  const resumed = await nextEvent(again, "message_complete", (d) => d.message_id === complete.id);
   const tokens = again.events.filter((e) => e.event === "message_token").map((e) => e.data);
   assert.equal(tokens.length, 500);
+  tokens.forEach((t, i) => assert.equal(t.index, i));
   assert.equal(tokens.map((t) => t.token).join(""), resumed.content);
   assert.equal(resumed.content, complete.content);
   again.disconnect();
