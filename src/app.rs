@@ -11,6 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -19,9 +20,10 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{self, Authenticator, ConnectionsPerIp};
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
-use crate::config::{Config, CorsOrigins, LlmKind, SettingError};
+use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
 use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::Ingestor;
@@ -80,7 +82,10 @@ impl App {
             Arc::new(FullTextRetriever::new(db.clone())),
             llm,
             broadcaster.clone(),
+            config.streams,
         );
+        let authenticator = Arc::new(authenticator(&config)?);
+        let connections = ConnectionsPerIp::new(config.max_connections_per_ip);
         let ingest = Ingestor::new(
             db.clone(),
             broadcaster.clone(),
@@ -97,15 +102,19 @@ impl App {
             .ws_max_message_size(config.max_payload as usize)
             .ws_max_frame_size(config.max_payload as usize)
             .with_state(chat.clone())
+            .with_state(authenticator.clone())
+            .with_state(connections)
+            .with_state(config.rates)
             .build_layer();
         broadcaster.attach(io.clone());
-        io.ns("/", events::on_connect);
+        io.ns("/", events::on_connect.with(auth::authenticate));
 
         let api = http::router(ApiState {
             chat: chat.clone(),
             ingest,
             metrics: metrics_handle(),
             io: io.clone(),
+            auth: authenticator,
         })
         // axum's limit (not tower-http's) so a too-large body is refused in the API's JSON error
         // format; the body is read only up to the limit.
@@ -182,7 +191,12 @@ impl App {
             tracing::info!("all sockets closed");
             let _ = stopped_tx.send(());
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(stop);
+        // The peer address reaches the Socket.IO middleware (connections per address).
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop);
         // Idle keep-alive or half-open connections must not hold the process after shutdown.
         let deadline = async {
             if stopped_rx.await.is_ok() {
@@ -203,6 +217,21 @@ impl App {
 
 /// How long shutdown waits for sockets, then for connections, to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn authenticator(config: &Config) -> Result<Authenticator, SettingError> {
+    let api_key = config.api_key.clone();
+    match &config.jwt {
+        JwtKey::None => Ok(Authenticator::open(api_key)),
+        JwtKey::Secret(secret) => Ok(Authenticator::hs256(secret.as_bytes(), api_key)),
+        JwtKey::PublicKeyPem(pem) => {
+            Authenticator::from_public_key_pem(pem, api_key).map_err(|reason| SettingError {
+                flag: "--jwt-public-key-file",
+                env: "RAGCAST_JWT_PUBLIC_KEY_FILE",
+                reason,
+            })
+        }
+    }
+}
 
 /// The model provider `--llm` names.
 fn provider(config: &Config) -> Result<Arc<dyn LlmProvider>, SettingError> {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::auth::RateSettings;
+use crate::chat::StreamLimits;
 use crate::llm::{ApiKey, UpstreamSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,7 +23,7 @@ pub enum AuthMode {
     Jwt,
 }
 
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(
     name = "ragcast",
     version,
@@ -63,8 +65,40 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// PEM public key (RSA → RS256, EC P-256 → ES256) for `jwt` mode, instead of a secret.
+    #[arg(long, env = "RAGCAST_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+
     #[arg(long, env = "RAGCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+
+    /// Events per second a socket may send (sustained), and its burst.
+    #[arg(long, env = "RAGCAST_RATE_EVENTS_PER_SEC", default_value_t = 20.0)]
+    pub rate_events_per_sec: f64,
+    #[arg(long, env = "RAGCAST_RATE_EVENTS_BURST", default_value_t = 60.0)]
+    pub rate_events_burst: f64,
+
+    /// `send_message` per minute a socket may send (sustained), and its burst.
+    #[arg(long, env = "RAGCAST_RATE_MESSAGES_PER_MIN", default_value_t = 30.0)]
+    pub rate_messages_per_min: f64,
+    #[arg(long, env = "RAGCAST_RATE_MESSAGES_BURST", default_value_t = 10.0)]
+    pub rate_messages_burst: f64,
+
+    /// Replies one user (or one unauthenticated socket) may have streaming at once.
+    #[arg(long, env = "RAGCAST_MAX_STREAMS_PER_USER", default_value_t = 4)]
+    pub max_streams_per_user: usize,
+
+    /// Socket.IO connections one client address may hold.
+    #[arg(long, env = "RAGCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+
+    /// Tokens one reply may hold; past it the stream ends with `length`.
+    #[arg(long, env = "RAGCAST_MAX_REPLY_TOKENS", default_value_t = 16_384)]
+    pub max_reply_tokens: usize,
+
+    /// Milliseconds between two writes of a live stream's partial reply to the database.
+    #[arg(long, env = "RAGCAST_FLUSH_INTERVAL_MS", default_value_t = 500)]
+    pub flush_interval_ms: u64,
 
     /// Comma-separated origins; `*` (the default) allows any.
     #[arg(long, env = "RAGCAST_CORS_ORIGINS", default_value = "*")]
@@ -163,8 +197,8 @@ pub struct BuiltinSettings {
     pub max_tokens: usize,
 }
 
-/// Validated configuration.
-#[derive(Debug, Clone)]
+/// Validated configuration. No `Debug`: it holds secrets that must never reach a log line.
+#[derive(Clone)]
 pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
@@ -173,7 +207,11 @@ pub struct Config {
     /// Settings of `--llm openai|ollama`; `None` for the built-in generator.
     pub upstream: Option<UpstreamSettings>,
     pub auth: AuthMode,
+    pub jwt: JwtKey,
     pub api_key: Option<String>,
+    pub rates: RateSettings,
+    pub streams: StreamLimits,
+    pub max_connections_per_ip: usize,
     pub cors_origins: CorsOrigins,
     pub socket_buffer: usize,
     pub max_payload: u64,
@@ -208,18 +246,44 @@ impl Settings {
             ));
         }
         let upstream = self.upstream()?;
-        if self.auth == AuthMode::Jwt {
-            if self.jwt_secret.as_deref().unwrap_or_default().is_empty() {
-                return Err(SettingError::new(
-                    "--jwt-secret",
-                    "RAGCAST_JWT_SECRET",
-                    "`--auth jwt` needs a secret",
-                ));
+        let jwt = match self.auth {
+            AuthMode::None => JwtKey::None,
+            AuthMode::Jwt => self.jwt_key()?,
+        };
+        for (flag, env, value) in [
+            (
+                "--rate-events-per-sec",
+                "RAGCAST_RATE_EVENTS_PER_SEC",
+                self.rate_events_per_sec,
+            ),
+            (
+                "--rate-events-burst",
+                "RAGCAST_RATE_EVENTS_BURST",
+                self.rate_events_burst,
+            ),
+            (
+                "--rate-messages-per-min",
+                "RAGCAST_RATE_MESSAGES_PER_MIN",
+                self.rate_messages_per_min,
+            ),
+            (
+                "--rate-messages-burst",
+                "RAGCAST_RATE_MESSAGES_BURST",
+                self.rate_messages_burst,
+            ),
+        ] {
+            if !(value.is_finite() && value >= 1.0) {
+                return Err(SettingError::new(flag, env, "must be a number ≥ 1"));
             }
+        }
+        if self.max_streams_per_user == 0
+            || self.max_connections_per_ip == 0
+            || self.max_reply_tokens == 0
+        {
             return Err(SettingError::new(
-                "--auth",
-                "RAGCAST_AUTH",
-                "`jwt` is not available in this version yet; use `none`",
+                "--max-streams-per-user / --max-connections-per-ip / --max-reply-tokens",
+                "RAGCAST_MAX_*",
+                "must be at least 1",
             ));
         }
 
@@ -264,7 +328,20 @@ impl Settings {
                 max_tokens: self.builtin_max_tokens,
             },
             auth: self.auth,
+            jwt,
             api_key: self.api_key.filter(|k| !k.is_empty()),
+            rates: RateSettings {
+                events_per_sec: self.rate_events_per_sec,
+                events_burst: self.rate_events_burst,
+                messages_per_min: self.rate_messages_per_min,
+                messages_burst: self.rate_messages_burst,
+            },
+            streams: StreamLimits {
+                max_per_user: self.max_streams_per_user,
+                max_reply_tokens: self.max_reply_tokens,
+                flush_interval: Duration::from_millis(self.flush_interval_ms.max(10)),
+            },
+            max_connections_per_ip: self.max_connections_per_ip,
             cors_origins,
             socket_buffer: self.socket_buffer,
             max_payload: self.max_payload,
@@ -276,7 +353,51 @@ impl Settings {
     }
 }
 
+/// How `jwt` mode checks signatures.
+#[derive(Clone)]
+pub enum JwtKey {
+    None,
+    /// HS256.
+    Secret(String),
+    /// RS256 / ES256 public key, PEM.
+    PublicKeyPem(Vec<u8>),
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtKey::None => f.write_str("None"),
+            JwtKey::Secret(_) => f.write_str("Secret(***)"),
+            JwtKey::PublicKeyPem(_) => f.write_str("PublicKeyPem"),
+        }
+    }
+}
+
 impl Settings {
+    fn jwt_key(&self) -> Result<JwtKey, SettingError> {
+        if let Some(path) = &self.jwt_public_key_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                SettingError::new(
+                    "--jwt-public-key-file",
+                    "RAGCAST_JWT_PUBLIC_KEY_FILE",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            crate::auth::Authenticator::from_public_key_pem(&pem, None).map_err(|e| {
+                SettingError::new("--jwt-public-key-file", "RAGCAST_JWT_PUBLIC_KEY_FILE", e)
+            })?;
+            return Ok(JwtKey::PublicKeyPem(pem));
+        }
+        match self.jwt_secret.as_deref() {
+            Some(secret) if !secret.is_empty() => Ok(JwtKey::Secret(secret.to_owned())),
+            _ => Err(SettingError::new(
+                "--jwt-secret",
+                "RAGCAST_JWT_SECRET",
+                "`--auth jwt` needs a secret (or --jwt-public-key-file)",
+            )),
+        }
+    }
+
     fn upstream(&self) -> Result<Option<UpstreamSettings>, SettingError> {
         let (default_url, default_model) = match self.llm {
             LlmKind::Builtin => return Ok(None),
@@ -372,14 +493,14 @@ mod tests {
 
     #[test]
     fn a_bad_database_url_names_the_setting() {
-        let err = parse(&["--database-url", "mysql://x"]).unwrap_err();
+        let err = parse(&["--database-url", "mysql://x"]).err().unwrap();
         assert_eq!(err.flag, "--database-url");
         assert!(err.to_string().contains("DATABASE_URL"));
     }
 
     #[test]
     fn jwt_without_secret_is_refused() {
-        let err = parse(&["--auth", "jwt"]).unwrap_err();
+        let err = parse(&["--auth", "jwt"]).err().unwrap();
         assert_eq!(err.flag, "--jwt-secret");
     }
 
@@ -396,7 +517,9 @@ mod tests {
             !format!("{upstream:?}").contains("sk-x"),
             "the key never shows in Debug"
         );
-        let err = parse(&["--llm", "openai", "--llm-base-url", "ftp://x"]).unwrap_err();
+        let err = parse(&["--llm", "openai", "--llm-base-url", "ftp://x"])
+            .err()
+            .unwrap();
         assert_eq!(err.flag, "--llm-base-url");
     }
 

@@ -25,6 +25,20 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The codes PROTOCOL §4 allows in `error` events: HTTP-only ones fold into `internal`
+    /// (a database outage) or `invalid_payload`.
+    pub fn for_events(self) -> ErrorCode {
+        match self {
+            ErrorCode::Unavailable | ErrorCode::Conflict | ErrorCode::Unauthorized => {
+                ErrorCode::Internal
+            }
+            ErrorCode::PayloadTooLarge
+            | ErrorCode::UnsupportedMediaType
+            | ErrorCode::Unprocessable => ErrorCode::InvalidPayload,
+            other => other,
+        }
+    }
+
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidPayload => StatusCode::BAD_REQUEST,

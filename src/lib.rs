@@ -3,6 +3,7 @@
 //! # Layout
 //! - `config`: settings (clap + environment) and their validation.
 //! - `app`: wiring of the database, services, Socket.IO layer and HTTP router.
+//! - `auth`: callers (API key, JWT, open), access rules, rate limits and connection caps.
 //! - `events`: the Socket.IO side: typed payloads, one handler per client event.
 //! - `http`: the REST API, one file per resource.
 //! - `chat`: the chat pipeline both entry points call: store → retrieve → generate → store.
@@ -14,6 +15,7 @@
 //! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
 
 pub mod app;
+pub mod auth;
 pub mod broadcast;
 pub mod chat;
 pub mod config;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use socketioxide::socket::Sid;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::outgoing::MessageComplete;
@@ -25,6 +26,8 @@ pub struct LiveStream {
     pub chat_id: i64,
     pub project_id: i64,
     pub user_id: Option<String>,
+    /// The socket that started it, for the per-user cap when there is no user.
+    pub origin_sid: Option<Sid>,
     pub task_id: String,
     pub cancel: CancellationToken,
     log: Mutex<StreamLog>,
@@ -36,6 +39,7 @@ impl LiveStream {
         chat_id: i64,
         project_id: i64,
         user_id: Option<String>,
+        origin_sid: Option<Sid>,
         task_id: String,
     ) -> Self {
         Self {
@@ -43,6 +47,7 @@ impl LiveStream {
             chat_id,
             project_id,
             user_id,
+            origin_sid,
             task_id,
             cancel: CancellationToken::new(),
             log: Mutex::new(StreamLog::default()),
@@ -79,6 +84,21 @@ impl LiveStreams {
 
     pub fn remove(&self, message_id: i64) {
         self.map().remove(&message_id);
+    }
+
+    /// Live streams of this user, or (no user) started by this socket.
+    pub fn count_by(&self, user_id: Option<&str>, sid: Option<Sid>) -> usize {
+        self.map()
+            .values()
+            .filter(|s| match user_id {
+                Some(user) => s.user_id.as_deref() == Some(user),
+                None => sid.is_some() && s.origin_sid == sid,
+            })
+            .count()
+    }
+
+    pub fn find_task(&self, task_id: &str) -> Option<Arc<LiveStream>> {
+        self.map().values().find(|s| s.task_id == task_id).cloned()
     }
 
     pub fn len(&self) -> usize {

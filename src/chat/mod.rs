@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Caller;
 use crate::broadcast::{Audience, Broadcaster};
 use crate::error::{AppError, ErrorCode};
 use crate::events::names;
@@ -50,11 +51,33 @@ impl FinishReason {
     }
 }
 
-/// Who started a stream: the socket (which gets every event even outside the room) and user.
-#[derive(Debug, Clone, Default)]
+/// Who started a stream: the socket (which gets every event even outside the room) and caller.
+#[derive(Debug, Clone)]
 pub struct Origin {
     pub sid: Option<Sid>,
-    pub user_id: Option<String>,
+    pub caller: Caller,
+}
+
+/// Bounds on what streams may hold and how often their partial reply is saved.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Live streams one user (or, unauthenticated, one socket) may run at once.
+    pub max_per_user: usize,
+    /// Tokens one reply may hold; past it the stream ends with `finish_reason: "length"`.
+    /// This also bounds the in-memory buffer that resumes are served from.
+    pub max_reply_tokens: usize,
+    /// How often the partial reply of a live stream is written to the database.
+    pub flush_interval: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_per_user: 4,
+            max_reply_tokens: 16_384,
+            flush_interval: Duration::from_millis(500),
+        }
+    }
 }
 
 /// A validated `send_message`.
@@ -113,6 +136,7 @@ struct Inner {
     retriever: Arc<dyn Retriever>,
     llm: Arc<dyn LlmProvider>,
     broadcaster: Broadcaster,
+    limits: StreamLimits,
     live: LiveStreams,
     /// Every running stream, so shutdown can wait for them.
     tasks: TaskTracker,
@@ -129,6 +153,7 @@ impl ChatService {
         retriever: Arc<dyn Retriever>,
         llm: Arc<dyn LlmProvider>,
         broadcaster: Broadcaster,
+        limits: StreamLimits,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -136,6 +161,7 @@ impl ChatService {
                 retriever,
                 llm,
                 broadcaster,
+                limits,
                 live: LiveStreams::default(),
                 tasks: TaskTracker::new(),
                 interrupt: CancellationToken::new(),
@@ -170,6 +196,7 @@ impl ChatService {
         let chat = store::chats::find(db, request.chat_id)
             .await?
             .ok_or_else(|| AppError::not_found("chat"))?;
+        origin.caller.require_project(chat.project_id)?;
 
         if let Some(client_id) = &request.client_message_id {
             if let Some(first) =
@@ -179,6 +206,17 @@ impl ChatService {
                     received: received_of(&first, true),
                 });
             }
+        }
+
+        let running = self
+            .inner
+            .live
+            .count_by(origin.caller.user_id(), origin.sid);
+        if running >= self.inner.limits.max_per_user {
+            return Err(AppError::new(
+                ErrorCode::Busy,
+                format!("{running} replies of yours are still streaming; wait for one to finish"),
+            ));
         }
 
         let model = request
@@ -193,7 +231,7 @@ impl ChatService {
                 model: &model,
                 client_message_id: request.client_message_id.as_deref(),
                 task_id: request.task_id.as_deref(),
-                user_id: origin.user_id.as_deref(),
+                user_id: origin.caller.user_id(),
             },
         )
         .await;
@@ -221,7 +259,8 @@ impl ChatService {
             message_id,
             chat.id,
             chat.project_id,
-            origin.user_id.clone(),
+            origin.caller.user_id().map(str::to_owned),
+            origin.sid,
             task_id,
         ));
         self.inner.live.insert(live.clone());
@@ -245,14 +284,27 @@ impl ChatService {
     }
 
     /// Ends a live stream with `finish_reason: "cancelled"`.
-    pub fn cancel(&self, message_id: i64) -> Result<(), AppError> {
+    pub fn cancel(&self, message_id: i64, caller: &Caller) -> Result<(), AppError> {
         let live = self
             .inner
             .live
             .get(message_id)
             .ok_or_else(|| AppError::not_found("live stream"))?;
+        caller.require_project(live.project_id)?;
         live.cancel.cancel();
         Ok(())
+    }
+
+    /// The user whose generation `task_id` is, if it is known.
+    pub async fn task_owner(&self, task_id: &str) -> Result<Option<String>, AppError> {
+        if let Some(live) = self.inner.live.find_task(task_id) {
+            return Ok(live.user_id.clone());
+        }
+        Ok(messages::task_owner(&self.inner.db, task_id).await?)
+    }
+
+    pub fn limits(&self) -> StreamLimits {
+        self.inner.limits
     }
 
     pub fn live_stream(&self, message_id: i64) -> Option<Arc<LiveStream>> {

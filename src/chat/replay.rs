@@ -7,6 +7,7 @@ use socketioxide::extract::SocketRef;
 use super::{ChatService, FinishReason};
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::broadcast::{send_to_socket, send_when_ready};
 use crate::error::AppError;
 use crate::events::names;
@@ -30,8 +31,10 @@ impl ChatService {
         socket: &SocketRef,
         message_id: i64,
         after_index: Option<u64>,
+        caller: &Caller,
     ) -> Result<(), AppError> {
         if let Some(live) = self.live_stream(message_id) {
+            caller.require_project(live.project_id)?;
             // Under the log lock, so no live event slips in between: sent at once, and a socket
             // that overflows is disconnected (it resumes again from where it got to).
             let log = live.log();
@@ -58,6 +61,10 @@ impl ChatService {
             .await?
             .filter(|m| m.role == "assistant")
             .ok_or_else(|| AppError::not_found("stream"))?;
+        let chat = crate::store::chats::find(self.db(), row.chat_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("stream"))?;
+        caller.require_project(chat.project_id)?;
         let sources: Option<Vec<Source>> = row
             .sources
             .clone()

@@ -1,7 +1,7 @@
 //! Steps 3–5 of a stream, in its own task: sources, tokens, the one terminal event, the stored reply.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
@@ -26,6 +26,9 @@ pub(super) struct StreamJob {
     pub model: String,
     pub user_message_id: i64,
 }
+
+/// Tries of the final write before giving up (≈ 30 s with the backoff).
+const FINAL_WRITE_ATTEMPTS: u32 = 9;
 
 /// How generation ended, before it is turned into a status and a finish reason.
 enum Outcome {
@@ -103,15 +106,26 @@ impl StreamJob {
         let mut first_token_ms: Option<i64> = None;
         let mut usage: Option<Usage> = None;
         let mut finish = FinishReason::Stop;
+        let limits = inner.limits;
+        let mut flush = tokio::time::interval_at(
+            tokio::time::Instant::now() + limits.flush_interval,
+            limits.flush_interval,
+        );
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flushed_tokens = 0;
         let outcome = loop {
             tokio::select! {
                 biased;
                 _ = self.live.cancel.cancelled() => break Outcome::Cancelled,
                 _ = inner.interrupt.cancelled() => break Outcome::Interrupted,
+                _ = flush.tick() => flushed_tokens = self.save_partial(flushed_tokens).await,
                 next = generation.next() => match next {
                     Some(Ok(LlmEvent::Text(text))) if !text.is_empty() => {
                         first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
-                        self.emit_piece(&progress_audience, ProgressKind::Text, text);
+                        let count = self.emit_piece(&progress_audience, ProgressKind::Text, text);
+                        if count >= limits.max_reply_tokens {
+                            break Outcome::Finished(FinishReason::Length);
+                        }
                     }
                     Some(Ok(LlmEvent::Reasoning(text))) if !text.is_empty() => {
                         self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
@@ -167,9 +181,70 @@ impl StreamJob {
         }
     }
 
+    /// Stores the final reply, retrying through a database outage (about half a minute) so a
+    /// reply that was streamed in full is not lost to a short blip.
+    async fn store_final(&self, reply: FinalReply) {
+        let db = &self.service.inner.db;
+        let mut wait = Duration::from_millis(250);
+        for attempt in 1..=FINAL_WRITE_ATTEMPTS {
+            match messages::finish(db, self.live.message_id, reply.clone()).await {
+                Ok(()) => return,
+                Err(e) if attempt < FINAL_WRITE_ATTEMPTS => {
+                    tracing::warn!(
+                        message_id = self.live.message_id,
+                        attempt,
+                        "cannot store the reply yet, retrying: {e}"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    // The row keeps the last flushed partial reply and becomes `interrupted`
+                    // at the next start.
+                    tracing::error!(
+                        message_id = self.live.message_id,
+                        "cannot store the reply: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Writes the reply so far (when it grew) as the row's content; returns the tokens saved.
+    /// A failed write is logged and retried at the next tick: the stream itself goes on.
+    async fn save_partial(&self, flushed_tokens: usize) -> usize {
+        let (content, token_log, sources) = {
+            let log = self.live.log();
+            if log.tokens.len() == flushed_tokens {
+                return flushed_tokens;
+            }
+            (
+                log.tokens.concat(),
+                TokenLog {
+                    tokens: log.tokens.clone(),
+                    reasoning: log.reasoning.clone(),
+                },
+                serde_json::to_value(log.sources.as_deref().unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+        };
+        let count = token_log.tokens.len();
+        let db = &self.service.inner.db;
+        match messages::save_partial(db, self.live.message_id, content, &token_log, sources).await {
+            Ok(()) => count,
+            Err(e) => {
+                tracing::warn!(
+                    message_id = self.live.message_id,
+                    "cannot save the partial reply: {e}"
+                );
+                flushed_tokens
+            }
+        }
+    }
+
     /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never
-    /// interleaves with it.
-    fn emit_piece(&self, progress_audience: &Audience, kind: ProgressKind, text: String) {
+    /// interleaves with it. Returns how many pieces of that kind the stream now holds.
+    fn emit_piece(&self, progress_audience: &Audience, kind: ProgressKind, text: String) -> usize {
         let broadcaster = &self.service.inner.broadcaster;
         let mut log = self.live.log();
         let (event, pieces) = match kind {
@@ -201,6 +276,7 @@ impl StreamJob {
             },
         );
         pieces.push(text);
+        pieces.len()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -230,29 +306,18 @@ impl StreamJob {
         };
         let tokens = token_log.tokens.len();
         let duration_ms = started.elapsed().as_millis() as i64;
-        let stored = messages::finish(
-            &inner.db,
-            self.live.message_id,
-            FinalReply {
-                status,
-                content: content.clone(),
-                sources,
-                token_log,
-                finish_reason,
-                first_token_ms,
-                duration_ms,
-                usage: usage.and_then(|u| serde_json::to_value(u).ok()),
-                completed_at: crate::time::now(),
-            },
-        )
-        .await;
-        if let Err(e) = stored {
-            // The row stays `streaming` and becomes `interrupted` at the next start.
-            tracing::error!(
-                message_id = self.live.message_id,
-                "cannot store the reply: {e}"
-            );
-        }
+        let reply = FinalReply {
+            status,
+            content: content.clone(),
+            sources,
+            token_log,
+            finish_reason,
+            first_token_ms,
+            duration_ms,
+            usage: usage.and_then(|u| serde_json::to_value(u).ok()),
+            completed_at: crate::time::now(),
+        };
+        self.store_final(reply).await;
 
         let complete = MessageComplete {
             chat_id: self.live.chat_id,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use socketioxide::extract::{AckSender, SocketRef};
 
 use crate::broadcast::send_to_socket;
-use crate::error::{AppError, ErrorDetail};
+use crate::error::{AppError, ErrorCode, ErrorDetail};
 use crate::events::names;
 use crate::events::outgoing::ErrorEvent;
 
@@ -16,6 +16,8 @@ pub struct EventError {
     pub error: AppError,
     pub chat_id: Option<i64>,
     pub message_id: Option<i64>,
+    /// For `rate_limited`.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl EventError {
@@ -24,6 +26,7 @@ impl EventError {
             error: error.into(),
             chat_id: Some(chat_id),
             message_id: None,
+            retry_after_ms: None,
         }
     }
 
@@ -32,6 +35,7 @@ impl EventError {
             error: error.into(),
             chat_id: None,
             message_id: Some(message_id),
+            retry_after_ms: None,
         }
     }
 }
@@ -42,6 +46,7 @@ impl<E: Into<AppError>> From<E> for EventError {
             error: error.into(),
             chat_id: None,
             message_id: None,
+            retry_after_ms: None,
         }
     }
 }
@@ -50,6 +55,13 @@ impl<E: Into<AppError>> From<E> for EventError {
 struct Failure<'a> {
     ok: bool,
     error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct RateLimitedDetail<'a> {
+    code: ErrorCode,
+    message: &'a str,
+    retry_after_ms: u64,
 }
 
 /// Acks the result (when the client asked for an ack) and emits `error` on failure.
@@ -73,27 +85,38 @@ pub fn respond<T: Serialize>(
             error,
             chat_id,
             message_id,
+            retry_after_ms,
         }) => {
             tracing::debug!(sid = %socket.id, event, code = ?error.code, "{}", error.message);
             send_to_socket(
                 socket,
                 names::ERROR,
                 &ErrorEvent {
-                    code: error.code,
+                    code: error.code.for_events(),
                     message: error.message.clone(),
                     event,
                     chat_id,
                     message_id,
-                    retry_after_ms: None,
+                    retry_after_ms,
                 },
             );
-            ack.send(&Failure {
-                ok: false,
-                error: ErrorDetail {
-                    code: error.code,
-                    message: &error.message,
-                },
-            })
+            match retry_after_ms {
+                Some(retry_after_ms) => ack.send(&serde_json::json!({
+                    "ok": false,
+                    "error": RateLimitedDetail {
+                        code: error.code,
+                        message: &error.message,
+                        retry_after_ms,
+                    },
+                })),
+                None => ack.send(&Failure {
+                    ok: false,
+                    error: ErrorDetail {
+                        code: error.code.for_events(),
+                        message: &error.message,
+                    },
+                }),
+            }
         }
     };
     if let Err(e) = sent {

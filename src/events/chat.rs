@@ -9,7 +9,7 @@ use super::ack::{payload_or_null, respond, EventError};
 use super::names;
 use super::outgoing::Typing;
 use super::payloads::{parse, ChatRef, MessageRef, ResumeMessage, SendMessage};
-use super::session::session_of;
+use super::session::admit;
 use crate::broadcast::{send_to_socket, Audience};
 use crate::chat::{ChatService, Origin, Started};
 use crate::error::AppError;
@@ -44,11 +44,12 @@ pub async fn on_send(
 }
 
 async fn send(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
+    let session = admit(socket, names::SEND_MESSAGE)?;
     let payload: SendMessage = parse(data)?;
     let chat_id = payload.chat_id.0;
     let origin = Origin {
         sid: Some(socket.id),
-        user_id: session_of(socket).user_id.clone(),
+        caller: session.caller.clone(),
     };
     let started = chat
         .send(payload.into(), origin)
@@ -58,7 +59,7 @@ async fn send(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Sen
     if let Started::Duplicate { received } = &started {
         // To the sender alone: the first message's ids, then what a resume would send.
         send_to_socket(socket, names::MESSAGE_RECEIVED, received);
-        chat.replay(socket, received.message_id, None)
+        chat.replay(socket, received.message_id, None, &session.caller)
             .await
             .map_err(|e| EventError::chat(e, chat_id))?;
     }
@@ -76,15 +77,14 @@ pub async fn on_cancel(
     ack: AckSender,
     State(chat): State<ChatService>,
 ) {
-    let result = parse::<MessageRef>(payload_or_null(data))
-        .map_err(EventError::from)
-        .and_then(|MessageRef { message_id }| {
-            chat.cancel(message_id.0)
-                .map(|()| MessageAck {
-                    message_id: message_id.0,
-                })
-                .map_err(|e| EventError::message(e, message_id.0))
-        });
+    let result = admit(&socket, names::CANCEL_MESSAGE).and_then(|session| {
+        let MessageRef { message_id } = parse(payload_or_null(data))?;
+        chat.cancel(message_id.0, &session.caller)
+            .map(|()| MessageAck {
+                message_id: message_id.0,
+            })
+            .map_err(|e| EventError::message(e, message_id.0))
+    });
     respond(&socket, ack, names::CANCEL_MESSAGE, result);
 }
 
@@ -103,11 +103,12 @@ async fn resume(
     chat: &ChatService,
     data: Value,
 ) -> Result<MessageAck, EventError> {
+    let session = admit(socket, names::RESUME_MESSAGE)?;
     let ResumeMessage {
         message_id,
         after_index,
     } = parse(data)?;
-    chat.replay(socket, message_id.0, after_index)
+    chat.replay(socket, message_id.0, after_index, &session.caller)
         .await
         .map_err(|e| EventError::message(e, message_id.0))?;
     Ok(MessageAck {
@@ -121,7 +122,14 @@ pub async fn on_typing_start(
     ack: AckSender,
     State(chat): State<ChatService>,
 ) {
-    let result = typing(&socket, &chat, payload_or_null(data), true).await;
+    let result = typing(
+        &socket,
+        &chat,
+        payload_or_null(data),
+        true,
+        names::TYPING_START,
+    )
+    .await;
     respond(&socket, ack, names::TYPING_START, result);
 }
 
@@ -131,7 +139,14 @@ pub async fn on_typing_stop(
     ack: AckSender,
     State(chat): State<ChatService>,
 ) {
-    let result = typing(&socket, &chat, payload_or_null(data), false).await;
+    let result = typing(
+        &socket,
+        &chat,
+        payload_or_null(data),
+        false,
+        names::TYPING_STOP,
+    )
+    .await;
     respond(&socket, ack, names::TYPING_STOP, result);
 }
 
@@ -140,20 +155,25 @@ async fn typing(
     chat: &ChatService,
     data: Value,
     typing: bool,
+    event: &'static str,
 ) -> Result<ChatAck, EventError> {
+    let session = admit(socket, event)?;
     let ChatRef { chat_id } = parse(data)?;
     let chat_id = chat_id.0;
     let found = store::chats::find(chat.db(), chat_id)
         .await
         .map_err(|e| EventError::chat(AppError::from(e), chat_id))?
         .ok_or_else(|| EventError::chat(AppError::not_found("chat"), chat_id))?;
-    let session = session_of(socket);
+    session
+        .caller
+        .require_project(found.project_id)
+        .map_err(|e| EventError::chat(e, chat_id))?;
     chat.broadcaster().send(
         &Audience::room(rooms::project(found.project_id)).except(socket.id),
         names::TYPING,
         &Typing {
             chat_id,
-            user_id: session.user_id.as_deref(),
+            user_id: session.user_id(),
             sid: socket.id.to_string(),
             typing,
         },

@@ -8,7 +8,7 @@ use super::ack::{payload_or_null, respond, EventError};
 use super::names;
 use super::outgoing::ProjectRoom;
 use super::payloads::{parse, ProjectRef};
-use super::session::session_of;
+use super::session::admit;
 use crate::broadcast::send_to_socket;
 use crate::chat::ChatService;
 use crate::error::AppError;
@@ -30,9 +30,11 @@ pub async fn on_join(
 }
 
 async fn join(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Joined, EventError> {
+    let session = admit(socket, names::JOIN_PROJECT)?;
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;
-    let session = session_of(socket);
+    // Forbidden before not-found: a token must not learn which projects exist.
+    session.caller.require_project(project_id)?;
     let mut current = session.project.lock().await;
     store::projects::find(chat.db(), project_id)
         .await
@@ -62,9 +64,9 @@ pub async fn on_leave(socket: SocketRef, TryData(data): TryData<Value>, ack: Ack
 }
 
 async fn leave(socket: &SocketRef, data: Value) -> Result<Joined, EventError> {
+    let session = admit(socket, names::LEAVE_PROJECT)?;
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;
-    let session = session_of(socket);
     let mut current = session.project.lock().await;
     if *current == Some(project_id) {
         socket.leave(rooms::project(project_id));

@@ -1,5 +1,6 @@
 //! A connection: who it is, which project room it is in, and its handlers.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -11,31 +12,40 @@ use super::ack::{payload_or_null, respond, EventError};
 use super::outgoing::{ConnectionStatus, Pong};
 use super::payloads::{parse, Ping};
 use super::{chat, names, projects, tasks};
+use crate::auth::{Caller, ConnectionsPerIp, Identity, ProjectAccess, RateLimiter, RateSettings};
 use crate::broadcast::send_to_socket;
-use crate::chat::ChatService;
+use crate::error::{AppError, ErrorCode};
 use crate::{rooms, time};
 
-/// Per-socket state, kept in the socket's extensions.
-#[derive(Debug, Default)]
+/// Per-socket state, kept in the socket's extensions (stored by `auth::authenticate`).
+#[derive(Debug)]
 pub struct Session {
-    /// `sub` of the token; `None` in auth mode `none`.
-    pub user_id: Option<String>,
+    /// Who is connected: decides which projects and tasks this socket may touch.
+    pub caller: Caller,
+    /// The peer address, counted against the per-address connection cap.
+    pub ip: Option<IpAddr>,
     /// The one project room the socket is in. A tokio mutex: it is held across the database
     /// check of a join, so two quick joins cannot interleave their leave/join events.
     pub project: Mutex<Option<i64>>,
+    pub limiter: RateLimiter,
 }
 
-pub async fn on_connect(socket: SocketRef, State(_chat): State<ChatService>) {
-    let session = Arc::new(Session::default());
-    socket.extensions.insert(session.clone());
+impl Session {
+    pub fn user_id(&self) -> Option<&str> {
+        self.caller.user_id()
+    }
+}
+
+pub async fn on_connect(socket: SocketRef) {
+    let session = session_of(&socket);
     socket.join(rooms::socket(socket.id));
-    if let Some(user) = &session.user_id {
+    if let Some(user) = session.user_id() {
         socket.join(rooms::user(user));
     }
     metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
     tracing::info!(
         sid = %socket.id,
-        user = session.user_id.as_deref().unwrap_or("-"),
+        user = session.user_id().unwrap_or("-"),
         transport = ?socket.transport_type(),
         "socket connected"
     );
@@ -46,7 +56,7 @@ pub async fn on_connect(socket: SocketRef, State(_chat): State<ChatService>) {
             status: "connected",
             sid: socket.id.to_string(),
             server_time: time::unix_ms(),
-            user_id: session.user_id.as_deref(),
+            user_id: session.user_id(),
         },
     );
 
@@ -64,28 +74,73 @@ pub async fn on_connect(socket: SocketRef, State(_chat): State<ChatService>) {
 }
 
 async fn on_ping(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
-    let result = match payload_or_null(data) {
-        Value::Null => Ok(Ping::default()),
-        other => parse::<Ping>(other).map_err(EventError::from),
-    }
-    .map(|ping| {
-        let server_time = time::unix_ms();
-        let pong = Pong {
-            timestamp: ping.timestamp.unwrap_or_else(|| server_time.into()),
-            server_time,
-        };
-        send_to_socket(&socket, names::PONG, &pong);
-        pong
-    });
+    let result = admit(&socket, names::PING)
+        .and_then(|_| match payload_or_null(data) {
+            Value::Null => Ok(Ping::default()),
+            other => parse::<Ping>(other).map_err(EventError::from),
+        })
+        .map(|ping| {
+            let server_time = time::unix_ms();
+            let pong = Pong {
+                timestamp: ping.timestamp.unwrap_or_else(|| server_time.into()),
+                server_time,
+            };
+            send_to_socket(&socket, names::PONG, &pong);
+            pong
+        });
     respond(&socket, ack, names::PING, result);
 }
 
-async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
+async fn on_disconnect(
+    socket: SocketRef,
+    reason: DisconnectReason,
+    State(connections): State<ConnectionsPerIp>,
+) {
+    if let Some(ip) = session_of(&socket).ip {
+        connections.release(ip);
+    }
     metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
     tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
 }
 
-/// The session of a socket; every socket gets one at connect.
+/// The session of a socket. Every socket gets one before it connects; were it missing, the
+/// socket would be treated as a user with no projects, never as an open caller.
 pub fn session_of(socket: &SocketRef) -> Arc<Session> {
-    socket.extensions.get::<Arc<Session>>().unwrap_or_default()
+    socket.extensions.get::<Arc<Session>>().unwrap_or_else(|| {
+        tracing::error!(sid = %socket.id, "socket without a session");
+        Arc::new(Session {
+            caller: Caller::User(Identity {
+                user_id: String::new(),
+                projects: ProjectAccess::Only(Default::default()),
+            }),
+            ip: None,
+            project: Mutex::new(None),
+            limiter: RateLimiter::new(&RateSettings {
+                events_per_sec: 1.0,
+                events_burst: 1.0,
+                messages_per_min: 1.0,
+                messages_burst: 1.0,
+            }),
+        })
+    })
+}
+
+/// The rate limit, checked before any event is handled. Returns the session.
+pub fn admit(socket: &SocketRef, event: &'static str) -> Result<Arc<Session>, EventError> {
+    let session = session_of(socket);
+    match session.limiter.check(event == names::SEND_MESSAGE) {
+        Ok(()) => Ok(session),
+        Err(wait) => {
+            let retry_after_ms = wait.as_millis().max(1) as u64;
+            Err(EventError {
+                error: AppError::new(
+                    ErrorCode::RateLimited,
+                    format!("too many events; retry in {retry_after_ms} ms"),
+                ),
+                chat_id: None,
+                message_id: None,
+                retry_after_ms: Some(retry_after_ms),
+            })
+        }
+    }
 }

@@ -2,11 +2,14 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::ack::{payload_or_null, respond, EventError};
 use super::names;
 use super::payloads::{parse, TaskRef};
+use super::session::admit;
+use crate::chat::ChatService;
+use crate::error::{AppError, ErrorCode};
 use crate::rooms;
 
 #[derive(Serialize)]
@@ -14,22 +17,38 @@ struct Subscription {
     task_id: String,
 }
 
-pub async fn on_subscribe(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
-    let result = parse::<TaskRef>(payload_or_null(data))
-        .map(|TaskRef { task_id }| {
-            socket.join(rooms::task(&task_id));
-            Subscription { task_id }
-        })
-        .map_err(EventError::from);
+pub async fn on_subscribe(
+    socket: SocketRef,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(chat): State<ChatService>,
+) {
+    let result = subscribe(&socket, &chat, payload_or_null(data)).await;
     respond(&socket, ack, names::TASK_SUBSCRIBE, result);
 }
 
+async fn subscribe(
+    socket: &SocketRef,
+    chat: &ChatService,
+    data: Value,
+) -> Result<Subscription, EventError> {
+    let session = admit(socket, names::TASK_SUBSCRIBE)?;
+    let TaskRef { task_id } = parse(data)?;
+    let owner = chat.task_owner(&task_id).await?;
+    if !session.caller.may_follow_task_of(owner.as_deref()) {
+        return Err(
+            AppError::new(ErrorCode::Forbidden, "this task belongs to another user").into(),
+        );
+    }
+    socket.join(rooms::task(&task_id));
+    Ok(Subscription { task_id })
+}
+
 pub async fn on_unsubscribe(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
-    let result = parse::<TaskRef>(payload_or_null(data))
-        .map(|TaskRef { task_id }| {
-            socket.leave(rooms::task(&task_id));
-            Subscription { task_id }
-        })
-        .map_err(EventError::from);
+    let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|_| {
+        let TaskRef { task_id } = parse(payload_or_null(data))?;
+        socket.leave(rooms::task(&task_id));
+        Ok(Subscription { task_id })
+    });
     respond(&socket, ack, names::TASK_UNSUBSCRIBE, result);
 }

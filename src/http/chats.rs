@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::extract::{Ids, JsonValue};
 use super::projects::require;
+use crate::auth::ApiCaller;
 use crate::broadcast::Audience;
 use crate::chat::{ChatService, Origin, Started};
 use crate::error::AppError;
@@ -39,9 +40,11 @@ impl Payload for NewChat {
 #[utoipa::path(post, path = "/api/projects/{id}/chats", tag = "chats", params(("id" = i64, Path)), request_body(content = Option<NewChat>), responses((status = 201, body = ChatView)))]
 pub async fn create(
     State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ChatView>), AppError> {
+    caller.require_project(project_id)?;
     // The body is optional: no body means a chat with the default title.
     let new: NewChat = if body.iter().all(u8::is_ascii_whitespace) {
         NewChat::default()
@@ -73,8 +76,10 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/projects/{id}/chats", tag = "chats", params(("id" = i64, Path)), responses((status = 200, body = [ChatView])))]
 pub async fn list(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
 ) -> Result<Json<Vec<ChatView>>, AppError> {
+    caller.require_project(project_id)?;
     require(&db, project_id).await?;
     let chats = store::chats::list(&db, project_id).await?;
     Ok(Json(chats.into_iter().map(Into::into).collect()))
@@ -89,6 +94,7 @@ pub struct Page {
 #[utoipa::path(get, path = "/api/chats/{id}/messages", tag = "chats", params(("id" = i64, Path), ("after_id" = Option<i64>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, body = [MessageView])))]
 pub async fn messages(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Ids([chat_id]): Ids<1>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<MessageView>>, AppError> {
@@ -97,9 +103,10 @@ pub async fn messages(
     if !(1..=1000).contains(&limit) {
         return Err(AppError::invalid("`limit` must be between 1 and 1000"));
     }
-    store::chats::find(&db, chat_id)
+    let chat = store::chats::find(&db, chat_id)
         .await?
         .ok_or_else(|| AppError::not_found("chat"))?;
+    caller.require_project(chat.project_id)?;
     let rows = store::messages::list(&db, chat_id, page.after_id, limit).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
@@ -131,6 +138,7 @@ pub struct SendOptions {
 #[utoipa::path(post, path = "/api/chats/{id}/messages", tag = "chats", params(("id" = i64, Path), ("wait" = Option<bool>, Query)), request_body = SendMessageBody, responses((status = 200, body = MessageView), (status = 202, description = "`{ message_id }` with ?wait=false")))]
 pub async fn send(
     State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
     Ids([chat_id]): Ids<1>,
     Query(options): Query<SendOptions>,
     JsonValue(mut body): JsonValue,
@@ -139,7 +147,8 @@ pub async fn send(
         map.insert("chat_id".into(), json!(chat_id));
     }
     let payload: SendMessage = parse(body)?;
-    let started = chat.send(payload.into(), Origin::default()).await?;
+    let origin = Origin { sid: None, caller };
+    let started = chat.send(payload.into(), origin).await?;
     let message_id = started.received().message_id;
     match started {
         Started::New { done, .. } if options.wait.unwrap_or(true) => {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::extract::{Body, Ids};
 use super::projects::require;
+use crate::auth::ApiCaller;
 use crate::broadcast::Audience;
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
@@ -43,9 +44,11 @@ impl Payload for TextDocument {
 pub async fn upload(
     State(ingest): State<Ingestor>,
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    caller.require_project(project_id)?;
     require(&db, project_id).await?;
     let content_type = request
         .headers()
@@ -145,8 +148,10 @@ async fn file_field(mut multipart: Multipart) -> Result<File, AppError> {
 #[utoipa::path(get, path = "/api/projects/{id}/documents", tag = "documents", params(("id" = i64, Path)), responses((status = 200, body = [DocumentView])))]
 pub async fn list(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
 ) -> Result<Json<Vec<DocumentView>>, AppError> {
+    caller.require_project(project_id)?;
     require(&db, project_id).await?;
     let docs = store::documents::list(&db, project_id).await?;
     Ok(Json(docs.into_iter().map(Into::into).collect()))
@@ -155,8 +160,10 @@ pub async fn list(
 #[utoipa::path(delete, path = "/api/projects/{id}/documents/{doc_id}", tag = "documents", params(("id" = i64, Path), ("doc_id" = i64, Path)), responses((status = 204, description = "deleted; its chunks leave retrieval at once")))]
 pub async fn remove(
     State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id, document_id]): Ids<2>,
 ) -> Result<StatusCode, AppError> {
+    caller.require_backend()?;
     let doc = store::documents::find(chat.db(), document_id)
         .await?
         .filter(|d| d.project_id == project_id)

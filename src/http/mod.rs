@@ -13,7 +13,11 @@ use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
+
+use crate::auth::Authenticator;
 
 use crate::chat::ChatService;
 use crate::ingest::Ingestor;
@@ -25,6 +29,13 @@ pub struct ApiState {
     pub ingest: Ingestor,
     pub metrics: PrometheusHandle,
     pub io: socketioxide::SocketIo,
+    pub auth: Arc<Authenticator>,
+}
+
+impl FromRef<ApiState> for Arc<Authenticator> {
+    fn from_ref(state: &ApiState) -> Self {
+        state.auth.clone()
+    }
 }
 
 impl FromRef<ApiState> for ChatService {

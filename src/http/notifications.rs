@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::extract::{Body, Ids};
 use super::projects::require;
+use crate::auth::ApiCaller;
 use crate::broadcast::Audience;
 use crate::chat::ChatService;
 use crate::error::AppError;
@@ -49,9 +50,11 @@ impl Payload for CustomEvent {
 #[utoipa::path(post, path = "/api/projects/{id}/events", tag = "notifications", params(("id" = i64, Path)), request_body = CustomEvent, responses((status = 200, body = Delivered)))]
 pub async fn custom_event(
     State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     Body(body): Body<CustomEvent>,
 ) -> Result<Json<Delivered>, AppError> {
+    caller.require_backend()?;
     require(chat.db(), project_id).await?;
     let delivered = chat.broadcaster().send(
         &Audience::room(rooms::project(project_id)),
@@ -92,9 +95,11 @@ impl Payload for DocumentStatusBody {
 #[utoipa::path(post, path = "/api/projects/{id}/document-status", tag = "notifications", params(("id" = i64, Path)), request_body = DocumentStatusBody, responses((status = 200, body = Delivered)))]
 pub async fn document_status(
     State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     Body(body): Body<DocumentStatusBody>,
 ) -> Result<Json<Delivered>, AppError> {
+    caller.require_backend()?;
     check_project_matches(body.project_id, project_id)?;
     require(chat.db(), project_id).await?;
     let delivered = chat.broadcaster().send(
@@ -137,9 +142,11 @@ impl Payload for UpdateBody {
 #[utoipa::path(post, path = "/api/projects/{id}/updates", tag = "notifications", params(("id" = i64, Path)), request_body = UpdateBody, responses((status = 200, body = Delivered)))]
 pub async fn update(
     State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     Body(body): Body<UpdateBody>,
 ) -> Result<Json<Delivered>, AppError> {
+    caller.require_backend()?;
     check_project_matches(body.project_id, project_id)?;
     require(chat.db(), project_id).await?;
     let delivered = chat.broadcaster().send(

@@ -5,6 +5,7 @@ use utoipa::OpenApi;
 
 use super::chats::SendMessageBody;
 use super::{chats, documents, notifications, operations, projects};
+use crate::auth::ApiCaller;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +35,6 @@ use super::{chats, documents, notifications, operations, projects};
 pub struct ApiDoc;
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+pub async fn openapi_json(_: ApiCaller) -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::extract::{Body, Ids};
+use crate::auth::ApiCaller;
 use crate::error::AppError;
 use crate::events::payloads::Payload;
 use crate::store;
@@ -30,8 +31,10 @@ impl Payload for NewProject {
 #[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = NewProject, responses((status = 201, body = ProjectView), (status = 400, description = "invalid body")))]
 pub async fn create(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Body(new): Body<NewProject>,
 ) -> Result<(StatusCode, Json<ProjectView>), AppError> {
+    caller.require_backend()?;
     let project = store::projects::create(&db, new.name.trim()).await?;
     Ok((StatusCode::CREATED, Json(project.into())))
 }
@@ -39,16 +42,25 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/projects", tag = "projects", responses((status = 200, body = [ProjectView])))]
 pub async fn list(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
 ) -> Result<Json<Vec<ProjectView>>, AppError> {
     let projects = store::projects::list(&db).await?;
-    Ok(Json(projects.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        projects
+            .into_iter()
+            .filter(|p| caller.may_use(p.id))
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", params(("id" = i64, Path)), responses((status = 200, body = ProjectView), (status = 404, description = "no such project")))]
 pub async fn show(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Ids([id]): Ids<1>,
 ) -> Result<Json<ProjectView>, AppError> {
+    caller.require_project(id)?;
     let project = store::projects::find(&db, id)
         .await?
         .ok_or_else(|| AppError::not_found("project"))?;
@@ -58,8 +70,10 @@ pub async fn show(
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", params(("id" = i64, Path)), responses((status = 204, description = "deleted with its chats, messages, documents and chunks"), (status = 404, description = "no such project")))]
 pub async fn remove(
     State(db): State<DatabaseConnection>,
+    ApiCaller(caller): ApiCaller,
     Ids([id]): Ids<1>,
 ) -> Result<StatusCode, AppError> {
+    caller.require_backend()?;
     if store::projects::delete(&db, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

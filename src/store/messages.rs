@@ -168,6 +168,7 @@ pub async fn history(
         .await
 }
 
+#[derive(Clone)]
 pub struct FinalReply {
     pub status: MessageStatus,
     pub content: String,
@@ -214,4 +215,39 @@ pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// The user of the generation that used `task_id` (its assistant row), if any.
+pub async fn task_owner(db: &impl ConnectionTrait, task_id: &str) -> Result<Option<String>, DbErr> {
+    let row = message::Entity::find()
+        .filter(message::Column::TaskId.eq(task_id))
+        .filter(message::Column::Role.eq("assistant"))
+        .filter(message::Column::UserId.is_not_null())
+        .one(db)
+        .await?;
+    Ok(row.and_then(|m| m.user_id))
+}
+
+/// The partial reply of a live stream, saved periodically so a crash loses at most one interval.
+pub async fn save_partial(
+    db: &impl ConnectionTrait,
+    id: i64,
+    content: String,
+    token_log: &TokenLog,
+    sources: serde_json::Value,
+) -> Result<(), DbErr> {
+    let token_log =
+        serde_json::to_value(token_log).map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
+    let token_count = token_log["tokens"].as_array().map_or(0, Vec::len) as i32;
+    message::ActiveModel {
+        id: Set(id),
+        content: Set(content),
+        sources: Set(Some(sources)),
+        token_log: Set(Some(token_log)),
+        token_count: Set(token_count),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,70 @@
+//! Socket.IO connect middleware: authenticate before the namespace is joined.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use serde_json::Value;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use super::{Authenticator, ConnectionsPerIp, RateLimiter, RateSettings};
+use crate::events::Session;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The exact message PROTOCOL §2 promises in `connect_error`.
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("too many connections from this address")]
+    TooManyConnections,
+}
+
+/// Token from the handshake `auth.token`, else the query string `?token=`.
+fn token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
+    if let Some(token) = auth.and_then(|a| a.get("token")).and_then(Value::as_str) {
+        return Some(token.to_owned());
+    }
+    let query = socket.req_parts().uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn peer_ip(socket: &SocketRef) -> Option<IpAddr> {
+    socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// Checks the token and the per-address cap, then stores the socket's `Session`.
+pub async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(authenticator): State<Arc<Authenticator>>,
+    State(connections): State<ConnectionsPerIp>,
+    State(rates): State<RateSettings>,
+) -> Result<(), Refused> {
+    let auth = auth.ok();
+    let caller = authenticator
+        .caller(token(&socket, auth.as_ref()).as_deref())
+        .map_err(|e| {
+            tracing::info!(sid = %socket.id, "connection refused: {e}");
+            Refused::Unauthorized
+        })?;
+    let ip = peer_ip(&socket);
+    if let Some(ip) = ip {
+        if !connections.acquire(ip) {
+            tracing::warn!(sid = %socket.id, %ip, "connection refused: too many from this address");
+            return Err(Refused::TooManyConnections);
+        }
+    }
+    socket.extensions.insert(Arc::new(Session {
+        caller,
+        ip,
+        project: Default::default(),
+        limiter: RateLimiter::new(&rates),
+    }));
+    Ok(())
+}
