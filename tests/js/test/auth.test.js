@@ -1,0 +1,205 @@
+// JWT mode (PROTOCOL §2, §3, §6): who gets in, and what each caller may touch.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { io } from "socket.io-client";
+import { startServer, request, nextEvent, sleep, WATER } from "./helpers.js";
+import { hs256, es256, now } from "./jwt.js";
+
+const SECRET = "test-jwt-secret-value";
+const API_KEY = "backend-api-key-value";
+
+function call(url, method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  return fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }).then(async (res) => {
+    const text = await res.text();
+    let parsed = text;
+    try { parsed = JSON.parse(text); } catch {}
+    return { status: res.status, body: parsed };
+  });
+}
+
+/** Connects with a token in `auth` or in the query; resolves the socket or rejects with the connect_error. */
+function dial(url, { token, via = "auth", transport = "websocket" } = {}) {
+  const options = { transports: [transport], forceNew: true, reconnection: false };
+  if (token !== undefined && via === "auth") options.auth = { token };
+  if (token !== undefined && via === "query") options.query = { token };
+  const socket = io(url, options);
+  socket.events = [];
+  socket.onAny((event, data) => socket.events.push({ event, data }));
+  return new Promise((resolve, reject) => {
+    socket.once("connection_status", (status) => resolve(Object.assign(socket, { status })));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+describe("jwt mode", () => {
+  let server;
+  let projectA, projectB, chatA, chatB;
+  const user = (sub, projects) => hs256({ sub, exp: now() + 600, projects }, SECRET);
+
+  before(async () => {
+    server = await startServer({
+      RAGCAST_AUTH: "jwt",
+      RAGCAST_JWT_SECRET: SECRET,
+      RAGCAST_API_KEY: API_KEY,
+      RAGCAST_BUILTIN_TOKEN_DELAY_MS: "20",
+    });
+    const backend = { token: API_KEY };
+    projectA = (await call(server.url, "POST", "/api/projects", { ...backend, body: { name: "A" } })).body;
+    projectB = (await call(server.url, "POST", "/api/projects", { ...backend, body: { name: "B" } })).body;
+    chatA = (await call(server.url, "POST", `/api/projects/${projectA.id}/chats`, backend)).body;
+    chatB = (await call(server.url, "POST", `/api/projects/${projectB.id}/chats`, backend)).body;
+    for (const p of [projectA, projectB]) {
+      await call(server.url, "POST", `/api/projects/${p.id}/documents`, { ...backend, body: { filename: "water.txt", content: WATER } });
+    }
+    await sleep(300);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const via of ["auth", "query"]) {
+    test(`tokens over the handshake ${via}: only a valid one gets in`, async () => {
+      const bad = {
+        none: undefined,
+        malformed: "not-a-jwt",
+        "bad signature": hs256({ sub: "u1", exp: now() + 600 }, "another-secret"),
+        expired: hs256({ sub: "u1", exp: now() - 3600 }, SECRET),
+        "not yet valid": hs256({ sub: "u1", exp: now() + 3600, nbf: now() + 600 }, SECRET),
+      };
+      for (const [name, token] of Object.entries(bad)) {
+        await assert.rejects(dial(server.url, { token, via }), (err) => {
+          assert.equal(err.message, "unauthorized", name);
+          return true;
+        });
+      }
+      const socket = await dial(server.url, { token: user("u1", [projectA.id]), via });
+      assert.equal(socket.status.user_id, "u1");
+      assert.equal(socket.status.status, "connected");
+      socket.disconnect();
+    });
+  }
+
+  test("a forbidden project is refused on every guarded event", async () => {
+    const socket = await dial(server.url, { token: user("u1", [projectA.id]) });
+    // A reply in project B, made by the back-end, and a live one to try to cancel.
+    const finished = (await call(server.url, "POST", `/api/chats/${chatB.id}/messages`, { token: API_KEY, body: { message: "water" } })).body;
+    const live = (await call(server.url, "POST", `/api/chats/${chatB.id}/messages?wait=false`, { token: API_KEY, body: { message: "water boils sea level" } })).body;
+    const cases = [
+      ["join_project", { project_id: projectB.id }],
+      ["send_message", { chat_id: chatB.id, message: "hi" }],
+      ["cancel_message", { message_id: live.message_id }],
+      ["resume_message", { message_id: finished.id }],
+      ["typing_start", { chat_id: chatB.id }],
+      ["typing_stop", { chat_id: chatB.id }],
+    ];
+    for (const [event, payload] of cases) {
+      const ack = await request(socket, event, payload);
+      assert.equal(ack.ok, false, event);
+      assert.equal(ack.error.code, "forbidden", event);
+      const error = await nextEvent(socket, "error", (d) => d.event === event);
+      assert.equal(error.code, "forbidden");
+    }
+    assert.ok(!socket.events.some((e) => e.event === "message_token"), "nothing of project B leaked");
+    // Its own project works.
+    assert.equal((await request(socket, "join_project", { project_id: projectA.id })).ok, true);
+    socket.disconnect();
+  });
+
+  test("another user's task cannot be followed; user:{sub} gets its own ai_progress", async () => {
+    const alice = await dial(server.url, { token: user("alice", [projectA.id]) });
+    const aliceElsewhere = await dial(server.url, { token: user("alice", [projectA.id]) });
+    const bob = await dial(server.url, { token: user("bob", "*") });
+    const ack = await request(alice, "send_message", { chat_id: chatA.id, message: "water boils", task_id: "alice-task" });
+    assert.equal(ack.ok, true);
+    const denied = await request(bob, "task_subscribe", { task_id: "alice-task" });
+    assert.equal(denied.error.code, "forbidden");
+    assert.equal((await request(bob, "task_subscribe", { task_id: "bob-task" })).ok, true);
+    // Alice's other socket is in user:alice, so it follows her generation without subscribing.
+    const done = await nextEvent(aliceElsewhere, "ai_progress", (d) => d.type === "completion" && d.message_id === ack.message_id, 15000);
+    assert.equal(done.task_id, "alice-task");
+    await sleep(100);
+    assert.ok(!bob.events.some((e) => e.event === "ai_progress"));
+    for (const s of [alice, aliceElsewhere, bob]) s.disconnect();
+  });
+
+  test("HTTP: a token is needed, user tokens stay within their projects, the API key opens the rest", async () => {
+    const token = user("u1", [projectA.id]);
+    for (const path of ["/health", "/ready", "/metrics"]) {
+      assert.equal((await call(server.url, "GET", path)).status, 200, path);
+    }
+    const noToken = await call(server.url, "GET", "/api/projects");
+    assert.equal(noToken.status, 401);
+    assert.equal(noToken.body.error.code, "unauthorized");
+    assert.equal((await call(server.url, "GET", "/api/projects", { token: "garbage" })).status, 401);
+
+    const listed = await call(server.url, "GET", "/api/projects", { token });
+    assert.deepEqual(listed.body.map((p) => p.id), [projectA.id], "only its projects are listed");
+
+    // Reads, uploads, chats and messages within its projects; 403 elsewhere.
+    const allowed = [
+      ["GET", `/api/projects/${projectA.id}`],
+      ["GET", `/api/projects/${projectA.id}/chats`],
+      ["POST", `/api/projects/${projectA.id}/chats`, {}],
+      ["GET", `/api/projects/${projectA.id}/documents`],
+      ["POST", `/api/projects/${projectA.id}/documents`, { filename: "n.txt", content: "notes" }],
+      ["GET", `/api/chats/${chatA.id}/messages`],
+      ["POST", `/api/chats/${chatA.id}/messages`, { message: "water" }],
+      ["GET", "/api/openapi.json"],
+    ];
+    for (const [method, path, body] of allowed) {
+      const res = await call(server.url, method, path, { token, body });
+      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    const forbidden = [
+      ["GET", `/api/projects/${projectB.id}`],
+      ["GET", `/api/projects/${projectB.id}/chats`],
+      ["POST", `/api/projects/${projectB.id}/chats`, {}],
+      ["GET", `/api/projects/${projectB.id}/documents`],
+      ["POST", `/api/projects/${projectB.id}/documents`, { filename: "n.txt", content: "notes" }],
+      ["GET", `/api/chats/${chatB.id}/messages`],
+      ["POST", `/api/chats/${chatB.id}/messages`, { message: "water" }],
+      // Back-end only, even for its own project.
+      ["POST", "/api/projects", { name: "mine" }],
+      ["DELETE", `/api/projects/${projectA.id}`],
+      ["DELETE", `/api/projects/${projectA.id}/documents/1`],
+      ["POST", `/api/projects/${projectA.id}/events`, { event: "x", data: {} }],
+      ["POST", `/api/projects/${projectA.id}/document-status`, { document_id: 1, filename: "a", status: "queued", progress: 0 }],
+      ["POST", `/api/projects/${projectA.id}/updates`, { type: "x" }],
+    ];
+    for (const [method, path, body] of forbidden) {
+      const res = await call(server.url, method, path, { token, body });
+      assert.equal(res.status, 403, `${method} ${path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, "forbidden");
+    }
+    // The API key may do all of it.
+    const backend = await call(server.url, "POST", `/api/projects/${projectB.id}/events`, { token: API_KEY, body: { event: "note", data: {} } });
+    assert.equal(backend.status, 200);
+    assert.equal((await call(server.url, "GET", `/api/chats/${chatB.id}/messages`, { token: API_KEY })).status, 200);
+  });
+});
+
+test("RS256/ES256 tokens verify against --jwt-public-key-file", async () => {
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const dir = mkdtempSync(join(tmpdir(), "ragcast-key-"));
+  const keyFile = join(dir, "public.pem");
+  writeFileSync(keyFile, publicKey.export({ type: "spki", format: "pem" }));
+  const server = await startServer({ RAGCAST_AUTH: "jwt", RAGCAST_JWT_PUBLIC_KEY_FILE: keyFile });
+  try {
+    const socket = await dial(server.url, { token: es256({ sub: "ec-user", exp: now() + 600, projects: "*" }, privateKey) });
+    assert.equal(socket.status.user_id, "ec-user");
+    socket.disconnect();
+    await assert.rejects(dial(server.url, { token: hs256({ sub: "x", exp: now() + 600 }, "guess") }), /unauthorized/);
+  } finally {
+    await server.stop();
+  }
+});
