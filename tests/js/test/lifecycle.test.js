@@ -53,6 +53,9 @@ test("a socket that cannot keep up is disconnected on purpose, then resumes the 
   await fetch(poll, { method: "POST", body: "40" });
   assert.match(await (await fetch(poll)).text(), /40\{"sid"/);
   await fetch(poll, { method: "POST", body: `42["join_project",{"project_id":${project.id}}]` });
+  // A healthy client in the same room must get the whole stream regardless.
+  const steady = await connect(server.url, "websocket");
+  await request(steady, "join_project", { project_id: project.id });
   await sleep(100);
 
   // Started over HTTP, which waits for the stored reply.
@@ -60,6 +63,12 @@ test("a socket that cannot keep up is disconnected on purpose, then resumes the 
   assert.equal(status, 200);
   assert.equal(complete.token_count, 500);
   await waitFor(() => /outgoing buffer full/.test(server.log()));
+  const steadyComplete = await nextEvent(steady, "message_complete", (d) => d.message_id === complete.id);
+  const steadyTokens = steady.events.filter((e) => e.event === "message_token");
+  assert.equal(steadyTokens.length, 500, "the healthy receiver got every token");
+  assert.equal(steadyComplete.content, complete.content);
+  assert.ok(steady.connected);
+  steady.disconnect();
   const metrics = (await api(server.url, "GET", "/metrics")).body;
   const overflow = /ragcast_emit_overflow_total (\d+)/.exec(metrics);
   assert.ok(overflow && Number(overflow[1]) > 0, "the overflow is counted");
