@@ -44,7 +44,8 @@ test("past the grace period a running stream is stored interrupted with what was
 test("a socket that cannot keep up is disconnected on purpose, then resumes the whole reply", async () => {
   // A tiny outgoing buffer, and a raw Engine.IO polling client that joins the room and then
   // never polls again: a 500-token stream must overflow its buffer, whatever the timing.
-  const server = await startServer({ RAGCAST_SOCKET_BUFFER: "16", RAGCAST_BUILTIN_MAX_TOKENS: "500" });
+  // Paced like a model (2 ms a token), so a reading client keeps up with a 16-packet buffer.
+  const server = await startServer({ RAGCAST_SOCKET_BUFFER: "16", RAGCAST_BUILTIN_MAX_TOKENS: "500", RAGCAST_BUILTIN_TOKEN_DELAY_MS: "2" });
   const doc = Array.from({ length: 120 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
   const { project, chat } = await seedProject(server.url, [{ filename: "burst.txt", content: doc }]);
   const base = `${server.url}/socket.io/?EIO=4&transport=polling`;
