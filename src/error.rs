@@ -91,14 +91,39 @@ impl AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match &err {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
-                tracing::error!("database unavailable: {err}");
-                Self::new(ErrorCode::Unavailable, "the database is unavailable")
-            }
-            _ => Self::internal(err),
+        if is_unavailable(&err) {
+            tracing::error!("database unavailable: {err}");
+            Self::new(
+                ErrorCode::Unavailable,
+                "the database is unavailable; try again in a moment",
+            )
+        } else {
+            Self::internal(err)
         }
+    }
+}
+
+/// A lost or refused database connection (retrying later helps), as opposed to a bad query.
+pub fn is_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as SqlxError;
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e,
+                SqlxError::Io(_)
+                    | SqlxError::PoolTimedOut
+                    | SqlxError::PoolClosed
+                    | SqlxError::Protocol(_)
+                    | SqlxError::WorkerCrashed
+            ) || e
+                .as_database_error()
+                .and_then(|d| d.code())
+                // PostgreSQL: 08xxx connection exceptions, 57Pxx shutdown/terminated.
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+        }
+        _ => false,
     }
 }
 

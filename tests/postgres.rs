@@ -86,3 +86,83 @@ async fn the_pipeline_runs_on_postgresql() {
     app.shutdown().await;
     drop_database(&base, &name).await;
 }
+
+#[tokio::test]
+async fn a_database_outage_gives_errors_then_the_server_recovers_by_itself() {
+    let Some((base, url, name)) = fresh_database().await else {
+        return;
+    };
+    let app = common::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
+    let (project_id, chat_id) = app.seed("Water boils at 100 degrees Celsius.").await;
+    let (socket, mut rx) = common::socket::joined(&app.url, project_id).await;
+
+    // The outage: no new connections, and the open ones killed.
+    let admin = Database::connect(&base).await.unwrap();
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+
+    let (status, _) = app.get("/ready").await;
+    assert_eq!(status, 503);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = app
+            .post(
+                &format!("/api/chats/{chat_id}/messages"),
+                json!({ "message": "water" }),
+            )
+            .await;
+        statuses.push((status, body["error"]["code"].clone()));
+    }
+    assert!(
+        statuses.iter().all(|(s, _)| *s == 503),
+        "errors while the database is away: {statuses:?}"
+    );
+    socket
+        .emit(
+            "send_message",
+            json!({ "chat_id": chat_id, "message": "water" }),
+        )
+        .await
+        .unwrap();
+    let error = common::socket::next(&mut rx, "error").await;
+    assert_eq!(error["code"], "internal");
+    assert!(
+        error["message"].as_str().unwrap().contains("unavailable"),
+        "{error}"
+    );
+
+    // The database comes back: the server recovers without a restart.
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        if app.get("/ready").await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready again");
+    let (status, reply) = app
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "message": "water boils" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["status"], "complete");
+
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
+    drop_database(&base, &name).await;
+}
