@@ -49,3 +49,32 @@ fn a_bad_bind_address_exits_2_naming_it() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("RAGCAST_BIND"), "{stderr}");
 }
+
+#[test]
+fn auth_none_on_a_public_address_warns_once_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ragcast"))
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("RAGCAST_BIND", "0.0.0.0:0")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let done = line.contains("listening on");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let warnings: Vec<_> = seen.iter().filter(|l| l.contains("auth mode `none`")).collect();
+    assert_eq!(warnings.len(), 1, "{seen:#?}");
+    assert!(warnings[0].contains("WARN"));
+}
