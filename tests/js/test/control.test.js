@@ -91,6 +91,8 @@ for (const transport of TRANSPORTS) {
       assert.deepEqual(indices, indices.map((_, i) => i), "no index missing");
       assert.equal(indices.map((i) => byIndex.get(i)).join(""), complete.content);
       assert.equal(indices.length, complete.metadata.tokens);
+      const stored = (await api(server.url, "GET", `/api/chats/${chat.id}/messages`)).body.find((m) => m.id === ack.message_id);
+      assert.equal(indices.map((i) => byIndex.get(i)).join(""), stored.content, "the joined tokens equal the stored reply");
       assert.ok(!tokensOf(second, ack.message_id).some((t) => t.index <= lastIndex && !byIndex.has(t.index)));
       second.disconnect();
     });
