@@ -18,6 +18,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Authenticator, ConnectionsPerIp};
@@ -116,6 +117,7 @@ impl App {
             io: io.clone(),
             auth: authenticator,
         })
+        .merge(web_client(config.web_dir.as_deref()))
         // axum's limit (not tower-http's) so a too-large body is refused in the API's JSON error
         // format; the body is read only up to the limit.
         .layer(DefaultBodyLimit::max(config.max_body));
@@ -217,6 +219,17 @@ impl App {
 
 /// How long shutdown waits for sockets, then for connections, to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The browser client at `/`, when it is built.
+fn web_client(dir: Option<&std::path::Path>) -> Router {
+    match dir {
+        Some(dir) => {
+            tracing::info!("serving the browser client from {}", dir.display());
+            Router::new().fallback_service(ServeDir::new(dir))
+        }
+        None => Router::new(),
+    }
+}
 
 fn authenticator(config: &Config) -> Result<Authenticator, SettingError> {
     let api_key = config.api_key.clone();

@@ -157,6 +157,10 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_CHUNK_OVERLAP", default_value_t = 150)]
     pub chunk_overlap: usize,
 
+    /// Folder of the browser client to serve at `/` (default: `examples/web/dist` when it exists).
+    #[arg(long, env = "RAGCAST_WEB_DIR")]
+    pub web_dir: Option<std::path::PathBuf>,
+
     /// Seconds running streams get to finish at shutdown before they are stored as `interrupted`.
     #[arg(long, env = "RAGCAST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -219,6 +223,8 @@ pub struct Config {
     pub chunk_size: usize,
     pub chunk_overlap: usize,
     pub shutdown_grace: Duration,
+    /// The built browser client, served at `/`.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -288,6 +294,7 @@ impl Settings {
         }
 
         let cors_origins = parse_origins(&self.cors_origins)?;
+        let web_dir = self.web_dir()?;
 
         if self.builtin_max_tokens == 0 {
             return Err(SettingError::new(
@@ -349,6 +356,7 @@ impl Settings {
             chunk_size: self.chunk_size,
             chunk_overlap: self.chunk_overlap,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            web_dir,
         })
     }
 }
@@ -373,7 +381,28 @@ impl std::fmt::Debug for JwtKey {
     }
 }
 
+/// Where `npm run build` in examples/web writes the client.
+const DEFAULT_WEB_DIR: &str = "examples/web/dist";
+
 impl Settings {
+    fn web_dir(&self) -> Result<Option<std::path::PathBuf>, SettingError> {
+        match &self.web_dir {
+            Some(dir) if dir.join("index.html").is_file() => Ok(Some(dir.clone())),
+            Some(dir) => Err(SettingError::new(
+                "--web-dir",
+                "RAGCAST_WEB_DIR",
+                format!(
+                    "{} holds no index.html (build it: cd examples/web && npm ci && npm run build)",
+                    dir.display()
+                ),
+            )),
+            None => {
+                let default = std::path::PathBuf::from(DEFAULT_WEB_DIR);
+                Ok(default.join("index.html").is_file().then_some(default))
+            }
+        }
+    }
+
     fn jwt_key(&self) -> Result<JwtKey, SettingError> {
         if let Some(path) = &self.jwt_public_key_file {
             let pem = std::fs::read(path).map_err(|e| {

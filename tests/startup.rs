@@ -74,7 +74,10 @@ fn auth_none_on_a_public_address_warns_once_at_start() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let warnings: Vec<_> = seen.iter().filter(|l| l.contains("auth mode `none`")).collect();
+    let warnings: Vec<_> = seen
+        .iter()
+        .filter(|l| l.contains("auth mode `none`"))
+        .collect();
     assert_eq!(warnings.len(), 1, "{seen:#?}");
     assert!(warnings[0].contains("WARN"));
 }
