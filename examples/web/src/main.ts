@@ -115,10 +115,16 @@ function documentRow(id: number, filename: string): HTMLElement {
   return row;
 }
 
+const SETTLED = ["completed", "failed"];
+
 function showDocument(doc: Pick<Doc, "id" | "filename" | "status" | "progress" | "error">) {
   const row = documentRow(doc.id, doc.filename);
+  // Events can overtake the upload's own answer: never step back from a later state.
+  const settled = SETTLED.includes(row.dataset.status ?? "");
+  if ((settled && !SETTLED.includes(doc.status)) || doc.progress < Number(row.dataset.progress ?? 0)) return;
+  row.dataset.progress = String(doc.progress);
   const bar = row.querySelector("progress")!;
-  bar.value = Math.max(bar.value, doc.progress);
+  bar.value = doc.progress;
   row.dataset.status = doc.status;
   row.querySelector(".state")!.textContent = doc.status === "failed" ? `failed: ${doc.error}` : `${doc.status} ${doc.progress}%`;
 }
