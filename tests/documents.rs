@@ -3,16 +3,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use futures::FutureExt;
+use common::socket::{joined, next, Events};
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream};
 use reqwest::multipart::{Form, Part};
-use rust_socketio::asynchronous::ClientBuilder;
-use rust_socketio::{Event, Payload};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 /// A PDF with one line of text per page (an empty string makes a page without text).
 fn pdf(pages: &[&str]) -> Vec<u8> {
@@ -81,56 +76,8 @@ async fn upload(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// A Socket.IO client joined to the project, forwarding every event.
-async fn watcher(
-    url: &str,
-    project_id: i64,
-) -> (
-    rust_socketio::asynchronous::Client,
-    mpsc::UnboundedReceiver<(String, Value)>,
-) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let client = ClientBuilder::new(url)
-        .on_any(move |event: Event, payload: Payload, _| {
-            let tx = tx.clone();
-            async move {
-                if let Payload::Text(mut values) = payload {
-                    if !values.is_empty() {
-                        let _ = tx.send((String::from(event), values.remove(0)));
-                    }
-                }
-            }
-            .boxed()
-        })
-        .connect()
-        .await
-        .unwrap();
-    next(&mut rx, "connection_status").await;
-    client
-        .emit("join_project", json!({ "project_id": project_id }))
-        .await
-        .unwrap();
-    next(&mut rx, "project_joined").await;
-    (client, rx)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Value)>, name: &str) -> Value {
-    loop {
-        let (event, data) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {name}"))
-            .unwrap();
-        if event == name {
-            return data;
-        }
-    }
-}
-
 /// The `document_status` events of one document until it settles, then the settled one.
-async fn statuses(
-    rx: &mut mpsc::UnboundedReceiver<(String, Value)>,
-    document_id: &Value,
-) -> Vec<Value> {
+async fn statuses(rx: &mut Events, document_id: &Value) -> Vec<Value> {
     let mut seen = Vec::new();
     loop {
         let status = next(rx, "document_status").await;
@@ -149,7 +96,7 @@ async fn statuses(
 async fn a_multi_page_pdf_is_indexed_with_page_numbers() {
     let app = common::spawn_app().await;
     let (project_id, chat_id) = app.seed("Unrelated notes about gardening.").await;
-    let (socket, mut rx) = watcher(&app.url, project_id).await;
+    let (socket, mut rx) = joined(&app.url, project_id).await;
 
     let bytes = pdf(&[
         "Introduction to the operations manual.",
@@ -327,7 +274,7 @@ async fn bad_uploads_are_refused_with_their_status() {
 async fn documents_without_text_fail_with_a_reason_and_stay_unsearchable() {
     let app = common::spawn_app().await;
     let (project_id, chat_id) = app.seed("Some text.").await;
-    let (socket, mut rx) = watcher(&app.url, project_id).await;
+    let (socket, mut rx) = joined(&app.url, project_id).await;
 
     let (status, body) = upload(
         &app,

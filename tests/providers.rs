@@ -76,6 +76,13 @@ async fn send(socket: &Client, rx: &mut Events, payload: Value) -> (Value, Vec<(
     (id, events)
 }
 
+/// The app seeded with `DOC`, and a client joined to its project: `(chat_id, socket, events)`.
+async fn seeded(app: &TestApp) -> (i64, Client, Events) {
+    let (project_id, chat_id) = app.seed(DOC).await;
+    let (socket, rx) = joined(&app.url, project_id).await;
+    (chat_id, socket, rx)
+}
+
 fn tokens(events: &[(String, Value)], name: &str) -> Vec<String> {
     events
         .iter()
@@ -117,8 +124,7 @@ async fn openai_stream_is_parsed_whatever_the_read_boundaries() {
     cuts.sort();
     let stub = Stub::start(vec![stream(split_at(&body, &cuts), Finish::Complete)]).await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
 
     let (id, events) = send(
         &socket,
@@ -191,8 +197,7 @@ async fn history_goes_into_the_prompt_trimmed_oldest_first() {
     .await;
     // Room for the last two turns only.
     let app = openai_app(&stub, |s| s.history_budget_chars = 30).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     send(
         &socket,
         &mut rx,
@@ -259,8 +264,7 @@ async fn a_500_before_the_first_token_is_retried_once_then_fails() {
     let error = r#"{"error":{"message":"model overloaded","type":"server_error"}}"#;
     let stub = Stub::start(vec![Reply::Status(500, error.into())]).await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (id, events) = send(
         &socket,
         &mut rx,
@@ -292,8 +296,7 @@ async fn a_failure_then_success_is_invisible_to_the_client() {
     );
     let stub = Stub::start(vec![Reply::Status(503, "{}".into()), ok]).await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (_, events) = send(
         &socket,
         &mut rx,
@@ -314,8 +317,7 @@ async fn a_drop_mid_stream_ends_in_error_with_the_partial_reply_stored() {
     let cut = String::from_utf8_lossy(&body).find("data: [DONE]").unwrap();
     let stub = Stub::start(vec![stream(vec![body[..cut].to_vec()], Finish::Drop)]).await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (id, events) = send(
         &socket,
         &mut rx,
@@ -349,8 +351,7 @@ async fn a_malformed_chunk_ends_in_error_with_the_partial_reply_stored() {
     body.extend_from_slice(b"data: {\"choices\": [ this is not json\r\n\r\n");
     let stub = Stub::start(vec![stream(vec![body], Finish::Complete)]).await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (id, events) = send(
         &socket,
         &mut rx,
@@ -376,8 +377,7 @@ async fn length_is_passed_through() {
     )])
     .await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (_, events) = send(
         &socket,
         &mut rx,
@@ -406,8 +406,7 @@ async fn cancel_closes_the_upstream_connection_at_once() {
     };
     let stub = Stub::start(vec![slow]).await;
     let app = openai_app(&stub, |_| {}).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     socket
         .emit(
             "send_message",
@@ -456,8 +455,7 @@ async fn past_the_concurrency_bound_a_message_gets_busy() {
     };
     let stub = Stub::start(vec![slow]).await;
     let app = openai_app(&stub, |s| s.max_concurrent = 1).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     socket
         .emit(
             "send_message",
@@ -513,8 +511,7 @@ async fn ollama_ndjson_is_parsed_whatever_the_read_boundaries() {
     }])
     .await;
     let app = ollama_app(&stub).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (id, events) = send(
         &socket,
         &mut rx,
@@ -573,8 +570,7 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
     ])
     .await;
     let app = ollama_app(&stub).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let (id, events) = send(
         &socket,
         &mut rx,
@@ -619,8 +615,7 @@ async fn silence_between_tokens_past_the_idle_timeout_fails_the_stream() {
     };
     let stub = Stub::start(vec![stalling]).await;
     let app = openai_app(&stub, |s| s.idle_timeout = Duration::from_millis(300)).await;
-    let (project_id, chat_id) = app.seed(DOC).await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
     let started = Instant::now();
     let (id, events) = send(
         &socket,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::extract::{Body, Ids};
 use super::projects::require;
-use crate::auth::ApiCaller;
+use crate::auth::{ApiCaller, Caller};
 use crate::broadcast::Audience;
 use crate::chat::ChatService;
 use crate::error::AppError;
@@ -54,17 +54,7 @@ pub async fn custom_event(
     Ids([project_id]): Ids<1>,
     Body(body): Body<CustomEvent>,
 ) -> Result<Json<Delivered>, AppError> {
-    caller.require_backend()?;
-    require(chat.db(), project_id).await?;
-    let delivered = chat.broadcaster().send(
-        &Audience::room(rooms::project(project_id)),
-        &body.event,
-        &body.data,
-    );
-    Ok(Json(Delivered {
-        event: body.event,
-        delivered,
-    }))
+    deliver(&chat, &caller, project_id, None, &body.event, &body.data).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -99,25 +89,24 @@ pub async fn document_status(
     Ids([project_id]): Ids<1>,
     Body(body): Body<DocumentStatusBody>,
 ) -> Result<Json<Delivered>, AppError> {
-    caller.require_backend()?;
-    check_project_matches(body.project_id, project_id)?;
-    require(chat.db(), project_id).await?;
-    let delivered = chat.broadcaster().send(
-        &Audience::room(rooms::project(project_id)),
+    let event = DocumentStatusEvent {
+        project_id,
+        document_id: body.document_id,
+        filename: body.filename,
+        status: body.status,
+        progress: body.progress,
+        error: body.error,
+    };
+    let claimed = body.project_id;
+    deliver(
+        &chat,
+        &caller,
+        project_id,
+        claimed,
         names::DOCUMENT_STATUS,
-        &DocumentStatusEvent {
-            project_id,
-            document_id: body.document_id,
-            filename: body.filename,
-            status: body.status,
-            progress: body.progress,
-            error: body.error,
-        },
-    );
-    Ok(Json(Delivered {
-        event: names::DOCUMENT_STATUS.into(),
-        delivered,
-    }))
+        &event,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -146,20 +135,40 @@ pub async fn update(
     Ids([project_id]): Ids<1>,
     Body(body): Body<UpdateBody>,
 ) -> Result<Json<Delivered>, AppError> {
-    caller.require_backend()?;
-    check_project_matches(body.project_id, project_id)?;
-    require(chat.db(), project_id).await?;
-    let delivered = chat.broadcaster().send(
-        &Audience::room(rooms::project(project_id)),
+    let claimed = body.project_id;
+    let event = ProjectUpdate {
+        project_id,
+        kind: body.kind,
+        data: body.data,
+    };
+    deliver(
+        &chat,
+        &caller,
+        project_id,
+        claimed,
         names::PROJECT_UPDATE,
-        &ProjectUpdate {
-            project_id,
-            kind: body.kind,
-            data: body.data,
-        },
-    );
+        &event,
+    )
+    .await
+}
+
+/// The checks every notification shares, then the broadcast into the project room.
+async fn deliver<T: Serialize + ?Sized>(
+    chat: &ChatService,
+    caller: &Caller,
+    project_id: i64,
+    claimed_project_id: Option<i64>,
+    event: &str,
+    payload: &T,
+) -> Result<Json<Delivered>, AppError> {
+    caller.require_backend()?;
+    check_project_matches(claimed_project_id, project_id)?;
+    require(chat.db(), project_id).await?;
+    let delivered =
+        chat.broadcaster()
+            .send(&Audience::room(rooms::project(project_id)), event, payload);
     Ok(Json(Delivered {
-        event: names::PROJECT_UPDATE.into(),
+        event: event.to_owned(),
         delivered,
     }))
 }

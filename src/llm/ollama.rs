@@ -9,7 +9,7 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
 use super::openai::finish_reason;
-use super::upstream::{Frames, UpstreamSettings, WireFormat};
+use super::upstream::{authorized, cut_short, Frames, UpstreamSettings, WireFormat};
 use super::{prompt, GenerationRequest, LlmError, LlmEvent, Usage};
 
 /// Longest NDJSON line accepted: a runaway line must not grow memory without bound.
@@ -83,10 +83,7 @@ impl WireFormat for Ollama {
             body["options"] = json!({ "temperature": t });
         }
         let builder = client.post(url).json(&body);
-        match &settings.api_key {
-            Some(key) => builder.bearer_auth(&key.0),
-            None => builder,
-        }
+        authorized(builder, settings)
     }
 
     fn frames(&self, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>) -> Frames {
@@ -98,12 +95,7 @@ impl WireFormat for Ollama {
             }
             loop {
                 match lines.next().await {
-                    None => {
-                        let dropped = LlmError::Interrupted(
-                            "the model server closed the stream before it finished".into(),
-                        );
-                        return Some((Err(dropped), (lines, true)));
-                    }
+                    None => return Some((Err(cut_short()), (lines, true))),
                     Some(Err(LinesCodecError::Io(e))) => {
                         return Some((Err(LlmError::Interrupted(e.to_string())), (lines, true)))
                     }

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::upstream::{describe, Frames, UpstreamSettings, WireFormat};
+use super::upstream::{authorized, cut_short, describe, Frames, UpstreamSettings, WireFormat};
 use super::{prompt, GenerationRequest, LlmError, LlmEvent, Usage};
 use crate::chat::FinishReason;
 
@@ -119,10 +119,7 @@ impl WireFormat for OpenAi {
             .post(url)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(&body);
-        match &settings.api_key {
-            Some(key) => builder.bearer_auth(&key.0),
-            None => builder,
-        }
+        authorized(builder, settings)
     }
 
     fn frames(&self, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>) -> Frames {
@@ -133,12 +130,7 @@ impl WireFormat for OpenAi {
             }
             loop {
                 match events.next().await {
-                    None => {
-                        let dropped = LlmError::Interrupted(
-                            "the model server closed the stream before it finished".into(),
-                        );
-                        return Some((Err(dropped), (events, true)));
-                    }
+                    None => return Some((Err(cut_short()), (events, true))),
                     Some(Err(e)) => {
                         let error = match e {
                             eventsource_stream::EventStreamError::Transport(e) => {

@@ -199,6 +199,22 @@ impl<W: WireFormat> Shared<W> {
     }
 }
 
+/// Adds the API key as a bearer token, when there is one.
+pub fn authorized(
+    builder: reqwest::RequestBuilder,
+    settings: &UpstreamSettings,
+) -> reqwest::RequestBuilder {
+    match &settings.api_key {
+        Some(key) => builder.bearer_auth(&key.0),
+        None => builder,
+    }
+}
+
+/// A body that stopped before the format's end marker.
+pub fn cut_short() -> LlmError {
+    LlmError::Interrupted("the model server closed the stream before it finished".into())
+}
+
 /// reqwest errors name the URL; keep the cause chain, not the URL.
 pub fn describe(e: reqwest::Error) -> String {
     let e = e.without_url();
