@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::outgoing::MessageComplete;
 use crate::retrieval::Source;
+use crate::store::messages::TokenLog;
 
 /// What a stream has emitted, in emission order. Held under a std mutex (never across `.await`)
 /// while an event is both recorded and sent, so a replay never interleaves with a live send.
@@ -18,6 +19,20 @@ pub struct StreamLog {
     pub reasoning: Vec<String>,
     pub tokens: Vec<String>,
     pub complete: Option<MessageComplete>,
+}
+
+impl StreamLog {
+    /// What is stored of the stream so far: the content, the token boundaries, the sources.
+    pub fn snapshot(&self) -> (String, TokenLog, serde_json::Value) {
+        (
+            self.tokens.concat(),
+            TokenLog {
+                tokens: self.tokens.clone(),
+                reasoning: self.reasoning.clone(),
+            },
+            serde_json::to_value(self.sources.as_deref().unwrap_or_default()).unwrap_or_default(),
+        )
+    }
 }
 
 #[derive(Debug)]

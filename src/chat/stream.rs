@@ -15,7 +15,7 @@ use crate::events::outgoing::{
 };
 use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, Usage};
 use crate::rooms;
-use crate::store::messages::{self, FinalReply, MessageStatus, TokenLog};
+use crate::store::messages::{self, FinalReply, MessageStatus};
 
 pub(super) struct StreamJob {
     pub service: ChatService,
@@ -218,15 +218,7 @@ impl StreamJob {
             if log.tokens.len() == flushed_tokens {
                 return flushed_tokens;
             }
-            (
-                log.tokens.concat(),
-                TokenLog {
-                    tokens: log.tokens.clone(),
-                    reasoning: log.reasoning.clone(),
-                },
-                serde_json::to_value(log.sources.as_deref().unwrap_or_default())
-                    .unwrap_or_default(),
-            )
+            log.snapshot()
         };
         let count = token_log.tokens.len();
         let db = &self.service.inner.db;
@@ -294,15 +286,7 @@ impl StreamJob {
         let inner = &self.service.inner;
         let (content, token_log, sources) = {
             let log = self.live.log();
-            (
-                log.tokens.concat(),
-                TokenLog {
-                    tokens: log.tokens.clone(),
-                    reasoning: log.reasoning.clone(),
-                },
-                serde_json::to_value(log.sources.as_deref().unwrap_or_default())
-                    .unwrap_or_default(),
-            )
+            log.snapshot()
         };
         let tokens = token_log.tokens.len();
         let duration_ms = started.elapsed().as_millis() as i64;
