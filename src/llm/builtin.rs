@@ -110,7 +110,8 @@ fn compose_answer(question: &str, sources: &[Source]) -> String {
 /// and at line breaks.
 fn sentences(text: &str) -> impl Iterator<Item = &str> {
     let mut out = Vec::new();
-    for line in text.lines() {
+    // A Markdown heading names a section; it answers nothing.
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
         let mut start = 0;
         let bytes = line.as_bytes();
         for (i, c) in line.char_indices() {
@@ -171,6 +172,12 @@ mod tests {
             answer,
             "Water boils at 100 degrees at sea level. [1] Boiling water is hot. [2]"
         );
+    }
+
+    #[test]
+    fn markdown_headings_are_not_cited() {
+        let answer = compose_answer("water", &[source("# Water\n\nWater is wet.")]);
+        assert_eq!(answer, "Water is wet. [1]");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 // Test helpers: a real ragcast process per test file, real socket.io-client sockets, real HTTP.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,11 +17,12 @@ function serverBinary() {
 export async function startServer(env = {}, { dbPath: reuseDb } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "ragcast-js-"));
   const dbPath = reuseDb ?? join(dir, "test.db");
+  const databaseUrl = process.env.RAGCAST_JS_DATABASE_URL ? freshPostgres(process.env.RAGCAST_JS_DATABASE_URL, reuseDb) : `sqlite://${dbPath}?mode=rwc`;
   const proc = spawn(serverBinary(), [], {
     env: {
       ...process.env,
       RAGCAST_BIND: "127.0.0.1:0",
-      DATABASE_URL: `sqlite://${dbPath}?mode=rwc`,
+      DATABASE_URL: databaseUrl,
       RUST_LOG: process.env.TEST_LOG ? "info" : "warn,ragcast=info",
       ...env,
     },
@@ -47,16 +48,34 @@ export async function startServer(env = {}, { dbPath: reuseDb } = {}) {
   const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
   return {
     url,
-    dbPath,
+    dbPath: process.env.RAGCAST_JS_DATABASE_URL ? databaseUrl : dbPath,
     proc,
     log: () => log,
     exited,
     async stop({ keepDb = false } = {}) {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
       await exited;
-      if (!keepDb) rmSync(dir, { recursive: true, force: true });
+      if (keepDb) return;
+      rmSync(dir, { recursive: true, force: true });
+      if (process.env.RAGCAST_JS_DATABASE_URL) {
+        const name = new URL(databaseUrl).pathname.slice(1);
+        execFileSync("psql", [process.env.RAGCAST_JS_DATABASE_URL, "-qc", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+      }
     },
   };
+}
+
+/**
+ * With `RAGCAST_JS_DATABASE_URL` (a PostgreSQL URL), each server gets a fresh database next to
+ * it, so the whole suite runs on PostgreSQL too. `reuse` is a URL handed out before.
+ */
+function freshPostgres(base, reuse) {
+  if (reuse) return reuse;
+  const name = `ragcast_js_${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  execFileSync("psql", [base, "-qc", `CREATE DATABASE ${name}`]);
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 /** An HTTP call; returns `{ status, body }` with the body parsed when it is JSON. */
