@@ -60,7 +60,7 @@ impl App {
         config: Config,
         llm: Arc<dyn LlmProvider>,
     ) -> Result<App, StartError> {
-        let db = store::connect(&config.database_url)
+        let db = store::connect_with(&config.database_url, config.db_max_connections)
             .await
             .map_err(|e| SettingError::database(format!("cannot connect: {e}")))?;
         store::migrate(&db)

@@ -42,6 +42,10 @@ pub struct Settings {
     )]
     pub database_url: String,
 
+    /// Database connections in the pool (default: 4 for SQLite, 10 for PostgreSQL).
+    #[arg(long, env = "RAGCAST_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+
     /// Redis URL: rooms span every node through Redis.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
@@ -206,6 +210,7 @@ pub struct BuiltinSettings {
 pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
+    pub db_max_connections: Option<u32>,
     pub llm: LlmKind,
     pub builtin: BuiltinSettings,
     /// Settings of `--llm openai|ollama`; `None` for the built-in generator.
@@ -328,6 +333,7 @@ impl Settings {
         Ok(Config {
             bind,
             database_url: self.database_url,
+            db_max_connections: self.db_max_connections.filter(|n| *n > 0),
             llm: self.llm,
             upstream,
             builtin: BuiltinSettings {

@@ -9,6 +9,14 @@ use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, None).await
+}
+
+/// `max_connections` overrides the pool size (SQLite 4, PostgreSQL 10 by default).
+pub async fn connect_with(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -16,11 +24,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(std::time::Duration::from_secs(5));
     if url.starts_with("sqlite:") {
         // One writer at a time is SQLite's rule; a small pool avoids `database is locked` storms.
-        options.max_connections(4).min_connections(1);
+        options
+            .max_connections(max_connections.unwrap_or(4))
+            .min_connections(1);
         if url.contains(":memory:") {
             // Each connection to `:memory:` is its own database: keep exactly one.
             options.max_connections(1);
         }
+    } else {
+        options.max_connections(max_connections.unwrap_or(10));
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
