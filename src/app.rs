@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
+use axum::serve::ListenerExt;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketioxide::handler::ConnectHandler;
@@ -194,6 +195,13 @@ impl App {
             let _ = stopped_tx.send(());
         };
         // The peer address reaches the Socket.IO middleware (connections per address).
+        // Small frames (tokens) must leave at once: Nagle's algorithm would hold each write
+        // until the previous one is acknowledged (tens of ms with delayed ACKs).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -1,0 +1,292 @@
+//! ragcast's load generator: one process, one thread, raw Engine.IO 4 / Socket.IO 5 over
+//! websocket, so it can hold tens of thousands of sockets. Works against ragcast and against the
+//! node peer in `bench/peers/node` (same events, same HTTP trigger).
+//!
+//! ```text
+//! cargo run --release --example loadgen -- <scenario> --url http://127.0.0.1:8000 --pid <server pid> [options]
+//!   fanout   N receivers in one project room; E `events` broadcasts (burst, or --rate per second):
+//!            delivered/expected, in-order check, events/s, p50/p99 latency, server CPU µs per delivery
+//!   idle     N connections joined to rooms: server RSS per connection
+//!   connect  N websocket handshakes (connect + Socket.IO connect): handshakes/s
+//! ```
+//! Server CPU and RSS come from /proc/PID; a run where this process itself used more than 90 % of
+//! a core is refused (it would measure the generator, not the server).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Args {
+    scenario: String,
+    url: String,
+    pid: Option<u32>,
+    receivers: usize,
+    events: usize,
+    rate: Option<f64>,
+    connections: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = std::env::args().skip(1);
+    let scenario = args.next().unwrap_or_else(|| usage());
+    let mut parsed = Args {
+        scenario,
+        url: "http://127.0.0.1:8000".into(),
+        pid: None,
+        receivers: 1000,
+        events: 300,
+        rate: None,
+        connections: 10_000,
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--url" => parsed.url = value,
+            "--pid" => parsed.pid = value.parse().ok(),
+            "--receivers" => parsed.receivers = value.parse().unwrap_or_else(|_| usage()),
+            "--events" => parsed.events = value.parse().unwrap_or_else(|_| usage()),
+            "--rate" => parsed.rate = value.parse().ok(),
+            "--connections" => parsed.connections = value.parse().unwrap_or_else(|_| usage()),
+            _ => usage(),
+        }
+    }
+    parsed
+}
+
+fn usage() -> ! {
+    eprintln!("usage: loadgen fanout|idle|connect --url URL --pid PID [--receivers N] [--events E] [--rate R] [--connections N]");
+    std::process::exit(2)
+}
+
+/// CPU seconds (user + system) of a process, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`: state is field 3; utime and stime are 14 and 15.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn own_cpu_seconds() -> f64 {
+    cpu_seconds(std::process::id())
+}
+
+/// Opens a websocket, does the Socket.IO connect, and returns it once `connection_status` came.
+async fn open_socket(url: &str) -> Ws {
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        url.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("websocket opens");
+    // Engine.IO open packet.
+    read_text(&mut ws).await;
+    ws.send(Message::text("40")).await.expect("connect sent");
+    // The Socket.IO connect ack `40{"sid":…}`; ragcast's `connection_status` follows and is
+    // skipped by whoever reads next.
+    loop {
+        let text = read_text(&mut ws).await;
+        if text.starts_with("40") {
+            return ws;
+        }
+    }
+}
+
+async fn read_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("socket closed: {other:?}"),
+        }
+    }
+}
+
+async fn join(ws: &mut Ws, project_id: i64) {
+    ws.send(Message::text(format!(
+        "420[\"join_project\",{{\"project_id\":{project_id}}}]"
+    )))
+    .await
+    .expect("join sent");
+    loop {
+        let text = read_text(ws).await;
+        if text.starts_with("430") {
+            return;
+        }
+        if text == "2" {
+            ws.send(Message::text("3")).await.ok();
+        }
+    }
+}
+
+async fn create_project(http: &reqwest::Client, url: &str) -> i64 {
+    let res: Value = http
+        .post(format!("{url}/api/projects"))
+        .json(&json!({ "name": "bench" }))
+        .send()
+        .await
+        .expect("project created")
+        .json()
+        .await
+        .expect("project JSON");
+    res["id"].as_i64().expect("project id")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = parse_args();
+    let http = reqwest::Client::new();
+    let started_cpu = own_cpu_seconds();
+    let started = Instant::now();
+    match args.scenario.as_str() {
+        "fanout" => fanout(&args, &http).await,
+        "idle" => idle(&args, &http).await,
+        "connect" => connect(&args).await,
+        _ => usage(),
+    }
+    let own = (own_cpu_seconds() - started_cpu) / started.elapsed().as_secs_f64();
+    println!("loadgen CPU: {:.0} % of a core", own * 100.0);
+    if own > 0.9 {
+        eprintln!(
+            "refused: the load generator was CPU-bound; the figures measure it, not the server"
+        );
+        std::process::exit(3);
+    }
+}
+
+async fn fanout(args: &Args, http: &reqwest::Client) {
+    let project_id = create_project(http, &args.url).await;
+    let mut sockets = Vec::with_capacity(args.receivers);
+    for _ in 0..args.receivers {
+        let mut ws = open_socket(&args.url).await;
+        join(&mut ws, project_id).await;
+        sockets.push(ws);
+    }
+    let origin = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, u64)>();
+    for (receiver, mut ws) in sockets.into_iter().enumerate() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(text) = msg else { continue };
+                if text.as_str() == "2" {
+                    let _ = ws.send(Message::text("3")).await;
+                    continue;
+                }
+                if let Some(body) = text.strip_prefix("42[\"bench\",") {
+                    let data: Value =
+                        serde_json::from_str(body.trim_end_matches(']')).unwrap_or_default();
+                    let seq = data["seq"].as_u64().unwrap_or(u64::MAX);
+                    let sent = data["t"].as_u64().unwrap_or(0);
+                    let now = origin.elapsed().as_micros() as u64;
+                    let _ = tx.send((receiver, seq, now.saturating_sub(sent)));
+                }
+            }
+        });
+    }
+    drop(tx);
+    let pid = args.pid.expect("--pid is needed for CPU figures");
+    let cpu_before = cpu_seconds(pid);
+    let send_started = Instant::now();
+    let trigger = format!("{}/api/projects/{project_id}/events", args.url);
+    for seq in 0..args.events {
+        let t = origin.elapsed().as_micros() as u64;
+        http.post(&trigger)
+            .json(&json!({ "event": "bench", "data": { "seq": seq, "t": t } }))
+            .send()
+            .await
+            .expect("event sent");
+        if let Some(rate) = args.rate {
+            tokio::time::sleep(Duration::from_secs_f64(1.0 / rate)).await;
+        }
+    }
+    let expected = args.events * args.receivers;
+    let mut latency = Histogram::<u64>::new(3).expect("histogram");
+    let mut last_seq: HashMap<usize, u64> = HashMap::new();
+    let mut delivered = 0;
+    let mut out_of_order = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered < expected {
+        let Ok(Some((receiver, seq, micros))) =
+            tokio::time::timeout_at(deadline.into(), rx.recv()).await
+        else {
+            break;
+        };
+        if let Some(previous) = last_seq.insert(receiver, seq) {
+            if seq != previous + 1 {
+                out_of_order += 1;
+            }
+        } else if seq != 0 {
+            out_of_order += 1;
+        }
+        latency.record(micros.max(1)).ok();
+        delivered += 1;
+    }
+    let seconds = send_started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    println!(
+        "fanout: {delivered}/{expected} delivered ({} lost), {out_of_order} out of order, {:.0} events/s, latency p50 {:.1} ms p99 {:.1} ms, server CPU {:.2} µs per delivered event",
+        expected - delivered,
+        delivered as f64 / seconds,
+        latency.value_at_quantile(0.5) as f64 / 1000.0,
+        latency.value_at_quantile(0.99) as f64 / 1000.0,
+        cpu * 1e6 / delivered.max(1) as f64,
+    );
+}
+
+async fn idle(args: &Args, http: &reqwest::Client) {
+    let pid = args.pid.expect("--pid is needed for RSS figures");
+    let project_id = create_project(http, &args.url).await;
+    let before = rss_kib(pid);
+    let mut sockets = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        let mut ws = open_socket(&args.url).await;
+        join(&mut ws, project_id).await;
+        sockets.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid);
+    println!(
+        "idle: {} connections joined, server RSS {before} → {after} KiB, {:.1} KB per connection",
+        args.connections,
+        (after.saturating_sub(before)) as f64 * 1.024 / args.connections as f64
+    );
+    drop(sockets);
+}
+
+async fn connect(args: &Args) {
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        sockets.push(open_socket(&args.url).await);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "connect: {} websocket handshakes in {seconds:.2} s, {:.0}/s",
+        args.connections,
+        args.connections as f64 / seconds
+    );
+}
