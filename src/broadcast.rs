@@ -80,10 +80,18 @@ impl Broadcaster {
         if let Some(sid) = audience.except {
             operators = operators.except(rooms::socket(sid));
         }
-        operators
-            .sockets()
+        let sockets = operators.sockets();
+        // Serialise the payload once; each socket's packet then only copies the JSON text.
+        let encoded = match serde_json::value::to_raw_value(payload) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::error!(event, "cannot serialize event: {e}");
+                return 0;
+            }
+        };
+        sockets
             .iter()
-            .filter(|socket| send_to_socket(socket, event, payload))
+            .filter(|socket| send_to_socket(socket, event, &*encoded))
             .count()
     }
 }
