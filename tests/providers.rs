@@ -59,6 +59,18 @@ fn finish(reason: &str) -> Value {
     json!({ "id": "c1", "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": {}, "finish_reason": reason }] })
 }
 
+/// An SSE stream that sends `first`, then `next` every `pause`, and never ends by itself.
+fn never_ending(first: &str, next: &str, pause: Duration) -> Reply {
+    let body = sse(&[content(first)]);
+    let cut = String::from_utf8_lossy(&body).find("data: [DONE]").unwrap();
+    Reply::Stream {
+        content_type: "text/event-stream",
+        pieces: vec![body[..cut].to_vec()],
+        pause,
+        finish: Finish::Forever(format!("data: {}\r\n\r\n", content(next)).into_bytes()),
+    }
+}
+
 fn stream(pieces: Vec<Vec<u8>>, finish: Finish) -> Reply {
     Reply::Stream {
         content_type: "text/event-stream",
@@ -394,16 +406,7 @@ async fn length_is_passed_through() {
 
 #[tokio::test]
 async fn cancel_closes_the_upstream_connection_at_once() {
-    let first = sse(&[content("Slow ")]);
-    let cut = String::from_utf8_lossy(&first)
-        .find("data: [DONE]")
-        .unwrap();
-    let slow = Reply::Stream {
-        content_type: "text/event-stream",
-        pieces: vec![first[..cut].to_vec()],
-        pause: Duration::from_millis(50),
-        finish: Finish::Forever(format!("data: {}\r\n\r\n", content("and ")).into_bytes()),
-    };
+    let slow = never_ending("Slow ", "and ", Duration::from_millis(50));
     let stub = Stub::start(vec![slow]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
@@ -603,16 +606,7 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
 
 #[tokio::test]
 async fn silence_between_tokens_past_the_idle_timeout_fails_the_stream() {
-    let first = sse(&[content("Started ")]);
-    let cut = String::from_utf8_lossy(&first)
-        .find("data: [DONE]")
-        .unwrap();
-    let stalling = Reply::Stream {
-        content_type: "text/event-stream",
-        pieces: vec![first[..cut].to_vec()],
-        pause: Duration::from_secs(3),
-        finish: Finish::Forever(format!("data: {}\r\n\r\n", content("late ")).into_bytes()),
-    };
+    let stalling = never_ending("Started ", "late ", Duration::from_secs(3));
     let stub = Stub::start(vec![stalling]).await;
     let app = openai_app(&stub, |s| s.idle_timeout = Duration::from_millis(300)).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
