@@ -8,6 +8,8 @@
 //!            delivered/expected, in-order check, events/s, p50/p99 latency, server CPU µs per delivery
 //!   idle     N connections joined to rooms: server RSS per connection
 //!   connect  N websocket handshakes (connect + Socket.IO connect): handshakes/s
+//!   first_token  E messages (ragcast only): send → message_received / first token / complete, p50/p99
+//!   ping     E `ping` round trips: RTT p50/p99
 //! ```
 //! Server CPU and RSS come from /proc/PID; a run where this process itself used more than 90 % of
 //! a core is refused (it would measure the generator, not the server).
@@ -165,6 +167,8 @@ async fn main() {
         "fanout" => fanout(&args, &http).await,
         "idle" => idle(&args, &http).await,
         "connect" => connect(&args).await,
+        "first_token" => first_token(&args, &http).await,
+        "ping" => ping(&args).await,
         _ => usage(),
     }
     let own = (own_cpu_seconds() - started_cpu) / started.elapsed().as_secs_f64();
@@ -289,4 +293,88 @@ async fn connect(args: &Args) {
         args.connections,
         args.connections as f64 / seconds
     );
+}
+
+/// Reads until a text packet passes `wanted`, answering Engine.IO pings on the way.
+async fn read_until(ws: &mut Ws, wanted: impl Fn(&str) -> bool) -> String {
+    loop {
+        let text = read_text(ws).await;
+        if text == "2" {
+            let _ = ws.send(Message::text("3")).await;
+            continue;
+        }
+        if wanted(&text) {
+            return text;
+        }
+    }
+}
+
+async fn first_token(args: &Args, http: &reqwest::Client) {
+    let project_id = create_project(http, &args.url).await;
+    let chat: Value = http
+        .post(format!("{}/api/projects/{project_id}/chats", args.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("chat created")
+        .json()
+        .await
+        .expect("chat JSON");
+    let doc = "Water boils at 100 degrees Celsius at sea level. Ice melts at 0 degrees.";
+    http.post(format!("{}/api/projects/{project_id}/documents", args.url))
+        .json(&json!({ "filename": "water.txt", "content": doc }))
+        .send()
+        .await
+        .expect("document sent");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ws = open_socket(&args.url).await;
+    let chat_id = chat["id"].as_i64().expect("chat id");
+    let (mut received, mut first, mut complete) = (hist(), hist(), hist());
+    for i in 0..args.events {
+        let started = Instant::now();
+        let payload = json!({ "chat_id": chat_id, "message": format!("water boils {i}") });
+        ws.send(Message::text(format!("42[\"send_message\",{payload}]")))
+            .await
+            .expect("message sent");
+        read_until(&mut ws, |t| t.starts_with("42[\"message_received\"")).await;
+        received.record(started.elapsed().as_micros() as u64).ok();
+        read_until(&mut ws, |t| t.starts_with("42[\"message_token\"")).await;
+        first.record(started.elapsed().as_micros() as u64).ok();
+        read_until(&mut ws, |t| t.starts_with("42[\"message_complete\"")).await;
+        complete.record(started.elapsed().as_micros() as u64).ok();
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "first_token: {} messages; message_received p50 {:.2} p99 {:.2} ms; first token p50 {:.2} p99 {:.2} ms; complete p50 {:.2} p99 {:.2} ms",
+        args.events,
+        ms(&received, 0.5),
+        ms(&received, 0.99),
+        ms(&first, 0.5),
+        ms(&first, 0.99),
+        ms(&complete, 0.5),
+        ms(&complete, 0.99)
+    );
+}
+
+async fn ping(args: &Args) {
+    let mut ws = open_socket(&args.url).await;
+    let mut rtt = hist();
+    for _ in 0..args.events {
+        let started = Instant::now();
+        ws.send(Message::text("42[\"ping\",{}]"))
+            .await
+            .expect("ping sent");
+        read_until(&mut ws, |t| t.starts_with("42[\"pong\"")).await;
+        rtt.record(started.elapsed().as_micros() as u64).ok();
+    }
+    println!(
+        "ping: {} round trips, p50 {:.3} ms, p99 {:.3} ms",
+        args.events,
+        rtt.value_at_quantile(0.5) as f64 / 1000.0,
+        rtt.value_at_quantile(0.99) as f64 / 1000.0
+    );
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::<u64>::new(3).expect("histogram")
 }

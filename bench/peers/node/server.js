@@ -30,6 +30,7 @@ const http = createServer((req, res) => {
 const io = new Server(http, { transports: ["websocket", "polling"] });
 io.on("connection", (socket) => {
   socket.emit("connection_status", { status: "connected", sid: socket.id, server_time: Date.now(), user_id: null });
+  socket.on("ping", (payload) => socket.emit("pong", { timestamp: payload?.timestamp ?? Date.now(), server_time: Date.now() }));
   socket.on("join_project", (payload, ack) => {
     for (const room of socket.rooms) if (room.startsWith("project_")) socket.leave(room);
     socket.join(`project_${payload.project_id}`);
