@@ -125,6 +125,7 @@ async fn a_database_outage_gives_errors_then_the_server_recovers_by_itself() {
         statuses.iter().all(|(s, _)| *s == 503),
         "errors while the database is away: {statuses:?}"
     );
+    // Nothing is stored, so no `message_received`: the answer is an `error` event.
     socket
         .emit(
             "send_message",

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::socket::{joined, next, until_complete, Events};
+use common::socket::{joined, next, send_message, start_message, until_complete, Events};
 use common::stub::{split_at, Finish, Reply, Stub};
 use common::TestApp;
 use ragcast::llm::{ApiKey, HttpProvider, Ollama, OpenAi, UpstreamSettings};
@@ -80,14 +80,6 @@ fn stream(pieces: Vec<Vec<u8>>, finish: Finish) -> Reply {
     }
 }
 
-async fn send(socket: &Client, rx: &mut Events, payload: Value) -> (Value, Vec<(String, Value)>) {
-    socket.emit("send_message", payload).await.unwrap();
-    let received = next(rx, "message_received").await;
-    let id = received["message_id"].clone();
-    let events = until_complete(rx, &id).await;
-    (id, events)
-}
-
 /// The app seeded with `DOC`, and a client joined to its project: `(chat_id, socket, events)`.
 async fn seeded(app: &TestApp) -> (i64, Client, Events) {
     let (project_id, chat_id) = app.seed(DOC).await;
@@ -138,8 +130,7 @@ async fn openai_stream_is_parsed_whatever_the_read_boundaries() {
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
 
-    let (id, events) = send(
-        &socket,
+    let (id, events) = send_message(&socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "When does water boil?", "model": "my-model", "temperature": 0.3 }),
     )
@@ -210,25 +201,25 @@ async fn history_goes_into_the_prompt_trimmed_oldest_first() {
     // Room for the last two turns only.
     let app = openai_app(&stub, |s| s.history_budget_chars = 30).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    send(
+    send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "question one" }),
     )
     .await;
-    send(
+    send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "question two" }),
     )
     .await;
-    send(
+    send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "question three" }),
     )
     .await;
-    send(
+    send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "no history", "include_history": false }),
@@ -277,7 +268,7 @@ async fn a_500_before_the_first_token_is_retried_once_then_fails() {
     let stub = Stub::start(vec![Reply::Status(500, error.into())]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send(
+    let (id, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -309,7 +300,7 @@ async fn a_failure_then_success_is_invisible_to_the_client() {
     let stub = Stub::start(vec![Reply::Status(503, "{}".into()), ok]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (_, events) = send(
+    let (_, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -330,7 +321,7 @@ async fn a_drop_mid_stream_ends_in_error_with_the_partial_reply_stored() {
     let stub = Stub::start(vec![stream(vec![body[..cut].to_vec()], Finish::Drop)]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send(
+    let (id, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -364,7 +355,7 @@ async fn a_malformed_chunk_ends_in_error_with_the_partial_reply_stored() {
     let stub = Stub::start(vec![stream(vec![body], Finish::Complete)]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send(
+    let (id, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -390,7 +381,7 @@ async fn length_is_passed_through() {
     .await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (_, events) = send(
+    let (_, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -410,14 +401,12 @@ async fn cancel_closes_the_upstream_connection_at_once() {
     let stub = Stub::start(vec![slow]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    socket
-        .emit(
-            "send_message",
-            json!({ "chat_id": chat_id, "message": "water" }),
-        )
-        .await
-        .unwrap();
-    let id = next(&mut rx, "message_received").await["message_id"].clone();
+    let id = start_message(
+        &socket,
+        &mut rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await;
     loop {
         let token = next(&mut rx, "message_token").await;
         if token["index"].as_u64().unwrap() >= 2 {
@@ -459,16 +448,14 @@ async fn past_the_concurrency_bound_a_message_gets_busy() {
     let stub = Stub::start(vec![slow]).await;
     let app = openai_app(&stub, |s| s.max_concurrent = 1).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    socket
-        .emit(
-            "send_message",
-            json!({ "chat_id": chat_id, "message": "water" }),
-        )
-        .await
-        .unwrap();
-    let first = next(&mut rx, "message_received").await["message_id"].clone();
+    let first = start_message(
+        &socket,
+        &mut rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await;
     next(&mut rx, "message_token").await;
-    let (_, events) = send(
+    let (_, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "again" }),
@@ -515,7 +502,7 @@ async fn ollama_ndjson_is_parsed_whatever_the_read_boundaries() {
     .await;
     let app = ollama_app(&stub).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send(
+    let (id, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water", "model": "llama3.2", "temperature": 0.5 }),
@@ -574,7 +561,7 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
     .await;
     let app = ollama_app(&stub).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send(
+    let (id, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -586,7 +573,7 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
         "error"
     );
     assert_eq!(stored(&app, chat_id, &id).await["content"], "Half");
-    let (_, events) = send(
+    let (_, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),
@@ -611,7 +598,7 @@ async fn silence_between_tokens_past_the_idle_timeout_fails_the_stream() {
     let app = openai_app(&stub, |s| s.idle_timeout = Duration::from_millis(300)).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
     let started = Instant::now();
-    let (id, events) = send(
+    let (id, events) = send_message(
         &socket,
         &mut rx,
         json!({ "chat_id": chat_id, "message": "water" }),

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::socket::{client, next};
+use common::socket::{client, joined, next, start_message, until_complete};
 use futures::StreamExt;
 use ragcast::llm::{GenerationRequest, LlmError, LlmEvent, LlmProvider, LlmStream};
 use rust_socketio::TransportType;
@@ -119,45 +119,24 @@ impl LlmProvider for BreaksMidStream {
 async fn a_failed_generation_emits_generation_failed_then_one_message_complete() {
     let app = common::spawn_app_with(Some(Arc::new(BreaksMidStream))).await;
     let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
-    let (socket, mut rx) = client(&app.url, TransportType::Websocket).await;
-    next(&mut rx, "connection_status").await;
-    socket
-        .emit("join_project", json!({ "project_id": project_id }))
-        .await
-        .unwrap();
-    next(&mut rx, "project_joined").await;
-    socket
-        .emit(
-            "send_message",
-            json!({ "chat_id": chat_id, "message": "water" }),
-        )
-        .await
-        .unwrap();
-    let message_id = next(&mut rx, "message_received").await["message_id"].clone();
-
-    let mut order = Vec::new();
-    let complete = loop {
-        let (event, data) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        if event == "ai_progress" {
-            continue;
-        }
-        order.push(event.clone());
-        if event == "error" {
-            assert_eq!(data["code"], "generation_failed");
-            assert_eq!(data["message_id"], message_id);
-            assert_eq!(data["chat_id"], chat_id);
-            assert!(
-                data["message"].as_str().unwrap().contains("malformed"),
-                "{data}"
-            );
-        }
-        if event == "message_complete" {
-            break data;
-        }
-    };
+    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let message_id = start_message(
+        &socket,
+        &mut rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await;
+    let events = until_complete(&mut rx, &message_id).await;
+    let order: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
+    assert_eq!(error["code"], "generation_failed");
+    assert_eq!(error["message_id"], message_id);
+    assert_eq!(error["chat_id"], chat_id);
+    assert!(
+        error["message"].as_str().unwrap().contains("malformed"),
+        "{error}"
+    );
+    let (_, complete) = events.last().unwrap();
     assert_eq!(
         order,
         [

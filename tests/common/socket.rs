@@ -85,3 +85,20 @@ pub async fn until_complete(rx: &mut Events, message_id: &Value) -> Vec<(String,
         }
     }
 }
+
+/// Emits `send_message` and returns the reply's `message_id`, from `message_received`.
+pub async fn start_message(socket: &Client, rx: &mut Events, payload: Value) -> Value {
+    socket.emit("send_message", payload).await.unwrap();
+    next(rx, "message_received").await["message_id"].clone()
+}
+
+/// A whole stream: `(message_id, its events until message_complete)`.
+pub async fn send_message(
+    socket: &Client,
+    rx: &mut Events,
+    payload: Value,
+) -> (Value, Vec<(String, Value)>) {
+    let id = start_message(socket, rx, payload).await;
+    let events = until_complete(rx, &id).await;
+    (id, events)
+}
