@@ -89,10 +89,13 @@ impl Broadcaster {
                 return 0;
             }
         };
-        sockets
+        let delivered = sockets
             .iter()
-            .filter(|socket| send_to_socket(socket, event, &*encoded))
-            .count()
+            .filter(|socket| emit(socket, event, &*encoded))
+            .count();
+        // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
+        count_out(event, delivered);
+        delivered
     }
 }
 
@@ -110,8 +113,7 @@ pub async fn send_when_ready<T: Serialize + ?Sized>(
     loop {
         match socket.emit(event, payload) {
             Ok(()) => {
-                metrics::counter!("ragcast_events_out_total", "event" => event.to_owned())
-                    .increment(1);
+                count_out(event, 1);
                 return true;
             }
             Err(SendError::Socket(SocketError::InternalChannelFull))
@@ -126,11 +128,22 @@ pub async fn send_when_ready<T: Serialize + ?Sized>(
 
 /// Emits to one socket; a full buffer disconnects it so the client resumes. Returns whether sent.
 pub fn send_to_socket<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> bool {
+    let sent = emit(socket, event, payload);
+    count_out(event, usize::from(sent));
+    sent
+}
+
+fn count_out(event: &str, delivered: usize) {
+    if delivered > 0 {
+        metrics::counter!("ragcast_events_out_total", "event" => event.to_owned())
+            .increment(delivered as u64);
+    }
+}
+
+/// One emit with the overflow policy; not counted (callers count).
+fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> bool {
     match socket.emit(event, payload) {
-        Ok(()) => {
-            metrics::counter!("ragcast_events_out_total", "event" => event.to_owned()).increment(1);
-            true
-        }
+        Ok(()) => true,
         Err(SendError::Socket(SocketError::Closed)) => false,
         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
             metrics::counter!("ragcast_emit_overflow_total").increment(1);
