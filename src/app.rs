@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Authenticator, ConnectionsPerIp};
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
+use crate::cluster::{Adapter, Cluster, Io};
 use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
 use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
@@ -43,8 +44,9 @@ pub enum StartError {
 pub struct App {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    io: Io,
     chat: ChatService,
+    cluster: Cluster,
     grace: Duration,
 }
 
@@ -67,14 +69,19 @@ impl App {
         store::migrate(&db)
             .await
             .map_err(|e| SettingError::database(format!("migrations failed: {e}")))?;
-        match store::messages::interrupt_streaming(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                n,
-                "replies left streaming by an earlier stop marked interrupted"
-            ),
-            Err(e) => {
-                return Err(SettingError::database(format!("cannot read messages: {e}")).into())
+        let cluster = Cluster::connect(&config.cluster).await?;
+        // Alone, any `streaming` row is from an earlier stop. With other nodes it may be theirs:
+        // rows of stopped nodes are taken over once their lease runs out instead.
+        if !cluster.is_multi_node() {
+            match store::messages::interrupt_streaming(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    n,
+                    "replies left streaming by an earlier stop marked interrupted"
+                ),
+                Err(e) => {
+                    return Err(SettingError::database(format!("cannot read messages: {e}")).into())
+                }
             }
         }
 
@@ -84,6 +91,7 @@ impl App {
             Arc::new(FullTextRetriever::new(db.clone())),
             llm,
             broadcaster.clone(),
+            cluster.clone(),
             config.streams,
         );
         let authenticator = Arc::new(authenticator(&config)?);
@@ -107,15 +115,27 @@ impl App {
             .with_state(authenticator.clone())
             .with_state(connections)
             .with_state(config.rates)
+            .with_state(cluster.clone())
+            .with_adapter::<Adapter>(cluster.adapter_state())
             .build_layer();
-        broadcaster.attach(io.clone());
-        io.ns("/", events::on_connect.with(auth::authenticate));
+        io.ns("/", events::on_connect.with(auth::authenticate))
+            .await
+            .map_err(|e| SettingError::redis(format!("cannot start the adapter: {e}")))?;
+        broadcaster.attach(io.clone(), &cluster);
+        cluster.start(chat.clone()).await?;
+        if cluster.is_multi_node() {
+            tracing::info!(
+                node = cluster.node_name(),
+                "rooms span every node through Redis"
+            );
+        }
 
         let api = http::router(ApiState {
             chat: chat.clone(),
             ingest,
-            metrics: metrics_handle(),
+            metrics: metrics_handle(cluster.node_name()),
             io: io.clone(),
+            cluster: cluster.clone(),
             auth: authenticator,
         })
         .merge(web_client(config.web_dir.as_deref()))
@@ -152,6 +172,7 @@ impl App {
             router,
             io,
             chat,
+            cluster,
             grace: config.shutdown_grace,
         })
     }
@@ -178,12 +199,15 @@ impl App {
             router,
             io,
             chat,
+            cluster,
             grace,
         } = self;
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
             shutdown.await;
             chat.drain(grace).await;
+            chat.broadcaster().flush(CLOSE_TIMEOUT).await;
+            cluster.leave(&chat).await;
             // A polling client may not poll again for a while: don't wait on it forever.
             if tokio::time::timeout(CLOSE_TIMEOUT, io.close())
                 .await
@@ -283,11 +307,13 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
 }
 
 /// The process's Prometheus recorder, installed once (tests build many apps in one process).
-pub fn metrics_handle() -> PrometheusHandle {
+/// Every series carries `process="<node name>"`, so one dashboard tells the nodes apart.
+pub fn metrics_handle(node_name: &str) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
+                .add_global_label("process", node_name)
                 .set_buckets(&[
                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 ])

@@ -3,14 +3,22 @@
 //! socketioxide's emit fails when a socket's outgoing buffer is full. A dropped token would leave
 //! a hole in that client's stream, so such a socket is disconnected (logged and counted): the
 //! client reconnects and `resume_message` gives it exactly what it missed.
+//!
+//! With several nodes, this node's sockets get the event directly and the other nodes' sockets
+//! through the Redis adapter: one queue, forwarded in order, so every receiver sees a stream's
+//! events in the order they were sent.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde::Serialize;
-use socketioxide::extract::SocketRef;
+use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{SendError, SocketError};
+use tokio::sync::mpsc;
 
+use crate::cluster::{Cluster, Io, Socket};
 use crate::rooms;
 
 /// Who receives an event: the sockets of `rooms` (each once), minus `except`.
@@ -47,18 +55,52 @@ impl Audience {
     }
 }
 
-/// Sends to rooms of this process's Socket.IO server.
+/// Sends to rooms of every node.
 #[derive(Clone, Default)]
 pub struct Broadcaster {
     /// Set once the Socket.IO layer is built: the layer's state (the chat pipeline) needs a
     /// broadcaster before the `SocketIo` handle exists.
-    io: Arc<OnceLock<SocketIo>>,
+    io: Arc<OnceLock<Io>>,
+    /// Set when there are other nodes.
+    remote: Arc<OnceLock<RemoteQueue>>,
+}
+
+/// Events on their way to the other nodes, forwarded by one task in the order they were queued.
+struct RemoteQueue {
+    tx: mpsc::UnboundedSender<RemoteEvent>,
+    pending: Arc<AtomicUsize>,
+}
+
+struct RemoteEvent {
+    rooms: Vec<String>,
+    except: Option<String>,
+    event: String,
+    payload: Box<RawValue>,
 }
 
 impl Broadcaster {
-    pub fn attach(&self, io: SocketIo) {
-        if self.io.set(io).is_err() {
+    pub fn attach(&self, io: Io, cluster: &Cluster) {
+        if self.io.set(io.clone()).is_err() {
             tracing::warn!("broadcaster attached twice; keeping the first Socket.IO handle");
+            return;
+        }
+        if cluster.is_multi_node() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let pending = Arc::new(AtomicUsize::new(0));
+            tokio::spawn(forward(io, cluster.clone(), rx, pending.clone()));
+            let _ = self.remote.set(RemoteQueue { tx, pending });
+        }
+    }
+
+    /// Waits (at most `limit`) until the events queued for other nodes have left: at shutdown,
+    /// so the last `message_complete` of a stream reaches every node.
+    pub async fn flush(&self, limit: Duration) {
+        let Some(remote) = self.remote.get() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        while remote.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -95,7 +137,45 @@ impl Broadcaster {
             .count();
         // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
         count_out(event, delivered);
+        if let Some(remote) = self.remote.get() {
+            remote.pending.fetch_add(1, Ordering::AcqRel);
+            let queued = remote.tx.send(RemoteEvent {
+                rooms: audience.rooms.clone(),
+                except: audience.except.map(rooms::socket),
+                event: event.to_owned(),
+                payload: encoded,
+            });
+            if queued.is_err() {
+                remote.pending.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         delivered
+    }
+}
+
+/// Sends queued events to the other nodes' sockets through the adapter, skipping this node's
+/// sockets (they had theirs already). While Redis is down, events for other nodes are dropped
+/// (counted): their clients resume once it is back.
+async fn forward(
+    io: Io,
+    cluster: Cluster,
+    mut rx: mpsc::UnboundedReceiver<RemoteEvent>,
+    pending: Arc<AtomicUsize>,
+) {
+    while let Some(remote) = rx.recv().await {
+        if cluster.redis_up() {
+            let mut operators = io.to(remote.rooms).except(cluster.node_room().to_owned());
+            if let Some(except) = remote.except {
+                operators = operators.except(except);
+            }
+            if let Err(e) = operators.emit(&remote.event, &*remote.payload).await {
+                metrics::counter!("ragcast_remote_dropped_total").increment(1);
+                tracing::warn!(event = remote.event, "cannot send to other nodes: {e}");
+            }
+        } else {
+            metrics::counter!("ragcast_remote_dropped_total").increment(1);
+        }
+        pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -105,7 +185,7 @@ const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Emits to one socket, waiting while its buffer is full (for replays, which nothing else
 /// interleaves with). A socket that stays full for `DRAIN_WAIT` is disconnected.
 pub async fn send_when_ready<T: Serialize + ?Sized>(
-    socket: &SocketRef,
+    socket: &Socket,
     event: &str,
     payload: &T,
 ) -> bool {
@@ -127,7 +207,7 @@ pub async fn send_when_ready<T: Serialize + ?Sized>(
 }
 
 /// Emits to one socket; a full buffer disconnects it so the client resumes. Returns whether sent.
-pub fn send_to_socket<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> bool {
+pub fn send_to_socket<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> bool {
     let sent = emit(socket, event, payload);
     count_out(event, usize::from(sent));
     sent
@@ -141,7 +221,7 @@ fn count_out(event: &str, delivered: usize) {
 }
 
 /// One emit with the overflow policy; not counted (callers count).
-fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> bool {
+fn emit<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> bool {
     match socket.emit(event, payload) {
         Ok(()) => true,
         Err(SendError::Socket(SocketError::Closed)) => false,

@@ -46,9 +46,21 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
 
-    /// Redis URL: rooms span every node through Redis.
+    /// Redis URL: rooms span every node through Redis (Redis 7+, RESP3).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// Prefix of every Redis channel, so deployments can share one Redis.
+    #[arg(long, env = "RAGCAST_REDIS_PREFIX", default_value = "ragcast")]
+    pub redis_prefix: String,
+
+    /// This process's name in logs and the `process` label of `/metrics` (default: pid@host).
+    #[arg(long, env = "RAGCAST_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// Seconds without a heartbeat after which another node marks a node's streams `interrupted`.
+    #[arg(long, env = "RAGCAST_NODE_LEASE_SECS", default_value_t = 10)]
+    pub node_lease_secs: u64,
 
     /// Model provider.
     #[arg(long, env = "RAGCAST_LLM", value_enum, default_value = "builtin")]
@@ -191,6 +203,10 @@ impl SettingError {
     pub fn database(reason: impl Into<String>) -> Self {
         Self::new("--database-url", "DATABASE_URL", reason)
     }
+
+    pub fn redis(reason: impl Into<String>) -> Self {
+        Self::new("--redis-url", "REDIS_URL", reason)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +227,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
     pub db_max_connections: Option<u32>,
+    pub cluster: ClusterSettings,
     pub llm: LlmKind,
     pub builtin: BuiltinSettings,
     /// Settings of `--llm openai|ollama`; `None` for the built-in generator.
@@ -249,11 +266,19 @@ impl Settings {
             ));
         }
 
-        if self.redis_url.is_some() {
+        let redis_url = self.redis_url.as_deref().map(redis_url).transpose()?;
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(['#', ' ']) {
             return Err(SettingError::new(
-                "--redis-url",
-                "REDIS_URL",
-                "the Redis adapter is not available in this version yet; leave it unset",
+                "--redis-prefix",
+                "RAGCAST_REDIS_PREFIX",
+                "must be non-empty, without spaces or `#`",
+            ));
+        }
+        if self.node_lease_secs < 2 {
+            return Err(SettingError::new(
+                "--node-lease-secs",
+                "RAGCAST_NODE_LEASE_SECS",
+                "must be at least 2",
             ));
         }
         let upstream = self.upstream()?;
@@ -334,6 +359,12 @@ impl Settings {
             bind,
             database_url: self.database_url,
             db_max_connections: self.db_max_connections.filter(|n| *n > 0),
+            cluster: ClusterSettings {
+                redis_url,
+                prefix: self.redis_prefix,
+                node_name: self.node_name.unwrap_or_else(default_node_name),
+                lease: Duration::from_secs(self.node_lease_secs),
+            },
             llm: self.llm,
             upstream,
             builtin: BuiltinSettings {
@@ -365,6 +396,54 @@ impl Settings {
             web_dir,
         })
     }
+}
+
+/// How processes find each other; `redis_url: None` is a single process.
+#[derive(Clone)]
+pub struct ClusterSettings {
+    /// A `redis://` URL with RESP3 selected.
+    pub redis_url: Option<String>,
+    pub prefix: String,
+    pub node_name: String,
+    pub lease: Duration,
+}
+
+/// Checks a Redis URL and selects RESP3 (socketioxide-redis needs it) when the URL does not.
+fn redis_url(raw: &str) -> Result<String, SettingError> {
+    let invalid = |reason: String| SettingError::new("--redis-url", "REDIS_URL", reason);
+    let mut url = url::Url::parse(raw).map_err(|e| invalid(format!("`{raw}`: {e}")))?;
+    match url.scheme() {
+        "redis" => {}
+        "rediss" => {
+            return Err(invalid(
+                "TLS (rediss://) is not built in; use redis://".into(),
+            ))
+        }
+        other => return Err(invalid(format!("expected a redis:// URL, not {other}://"))),
+    }
+    let protocol = url
+        .query_pairs()
+        .find(|(key, _)| key == "protocol")
+        .map(|(_, value)| value.to_ascii_lowercase());
+    match protocol.as_deref() {
+        None => {
+            url.query_pairs_mut().append_pair("protocol", "resp3");
+        }
+        Some("resp3" | "3") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "protocol={other}: the Redis adapter needs RESP3 (Redis 7+); drop the parameter"
+            )))
+        }
+    }
+    Ok(url.into())
+}
+
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{}@{host}", std::process::id())
 }
 
 /// How `jwt` mode checks signatures.

@@ -12,12 +12,14 @@
 //! - `ingest`: document chunking and the background ingestion workers.
 //! - `store`: sea-orm queries, one file per table.
 //! - `broadcast` / `rooms`: sending events to rooms, with overflow handled on purpose.
+//! - `cluster`: several processes as one (Redis adapter, control messages, node leases).
 //! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
 
 pub mod app;
 pub mod auth;
 pub mod broadcast;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod events;

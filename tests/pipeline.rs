@@ -119,6 +119,7 @@ async fn a_reply_left_streaming_by_a_crash_is_interrupted_at_start() {
                 client_message_id: None,
                 task_id: None,
                 user_id: None,
+                node_id: "a-stopped-node",
             },
         )
         .await
@@ -155,6 +156,7 @@ async fn a_repeated_client_message_id_is_refused_by_the_database() {
         client_message_id: Some("same"),
         task_id: None,
         user_id: None,
+        node_id: "node",
     };
     store::messages::insert_exchange(&db, new()).await.unwrap();
     let second = store::messages::insert_exchange(&db, new()).await;
@@ -166,4 +168,50 @@ async fn a_repeated_client_message_id_is_refused_by_the_database() {
         .await
         .unwrap();
     assert!(found.is_some());
+}
+
+#[tokio::test]
+async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_its_own() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_database(&sqlite_url(&dir));
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let app = App::build(config).await.unwrap();
+    let db = app.chat().db().clone();
+    let project = store::projects::create(&db, "p").await.unwrap();
+    let chat = store::chats::create(&db, project.id, "c").await.unwrap();
+    let exchange_on = |node_id: &'static str| NewExchange {
+        chat_id: chat.id,
+        content: "q",
+        model: "builtin",
+        client_message_id: None,
+        task_id: None,
+        user_id: None,
+        node_id,
+    };
+    store::nodes::heartbeat(&db, "alive", "alive").await.unwrap();
+    store::nodes::heartbeat(&db, "silent", "silent").await.unwrap();
+    let silent = store::messages::insert_exchange(&db, exchange_on("silent"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let alive_since = ragcast::time::now();
+    store::nodes::heartbeat(&db, "alive", "alive").await.unwrap();
+    let alive = store::messages::insert_exchange(&db, exchange_on("alive"))
+        .await
+        .unwrap();
+
+    let taken = app.chat().take_over_orphans(alive_since).await.unwrap();
+    assert_eq!(taken, 1, "only the silent node's stream is taken over");
+    let again = app.chat().take_over_orphans(alive_since).await.unwrap();
+    assert_eq!(again, 0, "a stream is taken over once");
+
+    let row = |id| {
+        let db = db.clone();
+        async move { store::messages::find(&db, id).await.unwrap().unwrap() }
+    };
+    let silent_row = row(silent.assistant.id).await;
+    assert_eq!(silent_row.status, "interrupted");
+    assert_eq!(silent_row.finish_reason.as_deref(), Some("error"));
+    assert_eq!(row(alive.assistant.id).await.status, "streaming");
 }

@@ -6,11 +6,13 @@
 //! - `chunk`: a searchable passage of a document (the full-text index covers these).
 //! - `chat`: a conversation inside a project.
 //! - `message`: a user question or an assistant reply, with its stream's metadata.
+//! - `node`: a running server process and its heartbeat.
 
 pub mod chat;
 pub mod chunk;
 pub mod document;
 pub mod message;
+pub mod node;
 pub mod project;
 
 pub mod prelude {
@@ -18,5 +20,6 @@ pub mod prelude {
     pub use super::chunk::Entity as Chunk;
     pub use super::document::Entity as Document;
     pub use super::message::Entity as Message;
+    pub use super::node::Entity as Node;
     pub use super::project::Entity as Project;
 }

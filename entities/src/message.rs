@@ -26,6 +26,8 @@ pub struct Model {
     pub client_message_id: Option<String>,
     pub task_id: Option<String>,
     pub user_id: Option<String>,
+    /// The node running the stream while it is `streaming`.
+    pub node_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
 }

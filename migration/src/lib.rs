@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 mod m20261127_000002_fulltext_index;
+mod m20261127_000003_nodes;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261127_000002_fulltext_index::Migration),
+            Box::new(m20261127_000003_nodes::Migration),
         ]
     }
 }

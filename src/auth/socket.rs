@@ -3,9 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use crate::cluster::Socket;
 use axum::extract::ConnectInfo;
 use serde_json::Value;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 
 use super::{Authenticator, ConnectionsPerIp, RateLimiter, RateSettings};
 use crate::events::Session;
@@ -20,7 +21,7 @@ pub enum Refused {
 }
 
 /// Token from the handshake `auth.token`, else the query string `?token=`.
-fn token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
+fn token(socket: &Socket, auth: Option<&Value>) -> Option<String> {
     if let Some(token) = auth.and_then(|a| a.get("token")).and_then(Value::as_str) {
         return Some(token.to_owned());
     }
@@ -30,7 +31,7 @@ fn token(socket: &SocketRef, auth: Option<&Value>) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-fn peer_ip(socket: &SocketRef) -> Option<IpAddr> {
+fn peer_ip(socket: &Socket) -> Option<IpAddr> {
     socket
         .req_parts()
         .extensions
@@ -40,7 +41,7 @@ fn peer_ip(socket: &SocketRef) -> Option<IpAddr> {
 
 /// Checks the token and the per-address cap, then stores the socket's `Session`.
 pub async fn authenticate(
-    socket: SocketRef,
+    socket: Socket,
     TryData(auth): TryData<Value>,
     State(authenticator): State<Arc<Authenticator>>,
     State(connections): State<ConnectionsPerIp>,

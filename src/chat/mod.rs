@@ -5,6 +5,7 @@
 mod live;
 mod replay;
 mod stream;
+mod takeover;
 
 pub use live::{LiveStream, LiveStreams};
 
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Caller;
 use crate::broadcast::{Audience, Broadcaster};
+use crate::cluster::{Cluster, ControlMessage};
 use crate::error::{AppError, ErrorCode};
 use crate::events::names;
 use crate::events::outgoing::MessageReceived;
@@ -136,6 +138,7 @@ struct Inner {
     retriever: Arc<dyn Retriever>,
     llm: Arc<dyn LlmProvider>,
     broadcaster: Broadcaster,
+    cluster: Cluster,
     limits: StreamLimits,
     live: LiveStreams,
     /// Every running stream, so shutdown can wait for them.
@@ -153,6 +156,7 @@ impl ChatService {
         retriever: Arc<dyn Retriever>,
         llm: Arc<dyn LlmProvider>,
         broadcaster: Broadcaster,
+        cluster: Cluster,
         limits: StreamLimits,
     ) -> Self {
         Self {
@@ -161,6 +165,7 @@ impl ChatService {
                 retriever,
                 llm,
                 broadcaster,
+                cluster,
                 limits,
                 live: LiveStreams::default(),
                 tasks: TaskTracker::new(),
@@ -176,6 +181,10 @@ impl ChatService {
 
     pub fn broadcaster(&self) -> &Broadcaster {
         &self.inner.broadcaster
+    }
+
+    pub fn node_id(&self) -> &str {
+        self.inner.cluster.node_id()
     }
 
     pub fn live_streams(&self) -> usize {
@@ -232,6 +241,7 @@ impl ChatService {
                 client_message_id: request.client_message_id.as_deref(),
                 task_id: request.task_id.as_deref(),
                 user_id: origin.caller.user_id(),
+                node_id: self.node_id(),
             },
         )
         .await;
@@ -283,16 +293,55 @@ impl ChatService {
         Ok(Started::New { received, done })
     }
 
-    /// Ends a live stream with `finish_reason: "cancelled"`.
-    pub fn cancel(&self, message_id: i64, caller: &Caller) -> Result<(), AppError> {
-        let live = self
-            .inner
-            .live
-            .get(message_id)
+    /// Ends a live stream with `finish_reason: "cancelled"`, on whichever node runs it.
+    pub async fn cancel(&self, message_id: i64, caller: &Caller) -> Result<(), AppError> {
+        if let Some(live) = self.inner.live.get(message_id) {
+            caller.require_project(live.project_id)?;
+            live.cancel.cancel();
+            return Ok(());
+        }
+        let (stored, project_id) = self
+            .stored_stream(message_id)
+            .await
+            .map_err(|_| AppError::not_found("live stream"))?;
+        caller.require_project(project_id)?;
+        let node_id = self
+            .running_elsewhere(&stored.row)
             .ok_or_else(|| AppError::not_found("live stream"))?;
-        caller.require_project(live.project_id)?;
-        live.cancel.cancel();
-        Ok(())
+        self.publish(ControlMessage::Cancel {
+            node_id,
+            message_id,
+        })
+        .await
+    }
+
+    /// A cancel relayed by another node; `false` when the stream is not live here.
+    pub fn cancel_here(&self, message_id: i64) -> bool {
+        match self.inner.live.get(message_id) {
+            Some(live) => {
+                live.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The node running a `streaming` row when it is another node of the cluster.
+    fn running_elsewhere(&self, row: &entities::message::Model) -> Option<String> {
+        let streaming = row.status == messages::MessageStatus::Streaming.as_str();
+        let node_id = row.node_id.as_deref()?;
+        (streaming && self.inner.cluster.is_multi_node() && node_id != self.node_id())
+            .then(|| node_id.to_owned())
+    }
+
+    async fn publish(&self, message: ControlMessage) -> Result<(), AppError> {
+        self.inner.cluster.publish(&message).await.map_err(|e| {
+            tracing::error!("cannot reach the other nodes: {e}");
+            AppError::new(
+                ErrorCode::Unavailable,
+                "the node running this stream cannot be reached; try again in a moment",
+            )
+        })
     }
 
     /// The user whose generation `task_id` is, if it is known.

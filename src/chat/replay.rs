@@ -1,19 +1,21 @@
 //! `resume_message`: what a client missed of a stream, to that socket only. A live stream is
 //! replayed from its log, a finished one from the database; the `(index, token)` pairs are the
-//! very ones that were streamed.
+//! very ones that were streamed. A stream live on another node is replayed by that node, through
+//! the adapter, to the socket's own room.
 
-use socketioxide::extract::SocketRef;
-
-use super::{ChatService, FinishReason};
+use entities::message;
 use serde_json::Value;
 
+use super::{ChatService, FinishReason};
 use crate::auth::Caller;
-use crate::broadcast::{send_to_socket, send_when_ready};
+use crate::broadcast::{send_to_socket, send_when_ready, Audience};
+use crate::cluster::{ControlMessage, Socket};
 use crate::error::AppError;
 use crate::events::names;
 use crate::events::outgoing::{CompleteMetadata, MessageComplete, MessageSources, MessageToken};
 use crate::retrieval::Source;
 use crate::store::messages::{self, MessageStatus, TokenLog};
+use crate::{rooms, store};
 
 /// A stream's recorded events, borrowed from the live log or read from the database.
 struct Recording<'a> {
@@ -25,64 +27,42 @@ struct Recording<'a> {
     complete: Option<&'a MessageComplete>,
 }
 
-impl ChatService {
-    pub async fn replay(
-        &self,
-        socket: &SocketRef,
-        message_id: i64,
-        after_index: Option<u64>,
-        caller: &Caller,
-    ) -> Result<(), AppError> {
-        if let Some(live) = self.live_stream(message_id) {
-            caller.require_project(live.project_id)?;
-            // Under the log lock, so no live event slips in between: sent at once, and a socket
-            // that overflows is disconnected (it resumes again from where it got to).
-            let log = live.log();
-            let packets = packets(
-                &Recording {
-                    chat_id: live.chat_id,
-                    message_id,
-                    sources: log.sources.as_deref(),
-                    reasoning: &log.reasoning,
-                    tokens: &log.tokens,
-                    complete: log.complete.as_ref(),
-                },
-                after_index,
-            );
-            for (event, payload) in &packets {
-                if !send_to_socket(socket, event, payload) {
-                    break;
-                }
-            }
-            return Ok(());
-        }
+/// A stored assistant row, decoded.
+pub(crate) struct StoredStream {
+    pub row: message::Model,
+    pub sources: Option<Vec<Source>>,
+    pub token_log: TokenLog,
+}
 
-        let row = messages::find(self.db(), message_id)
-            .await?
-            .filter(|m| m.role == "assistant")
-            .ok_or_else(|| AppError::not_found("stream"))?;
-        let chat = crate::store::chats::find(self.db(), row.chat_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("stream"))?;
-        caller.require_project(chat.project_id)?;
-        let sources: Option<Vec<Source>> = row
+impl StoredStream {
+    pub fn new(row: message::Model) -> Self {
+        let sources = row
             .sources
             .clone()
             .and_then(|v| serde_json::from_value(v).ok());
-        let token_log: TokenLog = row
+        let token_log = row
             .token_log
             .clone()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let ended = row.status != MessageStatus::Streaming.as_str();
-        let complete = ended.then(|| MessageComplete {
+        Self {
+            row,
+            sources,
+            token_log,
+        }
+    }
+
+    /// The terminal event of an ended row, as it was (or would have been) sent.
+    pub fn complete(&self) -> Option<MessageComplete> {
+        let row = &self.row;
+        (row.status != MessageStatus::Streaming.as_str()).then(|| MessageComplete {
             chat_id: row.chat_id,
-            message_id,
+            message_id: row.id,
             content: row.content.clone(),
             metadata: CompleteMetadata {
                 model: row.model.clone().unwrap_or_default(),
-                sources_count: sources.as_ref().map_or(0, Vec::len),
-                tokens: token_log.tokens.len(),
+                sources_count: self.sources.as_ref().map_or(0, Vec::len),
+                tokens: self.token_log.tokens.len(),
                 finish_reason: stored_finish_reason(row.finish_reason.as_deref()),
                 first_token_ms: row.first_token_ms,
                 duration_ms: row.duration_ms.unwrap_or_default(),
@@ -91,25 +71,147 @@ impl ChatService {
                     .clone()
                     .and_then(|v| serde_json::from_value(v).ok()),
             },
-        });
-        let packets = packets(
+        })
+    }
+
+    fn packets(&self, after_index: Option<u64>) -> Vec<(&'static str, Value)> {
+        let complete = self.complete();
+        packets(
             &Recording {
-                chat_id: row.chat_id,
-                message_id,
-                sources: sources.as_deref(),
-                reasoning: &token_log.reasoning,
-                tokens: &token_log.tokens,
+                chat_id: self.row.chat_id,
+                message_id: self.row.id,
+                sources: self.sources.as_deref(),
+                reasoning: &self.token_log.reasoning,
+                tokens: &self.token_log.tokens,
                 complete: complete.as_ref(),
             },
             after_index,
+        )
+    }
+}
+
+/// Where a replay goes: a socket of this node, or a socket room reached through the adapter.
+enum Target<'a> {
+    Socket(&'a Socket),
+    Room(String),
+}
+
+impl ChatService {
+    pub async fn replay(
+        &self,
+        socket: &Socket,
+        message_id: i64,
+        after_index: Option<u64>,
+        caller: &Caller,
+    ) -> Result<(), AppError> {
+        if let Some(live) = self.live_stream(message_id) {
+            caller.require_project(live.project_id)?;
+            self.replay_live(&live, &Target::Socket(socket), after_index);
+            return Ok(());
+        }
+        let (stored, project_id) = self.stored_stream(message_id).await?;
+        caller.require_project(project_id)?;
+        if let Some(node_id) = self.running_elsewhere(&stored.row) {
+            return Ok(self
+                .publish(ControlMessage::Resume {
+                    node_id,
+                    message_id,
+                    socket_room: rooms::socket(socket.id),
+                    after_index,
+                })
+                .await?);
+        }
+        self.replay_stored(&stored, Target::Socket(socket), after_index)
+            .await;
+        Ok(())
+    }
+
+    /// A resume sent to another node for a stream of this one.
+    pub async fn replay_to_room(
+        &self,
+        message_id: i64,
+        socket_room: String,
+        after_index: Option<u64>,
+    ) -> Result<(), AppError> {
+        let target = Target::Room(socket_room);
+        if let Some(live) = self.live_stream(message_id) {
+            self.replay_live(&live, &target, after_index);
+            return Ok(());
+        }
+        // It ended after the other node looked: the stored reply is complete.
+        let (stored, _) = self.stored_stream(message_id).await?;
+        self.replay_stored(&stored, target, after_index).await;
+        Ok(())
+    }
+
+    /// Under the log lock, so no live event slips in between: sent at once, and a socket
+    /// that overflows is disconnected (it resumes again from where it got to).
+    fn replay_live(&self, live: &super::LiveStream, target: &Target<'_>, after_index: Option<u64>) {
+        let log = live.log();
+        let packets = packets(
+            &Recording {
+                chat_id: live.chat_id,
+                message_id: live.message_id,
+                sources: log.sources.as_deref(),
+                reasoning: &log.reasoning,
+                tokens: &log.tokens,
+                complete: log.complete.as_ref(),
+            },
+            after_index,
         );
-        // Nothing else is sent for a finished stream, so the replay can wait for the socket.
         for (event, payload) in &packets {
-            if !send_when_ready(socket, event, payload).await {
+            let sent = match target {
+                Target::Socket(socket) => send_to_socket(socket, event, payload),
+                Target::Room(room) => {
+                    self.broadcaster()
+                        .send(&Audience::room(room.clone()), event, payload);
+                    true
+                }
+            };
+            if !sent {
                 break;
             }
         }
-        Ok(())
+    }
+
+    async fn replay_stored(
+        &self,
+        stored: &StoredStream,
+        target: Target<'_>,
+        after_index: Option<u64>,
+    ) {
+        let packets = stored.packets(after_index);
+        match target {
+            // Nothing else is sent for a finished stream, so the replay can wait for the socket.
+            Target::Socket(socket) => {
+                for (event, payload) in &packets {
+                    if !send_when_ready(socket, event, payload).await {
+                        break;
+                    }
+                }
+            }
+            Target::Room(room) => {
+                let audience = Audience::room(room);
+                for (event, payload) in &packets {
+                    self.broadcaster().send(&audience, event, payload);
+                }
+            }
+        }
+    }
+
+    /// The assistant row `message_id` and its project.
+    pub(crate) async fn stored_stream(
+        &self,
+        message_id: i64,
+    ) -> Result<(StoredStream, i64), AppError> {
+        let row = messages::find(self.db(), message_id)
+            .await?
+            .filter(|m| m.role == "assistant")
+            .ok_or_else(|| AppError::not_found("stream"))?;
+        let chat = store::chats::find(self.db(), row.chat_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("stream"))?;
+        Ok((StoredStream::new(row), chat.project_id))
     }
 }
 

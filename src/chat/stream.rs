@@ -182,13 +182,14 @@ impl StreamJob {
     }
 
     /// Stores the final reply, retrying through a database outage (about half a minute) so a
-    /// reply that was streamed in full is not lost to a short blip.
-    async fn store_final(&self, reply: FinalReply) {
+    /// reply that was streamed in full is not lost to a short blip. `false` when another node
+    /// had already ended the row (this node missed its heartbeats): it announced the end.
+    async fn store_final(&self, reply: FinalReply) -> bool {
         let db = &self.service.inner.db;
         let mut wait = Duration::from_millis(250);
         for attempt in 1..=FINAL_WRITE_ATTEMPTS {
             match messages::finish(db, self.live.message_id, reply.clone()).await {
-                Ok(()) => return,
+                Ok(ours) => return ours,
                 Err(e) if attempt < FINAL_WRITE_ATTEMPTS => {
                     tracing::warn!(
                         message_id = self.live.message_id,
@@ -208,6 +209,7 @@ impl StreamJob {
                 }
             }
         }
+        true
     }
 
     /// Writes the reply so far (when it grew) as the row's content; returns the tokens saved.
@@ -301,7 +303,14 @@ impl StreamJob {
             usage: usage.and_then(|u| serde_json::to_value(u).ok()),
             completed_at: crate::time::now(),
         };
-        self.store_final(reply).await;
+        if !self.store_final(reply).await {
+            tracing::warn!(
+                message_id = self.live.message_id,
+                "another node ended this reply while this one could not reach the database; its end stands"
+            );
+            inner.live.remove(self.live.message_id);
+            return;
+        }
 
         let complete = MessageComplete {
             chat_id: self.live.chat_id,

@@ -1,9 +1,9 @@
 //! The answer to every client event: `{ ok: true, ...result }` or `{ ok: false, error }` to the
 //! ack callback, and on failure an `error` event naming the event and, where known, the ids.
 
+use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use socketioxide::extract::{AckSender, SocketRef};
 
 use crate::broadcast::send_to_socket;
 use crate::error::{AppError, ErrorCode, ErrorDetail};
@@ -66,8 +66,8 @@ struct RateLimitedDetail<'a> {
 
 /// Acks the result (when the client asked for an ack) and emits `error` on failure.
 pub fn respond<T: Serialize>(
-    socket: &SocketRef,
-    ack: AckSender,
+    socket: &Socket,
+    ack: Ack,
     event: &'static str,
     result: Result<T, EventError>,
 ) {

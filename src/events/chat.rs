@@ -1,9 +1,10 @@
 //! Chat events: `send_message`, `cancel_message`, `resume_message`, `typing_*`. Thin: parse, call
 //! the pipeline, answer.
 
+use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 
 use super::ack::{payload_or_null, respond, EventError};
 use super::names;
@@ -34,16 +35,16 @@ struct ChatAck {
 }
 
 pub async fn on_send(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
     let result = send(&socket, &chat, payload_or_null(data)).await;
     respond(&socket, ack, names::SEND_MESSAGE, result);
 }
 
-async fn send(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
+async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
     let session = admit(socket, names::SEND_MESSAGE)?;
     let payload: SendMessage = parse(data)?;
     let chat_id = payload.chat_id.0;
@@ -72,26 +73,34 @@ async fn send(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Sen
 }
 
 pub async fn on_cancel(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
-    let result = admit(&socket, names::CANCEL_MESSAGE).and_then(|session| {
-        let MessageRef { message_id } = parse(payload_or_null(data))?;
-        chat.cancel(message_id.0, &session.caller)
-            .map(|()| MessageAck {
-                message_id: message_id.0,
-            })
-            .map_err(|e| EventError::message(e, message_id.0))
-    });
+    let result = cancel(&socket, &chat, payload_or_null(data)).await;
     respond(&socket, ack, names::CANCEL_MESSAGE, result);
 }
 
+async fn cancel(
+    socket: &Socket,
+    chat: &ChatService,
+    data: Value,
+) -> Result<MessageAck, EventError> {
+    let session = admit(socket, names::CANCEL_MESSAGE)?;
+    let MessageRef { message_id } = parse(data)?;
+    chat.cancel(message_id.0, &session.caller)
+        .await
+        .map_err(|e| EventError::message(e, message_id.0))?;
+    Ok(MessageAck {
+        message_id: message_id.0,
+    })
+}
+
 pub async fn on_resume(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
     let result = resume(&socket, &chat, payload_or_null(data)).await;
@@ -99,7 +108,7 @@ pub async fn on_resume(
 }
 
 async fn resume(
-    socket: &SocketRef,
+    socket: &Socket,
     chat: &ChatService,
     data: Value,
 ) -> Result<MessageAck, EventError> {
@@ -117,9 +126,9 @@ async fn resume(
 }
 
 pub async fn on_typing_start(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
     let result = typing(
@@ -134,9 +143,9 @@ pub async fn on_typing_start(
 }
 
 pub async fn on_typing_stop(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
     let result = typing(
@@ -151,7 +160,7 @@ pub async fn on_typing_stop(
 }
 
 async fn typing(
-    socket: &SocketRef,
+    socket: &Socket,
     chat: &ChatService,
     data: Value,
     typing: bool,

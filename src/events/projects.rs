@@ -1,8 +1,9 @@
 //! `join_project` / `leave_project`: the one-project-room rule (PROTOCOL §3).
 
+use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 
 use super::ack::{payload_or_null, respond, EventError};
 use super::names;
@@ -20,16 +21,16 @@ struct Joined {
 }
 
 pub async fn on_join(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
     let result = join(&socket, &chat, payload_or_null(data)).await;
     respond(&socket, ack, names::JOIN_PROJECT, result);
 }
 
-async fn join(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Joined, EventError> {
+async fn join(socket: &Socket, chat: &ChatService, data: Value) -> Result<Joined, EventError> {
     let session = admit(socket, names::JOIN_PROJECT)?;
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;
@@ -58,12 +59,12 @@ async fn join(socket: &SocketRef, chat: &ChatService, data: Value) -> Result<Joi
     Ok(Joined { project_id })
 }
 
-pub async fn on_leave(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
+pub async fn on_leave(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
     let result = leave(&socket, payload_or_null(data)).await;
     respond(&socket, ack, names::LEAVE_PROJECT, result);
 }
 
-async fn leave(socket: &SocketRef, data: Value) -> Result<Joined, EventError> {
+async fn leave(socket: &Socket, data: Value) -> Result<Joined, EventError> {
     let session = admit(socket, names::LEAVE_PROJECT)?;
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;

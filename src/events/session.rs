@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::cluster::{Ack, Cluster, Socket};
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 use socketioxide::socket::DisconnectReason;
 use tokio::sync::Mutex;
 
@@ -36,9 +37,12 @@ impl Session {
     }
 }
 
-pub async fn on_connect(socket: SocketRef) {
+pub async fn on_connect(socket: Socket, State(cluster): State<Cluster>) {
     let session = session_of(&socket);
     socket.join(rooms::socket(socket.id));
+    if cluster.is_multi_node() {
+        socket.join(cluster.node_room().to_owned());
+    }
     if let Some(user) = session.user_id() {
         socket.join(rooms::user(user));
     }
@@ -73,7 +77,7 @@ pub async fn on_connect(socket: SocketRef) {
     socket.on_disconnect(on_disconnect);
 }
 
-async fn on_ping(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
+async fn on_ping(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
     let result = admit(&socket, names::PING)
         .and_then(|_| match payload_or_null(data) {
             Value::Null => Ok(Ping::default()),
@@ -92,7 +96,7 @@ async fn on_ping(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSende
 }
 
 async fn on_disconnect(
-    socket: SocketRef,
+    socket: Socket,
     reason: DisconnectReason,
     State(connections): State<ConnectionsPerIp>,
 ) {
@@ -105,7 +109,7 @@ async fn on_disconnect(
 
 /// The session of a socket. Every socket gets one before it connects; were it missing, the
 /// socket would be treated as a user with no projects, never as an open caller.
-pub fn session_of(socket: &SocketRef) -> Arc<Session> {
+pub fn session_of(socket: &Socket) -> Arc<Session> {
     socket.extensions.get::<Arc<Session>>().unwrap_or_else(|| {
         tracing::error!(sid = %socket.id, "socket without a session");
         Arc::new(Session {
@@ -126,7 +130,7 @@ pub fn session_of(socket: &SocketRef) -> Arc<Session> {
 }
 
 /// The rate limit, checked before any event is handled. Returns the session.
-pub fn admit(socket: &SocketRef, event: &'static str) -> Result<Arc<Session>, EventError> {
+pub fn admit(socket: &Socket, event: &'static str) -> Result<Arc<Session>, EventError> {
     let session = session_of(socket);
     match session.limiter.check(event == names::SEND_MESSAGE) {
         Ok(()) => Ok(session),

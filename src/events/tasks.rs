@@ -1,8 +1,9 @@
 //! `task_subscribe` / `task_unsubscribe`: follow a generation's `ai_progress` by task id.
 
+use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 
 use super::ack::{payload_or_null, respond, EventError};
 use super::names;
@@ -18,9 +19,9 @@ struct Subscription {
 }
 
 pub async fn on_subscribe(
-    socket: SocketRef,
+    socket: Socket,
     TryData(data): TryData<Value>,
-    ack: AckSender,
+    ack: Ack,
     State(chat): State<ChatService>,
 ) {
     let result = subscribe(&socket, &chat, payload_or_null(data)).await;
@@ -28,7 +29,7 @@ pub async fn on_subscribe(
 }
 
 async fn subscribe(
-    socket: &SocketRef,
+    socket: &Socket,
     chat: &ChatService,
     data: Value,
 ) -> Result<Subscription, EventError> {
@@ -44,7 +45,7 @@ async fn subscribe(
     Ok(Subscription { task_id })
 }
 
-pub async fn on_unsubscribe(socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender) {
+pub async fn on_unsubscribe(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
     let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|_| {
         let TaskRef { task_id } = parse(payload_or_null(data))?;
         socket.leave(rooms::task(&task_id));

@@ -28,7 +28,8 @@ pub struct ApiState {
     pub chat: ChatService,
     pub ingest: Ingestor,
     pub metrics: PrometheusHandle,
-    pub io: socketioxide::SocketIo,
+    pub io: crate::cluster::Io,
+    pub cluster: crate::cluster::Cluster,
     pub auth: Arc<Authenticator>,
 }
 

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::ApiState;
@@ -14,20 +13,30 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "database reachable"), (status = 503, description = "database unreachable")))]
-pub async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
-    match db.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok" })),
-        ),
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "database (and Redis, when configured) reachable"), (status = 503, description = "database or Redis unreachable")))]
+pub async fn ready(State(state): State<ApiState>) -> impl IntoResponse {
+    let database = match state.chat.db().ping().await {
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!("not ready: database unreachable: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not_ready", "database": "unreachable" })),
-            )
+            false
         }
+    };
+    let mut body = json!({
+        "status": "ready",
+        "database": if database { "ok" } else { "unreachable" },
+        "node": state.cluster.node_name(),
+    });
+    // Redis is watched every second by the cluster; its last answer is the one reported.
+    let redis = state.cluster.redis_up();
+    if state.cluster.is_multi_node() {
+        body["redis"] = json!(if redis { "ok" } else { "unreachable" });
+    }
+    if database && redis {
+        (StatusCode::OK, Json(body))
+    } else {
+        body["status"] = json!("not_ready");
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
 }
 
@@ -36,6 +45,7 @@ pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     // Gauges read at scrape time rather than tracked on every join.
     let rooms = state
         .io
+        .local()
         .rooms()
         .await
         .map(|rooms| rooms.iter().filter(|r| r.starts_with("project_")).count())

@@ -45,6 +45,8 @@ pub struct NewExchange<'a> {
     pub client_message_id: Option<&'a str>,
     pub task_id: Option<&'a str>,
     pub user_id: Option<&'a str>,
+    /// The node that will run the stream.
+    pub node_id: &'a str,
 }
 
 /// The user message and the assistant row that will hold its reply.
@@ -86,6 +88,7 @@ pub async fn insert_exchange(
             client_message_id: Set(new.client_message_id.map(str::to_owned)),
             task_id: Set(new.task_id.map(str::to_owned)),
             user_id: Set(new.user_id.map(str::to_owned)),
+            node_id: Set((status == MessageStatus::Streaming).then(|| new.node_id.to_owned())),
             created_at: Set(now),
             completed_at: Set(None),
             ..Default::default()
@@ -181,12 +184,13 @@ pub struct FinalReply {
     pub completed_at: DateTime<Utc>,
 }
 
-pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Result<(), DbErr> {
+/// Stores the final reply of a stream that is still `streaming`; `false` when the row had
+/// already ended (another node took the stream over after this one missed its heartbeats).
+pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Result<bool, DbErr> {
     let token_count = reply.token_log.tokens.len() as i32;
     let token_log = serde_json::to_value(&reply.token_log)
         .map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
-    message::ActiveModel {
-        id: Set(id),
+    let update = message::ActiveModel {
         status: Set(reply.status.as_str().to_owned()),
         content: Set(reply.content),
         sources: Set(Some(reply.sources)),
@@ -198,10 +202,14 @@ pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Re
         usage: Set(reply.usage),
         completed_at: Set(Some(reply.completed_at)),
         ..Default::default()
-    }
-    .update(db)
-    .await?;
-    Ok(())
+    };
+    let result = message::Entity::update_many()
+        .set(update)
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Rows left `streaming` by a crash become `interrupted`. Returns how many.

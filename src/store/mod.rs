@@ -3,6 +3,7 @@
 pub mod chats;
 pub mod documents;
 pub mod messages;
+pub mod nodes;
 pub mod projects;
 
 use migration::MigratorTrait;

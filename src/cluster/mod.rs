@@ -1,0 +1,211 @@
+//! Several ragcast processes as one server (PROTOCOL §7 `--redis-url`).
+//!
+//! - `pubsub`: the Redis link (or none, for one process) that socketioxide-redis and the control
+//!   messages travel on; it reconnects and subscribes again by itself.
+//! - `control`: `cancel_message` / `resume_message` for a stream that runs on another node.
+//! - `lease`: node heartbeats in the database; the streams of a node that stopped beating are
+//!   marked `interrupted` by another node.
+//!
+//! A node broadcasts to its own sockets directly (with ragcast's overflow policy) and to the
+//! sockets of every other node through the adapter, excluding its own node room, so each socket
+//! gets each event once and in the order it was sent.
+
+mod control;
+mod lease;
+mod pubsub;
+
+pub use control::ControlMessage;
+pub use pubsub::{PubSub, PubSubError};
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::SocketIo;
+use socketioxide_redis::drivers::Driver;
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+use crate::chat::ChatService;
+use crate::config::{ClusterSettings, SettingError};
+
+/// The Socket.IO adapter of every deployment: socketioxide-redis over `PubSub`.
+pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, PubSub>;
+pub type Io = SocketIo<Adapter>;
+pub type Socket = SocketRef<Adapter>;
+pub type Ack = AckSender<Adapter>;
+
+/// How often a node checks that Redis answers.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Unique per process start: a restarted process is a new node.
+    node_id: String,
+    node_name: String,
+    /// Every socket of this node is in it, so a broadcast can skip this node's sockets.
+    node_room: String,
+    pubsub: PubSub,
+    prefix: String,
+    lease: Duration,
+    redis_up: AtomicBool,
+}
+
+impl Cluster {
+    /// Connects to Redis when one is configured; an unreachable Redis stops the start.
+    pub async fn connect(settings: &ClusterSettings) -> Result<Self, SettingError> {
+        let pubsub = match &settings.redis_url {
+            None => PubSub::Off,
+            Some(url) => {
+                let redis = pubsub::RedisPubSub::connect(url)
+                    .await
+                    .map_err(|e| SettingError::redis(format!("cannot connect: {e}")))?;
+                redis
+                    .ping()
+                    .await
+                    .map_err(|e| SettingError::redis(format!("no answer: {e}")))?;
+                PubSub::Redis(redis)
+            }
+        };
+        let node_id = new_node_id();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                node_room: format!("node:{node_id}"),
+                node_id,
+                node_name: settings.node_name.clone(),
+                pubsub,
+                prefix: settings.prefix.clone(),
+                lease: settings.lease,
+                redis_up: AtomicBool::new(true),
+            }),
+        })
+    }
+
+    /// A single process with no Redis (tests and embedded use).
+    pub fn single(settings: &ClusterSettings) -> Self {
+        let node_id = new_node_id();
+        Self {
+            inner: Arc::new(Inner {
+                node_room: format!("node:{node_id}"),
+                node_id,
+                node_name: settings.node_name.clone(),
+                pubsub: PubSub::Off,
+                prefix: settings.prefix.clone(),
+                lease: settings.lease,
+                redis_up: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    pub fn is_multi_node(&self) -> bool {
+        matches!(self.inner.pubsub, PubSub::Redis(_))
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.inner.node_name
+    }
+
+    pub fn node_room(&self) -> &str {
+        &self.inner.node_room
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// Whether Redis answered the last check; always true for a single process.
+    pub fn redis_up(&self) -> bool {
+        self.inner.redis_up.load(Ordering::Relaxed)
+    }
+
+    /// The adapter's state: its channels carry the deployment's prefix.
+    pub fn adapter_state(&self) -> RedisAdapterCtr<PubSub> {
+        let config = RedisAdapterConfig::new()
+            .with_prefix(self.inner.prefix.clone())
+            .with_request_timeout(Duration::from_secs(2));
+        RedisAdapterCtr::new_with_driver(self.inner.pubsub.clone(), config)
+    }
+
+    fn control_channel(&self) -> String {
+        format!("{}#ragcast#control", self.inner.prefix)
+    }
+
+    /// Starts the background work of a node: Redis health, control messages, heartbeats.
+    pub async fn start(&self, chat: ChatService) -> Result<(), SettingError> {
+        if let PubSub::Redis(redis) = &self.inner.pubsub {
+            tokio::spawn(watch_redis(self.clone(), redis.clone()));
+            let messages = self
+                .inner
+                .pubsub
+                .subscribe(self.control_channel(), 0)
+                .await
+                .map_err(|e| SettingError::redis(format!("cannot subscribe: {e}")))?;
+            tokio::spawn(control::listen(messages, chat.clone()));
+        }
+        tokio::spawn(lease::keep(self.clone(), chat));
+        Ok(())
+    }
+
+    /// Sends a control message to every node (the one running the stream acts on it).
+    pub async fn publish(&self, message: &ControlMessage) -> Result<(), PubSubError> {
+        let bytes = serde_json::to_vec(message).expect("control messages serialize");
+        self.inner
+            .pubsub
+            .publish(self.control_channel(), bytes)
+            .await
+    }
+}
+
+impl Cluster {
+    /// Leaves at a clean stop, so no other node waits a lease for this node's streams.
+    pub async fn leave(&self, chat: &ChatService) {
+        lease::leave(self, chat).await;
+    }
+}
+
+/// Pings Redis every second: readiness follows it, and a change is logged once.
+async fn watch_redis(cluster: Cluster, redis: pubsub::RedisPubSub) {
+    let mut tick = tokio::time::interval(HEALTH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let up = match redis.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                if cluster.redis_up() {
+                    tracing::error!(
+                        "Redis does not answer ({e}): not ready; rooms reach only this node's sockets until it is back"
+                    );
+                }
+                false
+            }
+        };
+        let was_up = cluster.inner.redis_up.swap(up, Ordering::Relaxed);
+        if up && !was_up {
+            tracing::info!("Redis answers again: ready; rooms span every node again");
+        }
+        metrics::gauge!("ragcast_redis_up").set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+fn new_node_id() -> String {
+    // Random enough to tell processes apart; no extra dependency for a UUID.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:016x}", hasher.finish())
+}
