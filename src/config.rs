@@ -421,21 +421,23 @@ fn redis_url(raw: &str) -> Result<String, SettingError> {
         }
         other => return Err(invalid(format!("expected a redis:// URL, not {other}://"))),
     }
-    let protocol = url
-        .query_pairs()
-        .find(|(key, _)| key == "protocol")
-        .map(|(_, value)| value.to_ascii_lowercase());
-    match protocol.as_deref() {
-        None => {
-            url.query_pairs_mut().append_pair("protocol", "resp3");
-        }
-        Some("resp3" | "3") => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "protocol={other}: the Redis adapter needs RESP3 (Redis 7+); drop the parameter"
-            )))
+    let mut others = Vec::new();
+    for (key, value) in url.query_pairs() {
+        match (key.as_ref(), value.to_ascii_lowercase().as_str()) {
+            ("protocol", "resp3" | "3") => {}
+            ("protocol", other) => {
+                return Err(invalid(format!(
+                    "protocol={other}: the Redis adapter needs RESP3 (Redis 7+); drop the parameter"
+                )))
+            }
+            _ => others.push((key.into_owned(), value.into_owned())),
         }
     }
+    // redis-rs reads only the lower-case spelling.
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(others)
+        .append_pair("protocol", "resp3");
     Ok(url.into())
 }
 
@@ -610,6 +612,26 @@ mod tests {
         let err = parse(&["--database-url", "mysql://x"]).err().unwrap();
         assert_eq!(err.flag, "--database-url");
         assert!(err.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn redis_urls_get_resp3_and_wrong_ones_are_named() {
+        for (given, expected) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379?protocol=resp3"),
+            (
+                "redis://h:1/2?protocol=RESP3&x=1",
+                "redis://h:1/2?x=1&protocol=resp3",
+            ),
+        ] {
+            let config = parse(&["--redis-url", given]).unwrap();
+            assert_eq!(config.cluster.redis_url.as_deref(), Some(expected));
+        }
+        for wrong in ["http://h", "rediss://h", "redis://h?protocol=resp2", "not a url"] {
+            let err = parse(&["--redis-url", wrong]).err().unwrap();
+            assert_eq!(err.flag, "--redis-url", "{wrong}");
+        }
+        let err = parse(&["--redis-prefix", "a#b"]).err().unwrap();
+        assert_eq!(err.flag, "--redis-prefix");
     }
 
     #[test]
