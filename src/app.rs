@@ -63,13 +63,13 @@ impl App {
         config: Config,
         llm: Arc<dyn LlmProvider>,
     ) -> Result<App, StartError> {
+        let cluster = Cluster::connect(&config.cluster).await?;
         let db = store::connect_with(&config.database_url, config.db_max_connections)
             .await
             .map_err(|e| SettingError::database(format!("cannot connect: {e}")))?;
         store::migrate(&db)
             .await
             .map_err(|e| SettingError::database(format!("migrations failed: {e}")))?;
-        let cluster = Cluster::connect(&config.cluster).await?;
         // Alone, any `streaming` row is from an earlier stop. With other nodes it may be theirs:
         // rows of stopped nodes are taken over once their lease runs out instead.
         if !cluster.is_multi_node() {

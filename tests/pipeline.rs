@@ -196,6 +196,8 @@ async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_i
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let alive_since = ragcast::time::now();
+    // Timestamps are stored to the millisecond: beat in a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store::nodes::heartbeat(&db, "alive", "alive").await.unwrap();
     let alive = store::messages::insert_exchange(&db, exchange_on("alive"))
         .await

@@ -8,6 +8,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
         .args(args)
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
         .env("RAGCAST_BIND", "127.0.0.1:0")
         .envs(env.iter().copied())
         .output()
@@ -34,6 +35,17 @@ fn an_unreachable_database_exits_2_naming_it() {
 }
 
 #[test]
+fn an_unreachable_or_wrong_redis_exits_2_naming_it() {
+    let (code, stderr) = start(&["--redis-url", "redis://127.0.0.1:1/"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--redis-url (REDIS_URL)"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let (code, stderr) = start(&[], &[("REDIS_URL", "redis://h/?protocol=resp2")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("RESP3"), "{stderr}");
+}
+
+#[test]
 fn an_unknown_llm_exits_2_naming_it() {
     let (code, stderr) = start(&["--llm", "gpt-magic"], &[]);
     assert_eq!(code, Some(2), "{stderr}");
@@ -57,6 +69,7 @@ fn auth_none_on_a_public_address_warns_once_at_start() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ragcast"))
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
         .env("RAGCAST_BIND", "0.0.0.0:0")
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())

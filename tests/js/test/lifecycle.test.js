@@ -71,7 +71,7 @@ test("a socket that cannot keep up is disconnected on purpose, then resumes the 
   assert.ok(steady.connected);
   steady.disconnect();
   const metrics = (await api(server.url, "GET", "/metrics")).body;
-  const overflow = /ragcast_emit_overflow_total (\d+)/.exec(metrics);
+  const overflow = /ragcast_emit_overflow_total\{process="[^"]*"\} (\d+)/.exec(metrics);
   assert.ok(overflow && Number(overflow[1]) > 0, "the overflow is counted");
   // Its next poll drains what fit in the buffer…
   const stale = await fetch(poll);

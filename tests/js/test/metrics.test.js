@@ -3,8 +3,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, seedProject, connect, request, nextEvent, api, waitFor } from "./helpers.js";
 
+/** The value of `name` whose labels include every one of `labels` (`{a="b"}`), besides `process`. */
 function metric(text, name, labels = "") {
-  const line = text.split("\n").find((l) => l.startsWith(name + labels + " ") || (labels === "" && l.startsWith(name + " ")));
+  const wanted = labels.replace(/^\{|\}$/g, "").split(",").filter(Boolean);
+  const line = text.split("\n").find((l) => {
+    const match = /^([a-z_]+)(?:\{(.*)\})? /.exec(l);
+    if (!match || match[1] !== name) return false;
+    const have = (match[2] ?? "").split(",").filter((p) => !p.startsWith("process="));
+    return wanted.length === have.length && wanted.every((w) => have.includes(w));
+  });
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 
