@@ -617,7 +617,10 @@ mod tests {
     #[test]
     fn redis_urls_get_resp3_and_wrong_ones_are_named() {
         for (given, expected) in [
-            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379?protocol=resp3"),
+            (
+                "redis://127.0.0.1:6379",
+                "redis://127.0.0.1:6379?protocol=resp3",
+            ),
             (
                 "redis://h:1/2?protocol=RESP3&x=1",
                 "redis://h:1/2?x=1&protocol=resp3",
@@ -626,7 +629,12 @@ mod tests {
             let config = parse(&["--redis-url", given]).unwrap();
             assert_eq!(config.cluster.redis_url.as_deref(), Some(expected));
         }
-        for wrong in ["http://h", "rediss://h", "redis://h?protocol=resp2", "not a url"] {
+        for wrong in [
+            "http://h",
+            "rediss://h",
+            "redis://h?protocol=resp2",
+            "not a url",
+        ] {
             let err = parse(&["--redis-url", wrong]).err().unwrap();
             assert_eq!(err.flag, "--redis-url", "{wrong}");
         }

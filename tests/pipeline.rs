@@ -189,8 +189,12 @@ async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_i
         user_id: None,
         node_id,
     };
-    store::nodes::heartbeat(&db, "alive", "alive").await.unwrap();
-    store::nodes::heartbeat(&db, "silent", "silent").await.unwrap();
+    store::nodes::heartbeat(&db, "alive", "alive")
+        .await
+        .unwrap();
+    store::nodes::heartbeat(&db, "silent", "silent")
+        .await
+        .unwrap();
     let silent = store::messages::insert_exchange(&db, exchange_on("silent"))
         .await
         .unwrap();
@@ -198,7 +202,9 @@ async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_i
     let alive_since = ragcast::time::now();
     // Timestamps are stored to the millisecond: beat in a later one.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    store::nodes::heartbeat(&db, "alive", "alive").await.unwrap();
+    store::nodes::heartbeat(&db, "alive", "alive")
+        .await
+        .unwrap();
     let alive = store::messages::insert_exchange(&db, exchange_on("alive"))
         .await
         .unwrap();

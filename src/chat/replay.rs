@@ -112,14 +112,14 @@ impl ChatService {
         let (stored, project_id) = self.stored_stream(message_id).await?;
         caller.require_project(project_id)?;
         if let Some(node_id) = self.running_elsewhere(&stored.row) {
-            return Ok(self
+            return self
                 .publish(ControlMessage::Resume {
                     node_id,
                     message_id,
                     socket_room: rooms::socket(socket.id),
                     after_index,
                 })
-                .await?);
+                .await;
         }
         self.replay_stored(&stored, Target::Socket(socket), after_index)
             .await;

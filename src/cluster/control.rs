@@ -38,10 +38,8 @@ pub(super) async fn listen(mut messages: MessageStream<ChanItem>, chat: ChatServ
             ControlMessage::Cancel {
                 node_id,
                 message_id,
-            } if node_id == chat.node_id() => {
-                if !chat.cancel_here(message_id) {
-                    tracing::info!(message_id, "cancel from another node: the stream had ended");
-                }
+            } if node_id == chat.node_id() && !chat.cancel_here(message_id) => {
+                tracing::info!(message_id, "cancel from another node: the stream had ended");
             }
             ControlMessage::Resume {
                 node_id,
