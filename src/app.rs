@@ -118,9 +118,15 @@ impl App {
             .with_state(cluster.clone())
             .with_adapter::<Adapter>(cluster.adapter_state())
             .build_layer();
-        io.ns("/", events::on_connect.with(auth::authenticate))
-            .await
-            .map_err(|e| SettingError::redis(format!("cannot start the adapter: {e}")))?;
+        // Middlewares run last-added first: authenticate, then prepare, then the connect ack.
+        io.ns(
+            "/",
+            events::on_connect
+                .with(events::prepare)
+                .with(auth::authenticate),
+        )
+        .await
+        .map_err(|e| SettingError::redis(format!("cannot start the adapter: {e}")))?;
         broadcaster.attach(io.clone(), &cluster);
         cluster.start(chat.clone()).await?;
         if cluster.is_multi_node() {

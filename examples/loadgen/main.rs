@@ -7,12 +7,17 @@
 //!   fanout   N receivers in one project room; E `events` broadcasts (burst, or --rate per second):
 //!            delivered/expected, in-order check, events/s, p50/p99 latency, server CPU µs per delivery
 //!   idle     N connections joined to rooms: server RSS per connection
-//!   connect  N websocket handshakes (connect + Socket.IO connect): handshakes/s
+//!   connect  N handshakes (connect + Socket.IO connect): handshakes/s; `--transport polling` does
+//!            the browser's way: long-polling first, then the upgrade to websocket
 //!   first_token  E messages (ragcast only): send → message_received / first token / complete, p50/p99
 //!   ping     E `ping` round trips: RTT p50/p99
+//!   churn    N connect/disconnect cycles: server RSS before, peak and after
 //! ```
+//! `--busy N` keeps N other sockets busy during `first_token` and `ping`: joined to another
+//! project that receives `--busy-rate` broadcasts a second.
 //! Server CPU and RSS come from /proc/PID; a run where this process itself used more than 90 % of
-//! a core is refused (it would measure the generator, not the server).
+//! a core is refused (it would measure the generator, not the server). `--smoke` (CI) checks
+//! completeness only: no refusal for CPU, and a lost or reordered event fails the run (exit 1).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,6 +39,10 @@ struct Args {
     events: usize,
     rate: Option<f64>,
     connections: usize,
+    polling: bool,
+    busy: usize,
+    busy_rate: f64,
+    smoke: bool,
 }
 
 fn parse_args() -> Args {
@@ -47,8 +56,16 @@ fn parse_args() -> Args {
         events: 300,
         rate: None,
         connections: 10_000,
+        polling: false,
+        busy: 0,
+        busy_rate: 50.0,
+        smoke: false,
     };
     while let Some(flag) = args.next() {
+        if flag == "--smoke" {
+            parsed.smoke = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--url" => parsed.url = value,
@@ -57,6 +74,9 @@ fn parse_args() -> Args {
             "--events" => parsed.events = value.parse().unwrap_or_else(|_| usage()),
             "--rate" => parsed.rate = value.parse().ok(),
             "--connections" => parsed.connections = value.parse().unwrap_or_else(|_| usage()),
+            "--transport" => parsed.polling = value == "polling",
+            "--busy" => parsed.busy = value.parse().unwrap_or_else(|_| usage()),
+            "--busy-rate" => parsed.busy_rate = value.parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -64,7 +84,10 @@ fn parse_args() -> Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: loadgen fanout|idle|connect --url URL --pid PID [--receivers N] [--events E] [--rate R] [--connections N]");
+    eprintln!(
+        "usage: loadgen fanout|idle|connect|first_token|ping|churn --url URL --pid PID [--receivers N] [--events E] \
+         [--rate R] [--connections N] [--transport websocket|polling] [--busy N] [--busy-rate R] [--smoke]"
+    );
     std::process::exit(2)
 }
 
@@ -108,13 +131,9 @@ async fn open_socket(url: &str) -> Ws {
     read_text(&mut ws).await;
     ws.send(Message::text("40")).await.expect("connect sent");
     // The Socket.IO connect ack `40{"sid":…}`; ragcast's `connection_status` follows and is
-    // skipped by whoever reads next.
-    loop {
-        let text = read_text(&mut ws).await;
-        if text.starts_with("40") {
-            return ws;
-        }
-    }
+    // skipped by whoever reads next. The server may ping at once: unanswered, it would drop us.
+    read_until(&mut ws, |t| t.starts_with("40")).await;
+    ws
 }
 
 async fn read_text(ws: &mut Ws) -> String {
@@ -168,12 +187,13 @@ async fn main() {
         "idle" => idle(&args, &http).await,
         "connect" => connect(&args).await,
         "first_token" => first_token(&args, &http).await,
-        "ping" => ping(&args).await,
+        "ping" => ping(&args, &http).await,
+        "churn" => churn(&args).await,
         _ => usage(),
     }
     let own = (own_cpu_seconds() - started_cpu) / started.elapsed().as_secs_f64();
     println!("loadgen CPU: {:.0} % of a core", own * 100.0);
-    if own > 0.9 {
+    if own > 0.9 && !args.smoke {
         eprintln!(
             "refused: the load generator was CPU-bound; the figures measure it, not the server"
         );
@@ -259,6 +279,10 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
         latency.value_at_quantile(0.99) as f64 / 1000.0,
         cpu * 1e6 / delivered.max(1) as f64,
     );
+    if delivered < expected || out_of_order > 0 {
+        eprintln!("fanout failed: events were lost or reordered");
+        std::process::exit(1);
+    }
 }
 
 async fn idle(args: &Args, http: &reqwest::Client) {
@@ -282,17 +306,140 @@ async fn idle(args: &Args, http: &reqwest::Client) {
 }
 
 async fn connect(args: &Args) {
+    let http = reqwest::Client::new();
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        sockets.push(open_socket(&args.url).await);
+        let ws = if args.polling {
+            open_polling_then_upgrade(&http, &args.url).await
+        } else {
+            open_socket(&args.url).await
+        };
+        sockets.push(ws);
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "connect: {} websocket handshakes in {seconds:.2} s, {:.0}/s",
+        "connect: {} {} handshakes in {seconds:.2} s, {:.0}/s",
         args.connections,
+        if args.polling {
+            "polling-then-upgrade"
+        } else {
+            "websocket"
+        },
         args.connections as f64 / seconds
     );
+}
+
+/// socket.io-client's default: Engine.IO open and the Socket.IO connect over HTTP long-polling,
+/// then the websocket probe and upgrade.
+async fn open_polling_then_upgrade(http: &reqwest::Client, url: &str) -> Ws {
+    let base = format!("{url}/socket.io/?EIO=4&transport=polling");
+    let open = http.get(&base).send().await.expect("open");
+    let open = open.text().await.expect("open body");
+    let handshake: Value =
+        serde_json::from_str(open.trim_start_matches('0')).expect("open packet JSON");
+    let sid = handshake["sid"].as_str().expect("sid").to_owned();
+    let session = format!("{base}&sid={sid}");
+    http.post(&session)
+        .body("40")
+        .send()
+        .await
+        .expect("connect sent");
+    // The poll may carry several packets (a ping, the connect ack, events), 0x1e-separated.
+    loop {
+        let polled = http.get(&session).send().await.expect("poll");
+        let polled = polled.text().await.expect("poll body");
+        let packets: Vec<&str> = polled.split('\u{1e}').collect();
+        if packets.contains(&"2") {
+            http.post(&session)
+                .body("3")
+                .send()
+                .await
+                .expect("pong sent");
+        }
+        if packets.iter().any(|p| p.starts_with("40")) {
+            break;
+        }
+    }
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket&sid={sid}",
+        url.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("websocket opens");
+    ws.send(Message::text("2probe")).await.expect("probe sent");
+    read_until(&mut ws, |t| t == "3probe").await;
+    ws.send(Message::text("5")).await.expect("upgrade sent");
+    ws
+}
+
+/// Connects and disconnects `--connections` times; the server's RSS must come back down.
+async fn churn(args: &Args) {
+    let pid = args.pid.expect("--pid is needed for RSS figures");
+    // Warm up allocator pools and lazily built state first, so the baseline is a steady one.
+    let warm_up = (args.connections / 20).max(100);
+    for _ in 0..warm_up {
+        drop(open_socket(&args.url).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let baseline = rss_kib(pid);
+    let mut peak = baseline;
+    // Batches of 500 open at once, then closed: the server sees real churn, not one socket.
+    let mut left = args.connections;
+    while left > 0 {
+        let batch = left.min(500);
+        let mut open = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            open.push(open_socket(&args.url).await);
+        }
+        peak = peak.max(rss_kib(pid));
+        for mut ws in open {
+            let _ = ws.close(None).await;
+        }
+        left -= batch;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(pid);
+    println!(
+        "churn: {} connect/disconnect cycles; server RSS {baseline} KiB after warm-up, peak {peak} KiB, {after} KiB after ({:+.1} %)",
+        args.connections,
+        (after as f64 - baseline as f64) * 100.0 / baseline as f64
+    );
+}
+
+/// `--busy` sockets joined to their own project, receiving `--busy-rate` broadcasts a second
+/// until the returned handle is dropped.
+async fn busy_load(args: &Args, http: &reqwest::Client) -> Option<tokio::task::JoinHandle<()>> {
+    if args.busy == 0 {
+        return None;
+    }
+    let project_id = create_project(http, &args.url).await;
+    for _ in 0..args.busy {
+        let mut ws = open_socket(&args.url).await;
+        join(&mut ws, project_id).await;
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                if matches!(&msg, Message::Text(t) if t.as_str() == "2") {
+                    let _ = ws.send(Message::text("3")).await;
+                }
+            }
+        });
+    }
+    let trigger = format!("{}/api/projects/{project_id}/events", args.url);
+    let http = http.clone();
+    let pause = Duration::from_secs_f64(1.0 / args.busy_rate);
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(pause);
+        for seq in 0u64.. {
+            tick.tick().await;
+            let _ = http
+                .post(&trigger)
+                .json(&json!({ "event": "busy", "data": { "seq": seq } }))
+                .send()
+                .await;
+        }
+    }))
 }
 
 /// Reads until a text packet passes `wanted`, answering Engine.IO pings on the way.
@@ -327,6 +474,7 @@ async fn first_token(args: &Args, http: &reqwest::Client) {
         .await
         .expect("document sent");
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let busy = busy_load(args, http).await;
     let mut ws = open_socket(&args.url).await;
     let chat_id = chat["id"].as_i64().expect("chat id");
     let (mut received, mut first, mut complete) = (hist(), hist(), hist());
@@ -344,9 +492,13 @@ async fn first_token(args: &Args, http: &reqwest::Client) {
         complete.record(started.elapsed().as_micros() as u64).ok();
     }
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    if let Some(busy) = busy {
+        busy.abort();
+    }
     println!(
-        "first_token: {} messages; message_received p50 {:.2} p99 {:.2} ms; first token p50 {:.2} p99 {:.2} ms; complete p50 {:.2} p99 {:.2} ms",
+        "first_token: {} messages ({} other sockets busy); message_received p50 {:.2} p99 {:.2} ms; first token p50 {:.2} p99 {:.2} ms; complete p50 {:.2} p99 {:.2} ms",
         args.events,
+        args.busy,
         ms(&received, 0.5),
         ms(&received, 0.99),
         ms(&first, 0.5),
@@ -356,7 +508,8 @@ async fn first_token(args: &Args, http: &reqwest::Client) {
     );
 }
 
-async fn ping(args: &Args) {
+async fn ping(args: &Args, http: &reqwest::Client) {
+    let busy = busy_load(args, http).await;
     let mut ws = open_socket(&args.url).await;
     let mut rtt = hist();
     for _ in 0..args.events {
@@ -367,9 +520,13 @@ async fn ping(args: &Args) {
         read_until(&mut ws, |t| t.starts_with("42[\"pong\"")).await;
         rtt.record(started.elapsed().as_micros() as u64).ok();
     }
+    if let Some(busy) = busy {
+        busy.abort();
+    }
     println!(
-        "ping: {} round trips, p50 {:.3} ms, p99 {:.3} ms",
+        "ping: {} round trips ({} other sockets busy), p50 {:.3} ms, p99 {:.3} ms",
         args.events,
+        args.busy,
         rtt.value_at_quantile(0.5) as f64 / 1000.0,
         rtt.value_at_quantile(0.99) as f64 / 1000.0
     );

@@ -46,15 +46,16 @@ impl StreamJob {
         let inner = &self.service.inner;
         let progress_audience = self.progress_audience();
 
-        let sources = match inner
-            .retriever
-            .search(
+        // Both reads at once: the first token waits for both.
+        let (sources, history) = tokio::join!(
+            inner.retriever.search(
                 self.live.project_id,
                 &self.request.message,
                 self.request.top_k,
-            )
-            .await
-        {
+            ),
+            self.history(),
+        );
+        let sources = match sources {
             Ok(sources) => sources,
             Err(e) => {
                 tracing::error!(message_id = self.live.message_id, "retrieval failed: {e}");
@@ -74,27 +75,6 @@ impl StreamJob {
             );
             log.sources = Some(sources.clone());
         }
-
-        let history = if self.request.include_history {
-            match messages::history(&inner.db, self.live.chat_id, self.user_message_id).await {
-                Ok(rows) => rows
-                    .into_iter()
-                    .map(|m| HistoryTurn {
-                        role: m.role,
-                        content: m.content,
-                    })
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(
-                        message_id = self.live.message_id,
-                        "history unavailable: {e}"
-                    );
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
 
         let mut generation = inner.llm.generate(GenerationRequest {
             model: self.model.clone(),
@@ -170,6 +150,30 @@ impl StreamJob {
         )
         .await;
         metrics::gauge!("ragcast_active_streams").decrement(1.0);
+    }
+
+    /// The chat's earlier turns, when the message asks for them.
+    async fn history(&self) -> Vec<HistoryTurn> {
+        if !self.request.include_history || !self.service.inner.llm.uses_history() {
+            return Vec::new();
+        }
+        let db = &self.service.inner.db;
+        match messages::history(db, self.live.chat_id, self.user_message_id).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|m| HistoryTurn {
+                    role: m.role,
+                    content: m.content,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(
+                    message_id = self.live.message_id,
+                    "history unavailable: {e}"
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// `user:{id}` (when known) and `task:{task_id}`.

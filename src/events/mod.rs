@@ -11,4 +11,4 @@ mod projects;
 mod session;
 mod tasks;
 
-pub use session::{on_connect, Session};
+pub use session::{on_connect, prepare, Session};

@@ -37,7 +37,13 @@ impl Session {
     }
 }
 
-pub async fn on_connect(socket: Socket, State(cluster): State<Cluster>) {
+/// Rooms and event handlers, set up in a connect middleware (after `auth::authenticate`): those
+/// run before the connect ack is sent, while socketioxide spawns the connect handler only after
+/// it, so a client's first event could otherwise arrive before `socket.on` ran and be dropped.
+pub async fn prepare(
+    socket: Socket,
+    State(cluster): State<Cluster>,
+) -> Result<(), std::convert::Infallible> {
     let session = session_of(&socket);
     socket.join(rooms::socket(socket.id));
     if cluster.is_multi_node() {
@@ -46,6 +52,23 @@ pub async fn on_connect(socket: Socket, State(cluster): State<Cluster>) {
     if let Some(user) = session.user_id() {
         socket.join(rooms::user(user));
     }
+    socket.on(names::JOIN_PROJECT, projects::on_join);
+    socket.on(names::LEAVE_PROJECT, projects::on_leave);
+    socket.on(names::SEND_MESSAGE, chat::on_send);
+    socket.on(names::CANCEL_MESSAGE, chat::on_cancel);
+    socket.on(names::RESUME_MESSAGE, chat::on_resume);
+    socket.on(names::TYPING_START, chat::on_typing_start);
+    socket.on(names::TYPING_STOP, chat::on_typing_stop);
+    socket.on(names::TASK_SUBSCRIBE, tasks::on_subscribe);
+    socket.on(names::TASK_UNSUBSCRIBE, tasks::on_unsubscribe);
+    socket.on(names::PING, on_ping);
+    socket.on_disconnect(on_disconnect);
+    Ok(())
+}
+
+/// After the connect ack: count, log, and greet with `connection_status`.
+pub async fn on_connect(socket: Socket) {
+    let session = session_of(&socket);
     metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
     tracing::info!(
         sid = %socket.id,
@@ -63,18 +86,6 @@ pub async fn on_connect(socket: Socket, State(cluster): State<Cluster>) {
             user_id: session.user_id(),
         },
     );
-
-    socket.on(names::JOIN_PROJECT, projects::on_join);
-    socket.on(names::LEAVE_PROJECT, projects::on_leave);
-    socket.on(names::SEND_MESSAGE, chat::on_send);
-    socket.on(names::CANCEL_MESSAGE, chat::on_cancel);
-    socket.on(names::RESUME_MESSAGE, chat::on_resume);
-    socket.on(names::TYPING_START, chat::on_typing_start);
-    socket.on(names::TYPING_STOP, chat::on_typing_stop);
-    socket.on(names::TASK_SUBSCRIBE, tasks::on_subscribe);
-    socket.on(names::TASK_UNSUBSCRIBE, tasks::on_unsubscribe);
-    socket.on(names::PING, on_ping);
-    socket.on_disconnect(on_disconnect);
 }
 
 async fn on_ping(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {

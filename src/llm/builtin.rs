@@ -34,6 +34,11 @@ impl LlmProvider for BuiltinGenerator {
         BUILTIN_MODEL
     }
 
+    /// It answers from the sources alone.
+    fn uses_history(&self) -> bool {
+        false
+    }
+
     fn generate(&self, request: GenerationRequest) -> LlmStream {
         let answer = compose_answer(&request.question, &request.sources);
         let mut tokens: Vec<String> = answer.split_inclusive(' ').map(str::to_owned).collect();

@@ -91,4 +91,9 @@ pub trait LlmProvider: Send + Sync {
 
     /// Starts a generation. Dropping the stream aborts it (and any upstream request).
     fn generate(&self, request: GenerationRequest) -> LlmStream;
+
+    /// Whether `GenerationRequest::history` is used; when not, the pipeline skips reading it.
+    fn uses_history(&self) -> bool {
+        true
+    }
 }

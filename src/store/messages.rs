@@ -90,7 +90,8 @@ pub async fn insert_exchange(
             user_id: Set(new.user_id.map(str::to_owned)),
             node_id: Set((status == MessageStatus::Streaming).then(|| new.node_id.to_owned())),
             created_at: Set(now),
-            completed_at: Set(None),
+            // A user message is complete when stored.
+            completed_at: Set((status == MessageStatus::Complete).then_some(now)),
             ..Default::default()
         }
     };
@@ -98,9 +99,6 @@ pub async fn insert_exchange(
         .insert(&txn)
         .await
         .map_err(duplicate_or_db)?;
-    let mut user_active: message::ActiveModel = user.clone().into();
-    user_active.completed_at = Set(Some(now));
-    let user = user_active.update(&txn).await?;
     let assistant = row("assistant", "", MessageStatus::Streaming, Some(new.model))
         .insert(&txn)
         .await
@@ -155,20 +153,38 @@ pub async fn list(
         .await
 }
 
-/// The chat's settled messages before `before_id`, oldest first: the history a prompt may include.
+/// Turns of history read at most: a prompt keeps only the newest that fit its budget anyway.
+const HISTORY_TURNS: u64 = 200;
+
+/// One earlier message, as a prompt uses it.
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+pub struct Turn {
+    pub role: String,
+    pub content: String,
+}
+
+/// The chat's newest settled messages before `before_id`, oldest first: the history a prompt may
+/// include. Only role and content are read (not the stored token logs).
 pub async fn history(
     db: &impl ConnectionTrait,
     chat_id: i64,
     before_id: i64,
-) -> Result<Vec<message::Model>, DbErr> {
-    message::Entity::find()
+) -> Result<Vec<Turn>, DbErr> {
+    let mut turns = message::Entity::find()
+        .select_only()
+        .column(message::Column::Role)
+        .column(message::Column::Content)
         .filter(message::Column::ChatId.eq(chat_id))
         .filter(message::Column::Id.lt(before_id))
         .filter(message::Column::Status.ne(MessageStatus::Streaming.as_str()))
         .filter(message::Column::Content.ne(""))
-        .order_by_asc(message::Column::Id)
+        .order_by_desc(message::Column::Id)
+        .limit(HISTORY_TURNS)
+        .into_model::<Turn>()
         .all(db)
-        .await
+        .await?;
+    turns.reverse();
+    Ok(turns)
 }
 
 #[derive(Clone)]

@@ -7,7 +7,8 @@ pub mod nodes;
 pub mod projects;
 
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, None).await
@@ -27,7 +28,14 @@ pub async fn connect_with(
         // One writer at a time is SQLite's rule; a small pool avoids `database is locked` storms.
         options
             .max_connections(max_connections.unwrap_or(4))
-            .min_connections(1);
+            .min_connections(1)
+            // Every pooled connection gets them. WAL + NORMAL: a commit survives a process
+            // crash without an fsync each; only a power loss can take the last commits back.
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(std::time::Duration::from_secs(5))
+            });
         if url.contains(":memory:") {
             // Each connection to `:memory:` is its own database: keep exactly one.
             options.max_connections(1);
@@ -35,12 +43,7 @@ pub async fn connect_with(
     } else {
         options.max_connections(max_connections.unwrap_or(10));
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
-            .await?;
-    }
-    Ok(db)
+    Database::connect(options).await
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
