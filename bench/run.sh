@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the load generator against ragcast and against the node socket.io 4.8 peer, each server
 # pinned to CPU 0 and the generator to CPU 1, and prints both results.
-#   bench/run.sh [receivers=1000] [events=300] [idle_connections=10000] [handshakes=5000] [wide=20000]
-# `wide` receivers get a paced fanout (5 broadcasts a second), and as many connect/disconnect
-# cycles are run to see memory return to its baseline.
+#   bench/run.sh [receivers=1000] [events=300] [idle_connections=10000] [handshakes=5000] [wide=19000] [cycles=20000]
+# `wide` receivers get a paced fanout (5 broadcasts a second; this machine's open-file limit is
+# 20 000, so 20k sockets do not fit one process), and `cycles` connect/disconnect cycles show
+# whether memory returns to its baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ragcast-target}"
@@ -11,7 +12,8 @@ RECEIVERS=${1:-1000}
 EVENTS=${2:-300}
 IDLE=${3:-10000}
 HANDSHAKES=${4:-5000}
-WIDE=${5:-20000}
+WIDE=${5:-19000}
+CYCLES=${6:-20000}
 ulimit -n 65536 2>/dev/null || true
 
 cargo build --release --bins --example loadgen
@@ -47,7 +49,7 @@ for peer in ragcast node; do
   start_$peer fanout; $LOADGEN fanout --url $url --pid $server --receivers "$RECEIVERS" --events "$EVENTS"; stop
   start_$peer fanout; $LOADGEN fanout --url $url --pid $server --receivers "$WIDE" --events 60 --rate 5; stop
   start_$peer idle; $LOADGEN idle --url $url --pid $server --connections "$IDLE"; stop
-  start_$peer churn; $LOADGEN churn --url $url --pid $server --connections "$WIDE"; stop
+  start_$peer churn; $LOADGEN churn --url $url --pid $server --connections "$CYCLES"; stop
   start_$peer ping; $LOADGEN ping --url $url --pid $server --events 2000; stop
   start_$peer ping; $LOADGEN ping --url $url --pid $server --events 2000 --busy 1000; stop
 done

@@ -305,28 +305,46 @@ async fn idle(args: &Args, http: &reqwest::Client) {
     drop(sockets);
 }
 
+/// Handshakes in flight at once: one at a time would measure round trips, not the server.
+const CONNECT_CONCURRENCY: usize = 32;
+
 async fn connect(args: &Args) {
     let http = reqwest::Client::new();
+    let cpu_before = args.pid.map(cpu_seconds);
     let started = Instant::now();
-    let mut sockets = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        let ws = if args.polling {
-            open_polling_then_upgrade(&http, &args.url).await
-        } else {
-            open_socket(&args.url).await
-        };
-        sockets.push(ws);
-    }
+    let polling = args.polling;
+    let sockets: Vec<Ws> = futures::stream::iter(0..args.connections)
+        .map(|_| {
+            let (http, url) = (http.clone(), args.url.clone());
+            async move {
+                if polling {
+                    open_polling_then_upgrade(&http, &url).await
+                } else {
+                    open_socket(&url).await
+                }
+            }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = args
+        .pid
+        .zip(cpu_before)
+        .map(|(pid, before)| cpu_seconds(pid) - before);
     println!(
-        "connect: {} {} handshakes in {seconds:.2} s, {:.0}/s",
-        args.connections,
-        if args.polling {
+        "connect: {} {} handshakes in {seconds:.2} s ({CONNECT_CONCURRENCY} at a time), {:.0}/s, server CPU {}",
+        sockets.len(),
+        if polling {
             "polling-then-upgrade"
         } else {
             "websocket"
         },
-        args.connections as f64 / seconds
+        sockets.len() as f64 / seconds,
+        cpu.map_or("unknown".to_owned(), |cpu| format!(
+            "{:.0} µs per handshake",
+            cpu * 1e6 / sockets.len() as f64
+        )),
     );
 }
 
@@ -377,28 +395,19 @@ async fn open_polling_then_upgrade(http: &reqwest::Client, url: &str) -> Ws {
 /// Connects and disconnects `--connections` times; the server's RSS must come back down.
 async fn churn(args: &Args) {
     let pid = args.pid.expect("--pid is needed for RSS figures");
-    // Warm up allocator pools and lazily built state first, so the baseline is a steady one.
-    let warm_up = (args.connections / 20).max(100);
-    for _ in 0..warm_up {
-        drop(open_socket(&args.url).await);
-    }
+    // Batches of `CHURN_BATCH` sockets open at once, then closed: the server sees real churn.
+    // The warm-up runs the same pattern, so the baseline includes the allocator's high-water
+    // mark for one batch (freed memory stays mapped for reuse); growth past it is a leak.
+    const CHURN_BATCH: usize = 500;
+    let warm_up = (2 * CHURN_BATCH).min(args.connections);
+    churn_batches(&args.url, warm_up, CHURN_BATCH, || {}).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let baseline = rss_kib(pid);
     let mut peak = baseline;
-    // Batches of 500 open at once, then closed: the server sees real churn, not one socket.
-    let mut left = args.connections;
-    while left > 0 {
-        let batch = left.min(500);
-        let mut open = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            open.push(open_socket(&args.url).await);
-        }
-        peak = peak.max(rss_kib(pid));
-        for mut ws in open {
-            let _ = ws.close(None).await;
-        }
-        left -= batch;
-    }
+    churn_batches(&args.url, args.connections, CHURN_BATCH, || {
+        peak = peak.max(rss_kib(pid))
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(pid);
     println!(
@@ -406,6 +415,23 @@ async fn churn(args: &Args) {
         args.connections,
         (after as f64 - baseline as f64) * 100.0 / baseline as f64
     );
+}
+
+/// Opens `total` sockets `batch` at a time, calling `at_peak` with each batch open, and closes them.
+async fn churn_batches(url: &str, total: usize, batch: usize, mut at_peak: impl FnMut()) {
+    let mut left = total;
+    while left > 0 {
+        let size = left.min(batch);
+        let mut open = Vec::with_capacity(size);
+        for _ in 0..size {
+            open.push(open_socket(url).await);
+        }
+        at_peak();
+        for mut ws in open {
+            let _ = ws.close(None).await;
+        }
+        left -= size;
+    }
 }
 
 /// `--busy` sockets joined to their own project, receiving `--busy-rate` broadcasts a second
