@@ -118,15 +118,24 @@ fn own_cpu_seconds() -> f64 {
     cpu_seconds(std::process::id())
 }
 
-/// Opens a websocket, does the Socket.IO connect, and returns it once `connection_status` came.
-async fn open_socket(url: &str) -> Ws {
-    let ws_url = format!(
+/// Opens the Engine.IO websocket: a new session, or the upgrade of session `sid`.
+async fn open_websocket(url: &str, sid: Option<&str>) -> Ws {
+    let mut ws_url = format!(
         "{}/socket.io/?EIO=4&transport=websocket",
         url.replacen("http", "ws", 1)
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+    if let Some(sid) = sid {
+        ws_url.push_str(&format!("&sid={sid}"));
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url)
         .await
         .expect("websocket opens");
+    ws
+}
+
+/// Opens a websocket, does the Socket.IO connect, and returns it once `connection_status` came.
+async fn open_socket(url: &str) -> Ws {
+    let mut ws = open_websocket(url, None).await;
     // Engine.IO open packet.
     read_text(&mut ws).await;
     ws.send(Message::text("40")).await.expect("connect sent");
@@ -379,13 +388,7 @@ async fn open_polling_then_upgrade(http: &reqwest::Client, url: &str) -> Ws {
             break;
         }
     }
-    let ws_url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket&sid={sid}",
-        url.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
-        .await
-        .expect("websocket opens");
+    let mut ws = open_websocket(url, Some(&sid)).await;
     ws.send(Message::text("2probe")).await.expect("probe sent");
     read_until(&mut ws, |t| t == "3probe").await;
     ws.send(Message::text("5")).await.expect("upgrade sent");

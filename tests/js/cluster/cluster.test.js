@@ -2,11 +2,10 @@
 // processes, through the official socket.io-client on every node.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { api, connect, nextEvent, request, seedProject, sleep, streamEvents, waitFor } from "../test/helpers.js";
+import { api, connect, LONG_DOC, nextEvent, request, seedProject, sleep, streamEvents, waitFor } from "../test/helpers.js";
 import { hs256, now } from "../test/jwt.js";
 import { skipReason, startCluster, startRedis } from "./cluster.js";
 
-const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
 
 /** Checks one receiver's view of a stream: each event once, in order, tokens gap-free. */
 function assertWholeStream(socket, messageId, label) {

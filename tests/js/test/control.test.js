@@ -3,10 +3,8 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   TRANSPORTS, startServer, seedProject, connect, request, nextEvent, streamEvents, api, sleep, waitFor,
+  LONG_DOC,
 } from "./helpers.js";
-
-// 40 sentences about water: a long answer (a few hundred tokens) at 15 ms a token.
-const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
 
 function tokensOf(socket, messageId) {
   return socket.events.filter((e) => e.event === "message_token" && e.data.message_id === messageId).map((e) => e.data);

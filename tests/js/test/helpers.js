@@ -119,6 +119,9 @@ export const WATER = [
   "Cats are small domesticated carnivores that sleep most of the day.",
 ].join("\n");
 
+/** 40 sentences about water: a long answer (a few hundred tokens) for streams that stay live. */
+export const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
+
 export async function waitFor(check, timeoutMs = 10000, stepMs = 25) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

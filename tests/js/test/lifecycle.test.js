@@ -1,9 +1,8 @@
 // Shutdown with streams running, and sockets that cannot keep up with a burst.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep } from "./helpers.js";
+import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep, LONG_DOC } from "./helpers.js";
 
-const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
 
 test("SIGTERM lets a stream finish within the grace period", async () => {
   const server = await startServer({ RAGCAST_BUILTIN_TOKEN_DELAY_MS: "2", RAGCAST_SHUTDOWN_GRACE_SECS: "20" });

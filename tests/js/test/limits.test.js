@@ -2,10 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { startServer, seedProject, connect, request, nextEvent, api, sleep, waitFor } from "./helpers.js";
+import { startServer, seedProject, connect, request, nextEvent, api, sleep, waitFor, LONG_DOC } from "./helpers.js";
 import { hs256, now } from "./jwt.js";
 
-const LONG_DOC = Array.from({ length: 40 }, (_, i) => `Fact ${i}: water covers ${i + 1} percent of something remarkable.`).join(" ");
 
 test("the rate limits answer rate_limited with a retry delay, and the socket survives", async () => {
   const server = await startServer({
