@@ -19,7 +19,10 @@ async fn fresh_database() -> Option<(String, String, String)> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let name = format!("ragcast_test_{}_{nanos}", std::process::id());
+    // Tests of this file run in parallel: the clock alone can give two of them the same name.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("ragcast_test_{}_{nanos}_{n}", std::process::id());
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
