@@ -157,7 +157,7 @@ impl App {
         let request_id = HeaderName::from_static("x-request-id");
         let router = api
             .layer(socket_layer)
-            .layer(axum::middleware::map_request(detach_from_read_buffer))
+            .layer(axum::middleware::map_request(http::detach_from_read_buffer))
             .layer(cors(&config.cors_origins))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(
@@ -259,41 +259,6 @@ impl App {
             }
         }
     }
-}
-
-/// hyper parses the URI and header values as slices of its connection read buffer (8–16 KiB), and
-/// engineioxide keeps each socket's request parts for the socket's whole life: that would keep the
-/// buffer alive per connection, half of an idle websocket's memory (BENCHMARKS.md). Owned copies
-/// of the few bytes let it go once the connection is upgraded.
-async fn detach_from_read_buffer(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
-    if !req.uri().path().starts_with("/socket.io") {
-        return req;
-    }
-    if let Ok(uri) = axum::http::Uri::try_from(req.uri().to_string()) {
-        *req.uri_mut() = uri;
-    }
-    // axum's `OriginalUri` is a clone of the request URI, so it shares the buffer too.
-    if let Some(original) = req.extensions_mut().remove::<axum::extract::OriginalUri>() {
-        if let Ok(owned) = axum::http::Uri::try_from(original.0.to_string()) {
-            req.extensions_mut()
-                .insert(axum::extract::OriginalUri(owned));
-        }
-    }
-    let shared = std::mem::take(req.headers_mut());
-    let headers = req.headers_mut();
-    headers.reserve(shared.len());
-    for (name, value) in &shared {
-        match HeaderValue::from_bytes(value.as_bytes()) {
-            Ok(mut owned) => {
-                owned.set_sensitive(value.is_sensitive());
-                headers.append(name.clone(), owned);
-            }
-            Err(_) => {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-    }
-    req
 }
 
 /// How long shutdown waits for sockets, then for connections, to close.

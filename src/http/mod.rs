@@ -2,12 +2,15 @@
 //! chat pipeline, and answer. Errors are `{ "error": { code, message } }`.
 
 mod chats;
+mod detach;
 mod documents;
 mod extract;
 mod notifications;
 mod openapi;
 mod operations;
 mod projects;
+
+pub use detach::detach_from_read_buffer;
 
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
