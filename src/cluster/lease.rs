@@ -17,6 +17,9 @@ pub(super) async fn keep(cluster: Cluster, chat: ChatService) {
     let mut beating = true;
     loop {
         tick.tick().await;
+        if cluster.is_leaving() {
+            return;
+        }
         match store::nodes::heartbeat(chat.db(), cluster.node_id(), cluster.node_name()).await {
             Ok(()) if !beating => {
                 tracing::info!("node heartbeat written again");

@@ -54,6 +54,8 @@ struct Inner {
     prefix: String,
     lease: Duration,
     redis_up: AtomicBool,
+    /// Set at a clean stop: the heartbeat stops, so the node's row stays removed.
+    leaving: AtomicBool,
 }
 
 impl Cluster {
@@ -82,24 +84,9 @@ impl Cluster {
                 prefix: settings.prefix.clone(),
                 lease: settings.lease,
                 redis_up: AtomicBool::new(true),
+                leaving: AtomicBool::new(false),
             }),
         })
-    }
-
-    /// A single process with no Redis (tests and embedded use).
-    pub fn single(settings: &ClusterSettings) -> Self {
-        let node_id = new_node_id();
-        Self {
-            inner: Arc::new(Inner {
-                node_room: format!("node:{node_id}"),
-                node_id,
-                node_name: settings.node_name.clone(),
-                pubsub: PubSub::Off,
-                prefix: settings.prefix.clone(),
-                lease: settings.lease,
-                redis_up: AtomicBool::new(true),
-            }),
-        }
     }
 
     pub fn is_multi_node(&self) -> bool {
@@ -168,7 +155,12 @@ impl Cluster {
 impl Cluster {
     /// Leaves at a clean stop, so no other node waits a lease for this node's streams.
     pub async fn leave(&self, chat: &ChatService) {
+        self.inner.leaving.store(true, Ordering::Relaxed);
         lease::leave(self, chat).await;
+    }
+
+    fn is_leaving(&self) -> bool {
+        self.inner.leaving.load(Ordering::Relaxed)
     }
 }
 
