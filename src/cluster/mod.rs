@@ -150,9 +150,7 @@ impl Cluster {
             .publish(self.control_channel(), bytes)
             .await
     }
-}
 
-impl Cluster {
     /// Leaves at a clean stop, so no other node waits a lease for this node's streams.
     pub async fn leave(&self, chat: &ChatService) {
         self.inner.leaving.store(true, Ordering::Relaxed);
