@@ -32,3 +32,47 @@ pub async fn detach_from_read_buffer(mut req: Request<Body>) -> Request<Body> {
     }
     req
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    /// Whether `part` points into `buffer`'s memory.
+    fn inside(buffer: &Bytes, part: &[u8]) -> bool {
+        let range = buffer.as_ptr_range();
+        range.contains(&part.as_ptr())
+    }
+
+    #[tokio::test]
+    async fn socket_io_requests_stop_sharing_the_connection_buffer() {
+        // What hyper hands over: the URI and header values are slices of one read buffer.
+        let buffer =
+            Bytes::from(b"/socket.io/?EIO=4&transport=websocket dGhlIHNhbXBsZSBub25jZQ==".to_vec());
+        let uri = Uri::from_maybe_shared(buffer.slice(..37)).unwrap();
+        let key = HeaderValue::from_maybe_shared(buffer.slice(38..)).unwrap();
+        assert!(
+            inside(&buffer, key.as_bytes()),
+            "the test starts from shared slices"
+        );
+        let mut req = Request::builder()
+            .uri(uri.clone())
+            .header("sec-websocket-key", key)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(OriginalUri(uri));
+
+        let req = detach_from_read_buffer(req).await;
+
+        let header = req.headers().get("sec-websocket-key").unwrap();
+        assert_eq!(header.as_bytes(), b"dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(!inside(&buffer, header.as_bytes()));
+        assert_eq!(req.uri().query(), Some("EIO=4&transport=websocket"));
+        let original = req.extensions().get::<OriginalUri>().unwrap();
+        assert_eq!(original.0, *req.uri());
+        // `Uri` does not expose its bytes; the buffer's count says whether anything still
+        // shares it while the request lives on (as engineioxide keeps it).
+        assert!(buffer.is_unique(), "the request still holds the buffer");
+        drop(req);
+    }
+}
