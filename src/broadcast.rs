@@ -138,6 +138,13 @@ impl Broadcaster {
         // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
         count_out(event, delivered);
         if let Some(remote) = self.remote.get() {
+            if remote.pending.load(Ordering::Acquire) >= REMOTE_QUEUE_LIMIT {
+                // Redis answers too slowly to keep up: better a counted drop (those clients
+                // resume) than a queue that grows until the process runs out of memory.
+                metrics::counter!("ragcast_remote_dropped_total").increment(1);
+                tracing::warn!(event, "events for other nodes are piling up; dropping this one");
+                return delivered;
+            }
             remote.pending.fetch_add(1, Ordering::AcqRel);
             let queued = remote.tx.send(RemoteEvent {
                 rooms: audience.rooms.clone(),
@@ -152,6 +159,9 @@ impl Broadcaster {
         delivered
     }
 }
+
+/// Events waiting for Redis at most; past it, new ones for other nodes are dropped (counted).
+const REMOTE_QUEUE_LIMIT: usize = 100_000;
 
 /// Sends queued events to the other nodes' sockets through the adapter, skipping this node's
 /// sockets (they had theirs already). While Redis is down, events for other nodes are dropped
