@@ -69,6 +69,8 @@ pub struct Broadcaster {
 struct RemoteQueue {
     tx: mpsc::UnboundedSender<RemoteEvent>,
     pending: Arc<AtomicUsize>,
+    /// Dropped because the queue was full, for the log.
+    dropped: AtomicUsize,
 }
 
 struct RemoteEvent {
@@ -88,7 +90,11 @@ impl Broadcaster {
             let (tx, rx) = mpsc::unbounded_channel();
             let pending = Arc::new(AtomicUsize::new(0));
             tokio::spawn(forward(io, cluster.clone(), rx, pending.clone()));
-            let _ = self.remote.set(RemoteQueue { tx, pending });
+            let _ = self.remote.set(RemoteQueue {
+                tx,
+                pending,
+                dropped: AtomicUsize::new(0),
+            });
         }
     }
 
@@ -142,7 +148,13 @@ impl Broadcaster {
                 // Redis answers too slowly to keep up: better a counted drop (those clients
                 // resume) than a queue that grows until the process runs out of memory.
                 metrics::counter!("ragcast_remote_dropped_total").increment(1);
-                tracing::warn!(event, "events for other nodes are piling up; dropping this one");
+                let dropped = remote.dropped.fetch_add(1, Ordering::Relaxed);
+                if dropped % 10_000 == 0 {
+                    tracing::warn!(
+                        dropped = dropped + 1,
+                        "events for other nodes are piling up (Redis is slow): dropping them"
+                    );
+                }
                 return delivered;
             }
             remote.pending.fetch_add(1, Ordering::AcqRel);
