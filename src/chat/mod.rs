@@ -2,6 +2,7 @@
 //! stream's events (PROTOCOL §5). Plain async code that the socket handlers and the HTTP routes
 //! both call; it knows rooms, not sockets.
 
+mod ending;
 mod live;
 mod replay;
 mod stream;
@@ -300,10 +301,14 @@ impl ChatService {
             live.cancel.cancel();
             return Ok(());
         }
-        let (stored, project_id) = self
-            .stored_stream(message_id)
-            .await
-            .map_err(|_| AppError::not_found("live stream"))?;
+        let (stored, project_id) =
+            self.stored_stream(message_id)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::NotFound => AppError::not_found("live stream"),
+                    // A database outage stays one: it is not a missing stream.
+                    _ => e,
+                })?;
         caller.require_project(project_id)?;
         let node_id = self
             .running_elsewhere(&stored.row)

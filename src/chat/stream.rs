@@ -5,16 +5,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use super::ending::{self, Ending};
 use super::{ChatService, FinishReason, LiveStream, SendRequest};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
 use crate::events::names;
 use crate::events::outgoing::{
-    AiProgress, CompleteMetadata, ErrorEvent, MessageComplete, MessageSources, MessageToken,
-    ProgressKind,
+    AiProgress, CompleteMetadata, MessageComplete, MessageSources, MessageToken, ProgressKind,
 };
 use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, Usage};
-use crate::rooms;
 use crate::store::messages::{self, FinalReply, MessageStatus};
 
 pub(super) struct StreamJob {
@@ -178,11 +177,7 @@ impl StreamJob {
 
     /// `user:{id}` (when known) and `task:{task_id}`.
     fn progress_audience(&self) -> Audience {
-        let audience = Audience::room(rooms::task(&self.live.task_id));
-        match &self.live.user_id {
-            Some(user) => audience.and_room(rooms::user(user)),
-            None => audience,
-        }
+        ending::progress_audience(&self.live.task_id, self.live.user_id.as_deref())
     }
 
     /// Stores the final reply, retrying through a database outage (about half a minute) so a
@@ -332,36 +327,16 @@ impl StreamJob {
         };
         {
             let mut log = self.live.log();
-            if let Some((code, message)) = &failure {
-                inner.broadcaster.send(
-                    &self.audience,
-                    names::ERROR,
-                    &ErrorEvent {
-                        code: *code,
-                        message: message.clone(),
-                        event: names::SEND_MESSAGE,
-                        chat_id: Some(self.live.chat_id),
-                        message_id: Some(self.live.message_id),
-                        retry_after_ms: None,
-                    },
-                );
-            }
-            inner
-                .broadcaster
-                .send(&self.audience, names::MESSAGE_COMPLETE, &complete);
-            inner.broadcaster.send(
+            Ending {
+                audience: &self.audience,
                 progress_audience,
-                names::AI_PROGRESS,
-                &AiProgress {
-                    kind: ProgressKind::Completion,
-                    text: &complete.content,
-                    partial: false,
-                    task_id: &self.live.task_id,
-                    chat_id: self.live.chat_id,
-                    message_id: self.live.message_id,
-                    finish_reason: Some(finish_reason),
-                },
-            );
+                task_id: &self.live.task_id,
+                complete: &complete,
+                failure: failure
+                    .as_ref()
+                    .map(|(code, message)| (*code, message.as_str())),
+            }
+            .announce(&inner.broadcaster);
             log.complete = Some(complete);
         }
         inner.live.remove(self.live.message_id);

@@ -4,12 +4,11 @@
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
+use super::ending::{self, Ending};
 use super::replay::StoredStream;
 use super::{ChatService, FinishReason};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
-use crate::events::names;
-use crate::events::outgoing::{AiProgress, ErrorEvent, ProgressKind};
 use crate::store::messages::MessageStatus;
 use crate::{rooms, store};
 
@@ -44,38 +43,17 @@ impl ChatService {
             return;
         };
         let row = &stored.row;
-        let broadcaster = self.broadcaster();
-        let room = Audience::room(rooms::project(project_id));
-        broadcaster.send(
-            &room,
-            names::ERROR,
-            &ErrorEvent {
-                code: ErrorCode::GenerationFailed,
-                message: "the server running this reply stopped before it was complete".into(),
-                event: names::SEND_MESSAGE,
-                chat_id: Some(row.chat_id),
-                message_id: Some(row.id),
-                retry_after_ms: None,
-            },
-        );
-        broadcaster.send(&room, names::MESSAGE_COMPLETE, &complete);
         let task_id = row.task_id.clone().unwrap_or_else(|| row.id.to_string());
-        let mut progress = Audience::room(rooms::task(&task_id));
-        if let Some(user) = &row.user_id {
-            progress = progress.and_room(rooms::user(user));
+        Ending {
+            audience: &Audience::room(rooms::project(project_id)),
+            progress_audience: &ending::progress_audience(&task_id, row.user_id.as_deref()),
+            task_id: &task_id,
+            complete: &complete,
+            failure: Some((
+                ErrorCode::GenerationFailed,
+                "the server running this reply stopped before it was complete",
+            )),
         }
-        broadcaster.send(
-            &progress,
-            names::AI_PROGRESS,
-            &AiProgress {
-                kind: ProgressKind::Completion,
-                text: &complete.content,
-                partial: false,
-                task_id: &task_id,
-                chat_id: row.chat_id,
-                message_id: row.id,
-                finish_reason: Some(FinishReason::Error),
-            },
-        );
+        .announce(self.broadcaster());
     }
 }

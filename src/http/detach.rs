@@ -7,9 +7,10 @@ use axum::http::{HeaderValue, Request, Uri};
 /// hyper parses the URI and header values as slices of its connection read buffer (8–16 KiB), and
 /// engineioxide keeps each socket's request parts for the socket's whole life: that would keep the
 /// buffer alive per connection, half of an idle websocket's memory (BENCHMARKS.md). Owned copies
-/// of the few bytes let it go once the connection is upgraded.
+/// of the few bytes let it go once the connection is upgraded. Only a request that opens a session
+/// (no `sid` yet) is kept, so the polls of a running session are left as they are.
 pub async fn detach_from_read_buffer(mut req: Request<Body>) -> Request<Body> {
-    if !req.uri().path().starts_with("/socket.io") {
+    if !req.uri().path().starts_with("/socket.io") || has_session(req.uri()) {
         return req;
     }
     if let Ok(uri) = Uri::try_from(req.uri().to_string()) {
@@ -31,6 +32,12 @@ pub async fn detach_from_read_buffer(mut req: Request<Body>) -> Request<Body> {
         headers.append(name.clone(), owned);
     }
     req
+}
+
+fn has_session(uri: &Uri) -> bool {
+    uri.query().is_some_and(|query| {
+        url::form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "sid")
+    })
 }
 
 #[cfg(test)]
@@ -74,5 +81,18 @@ mod tests {
         // shares it while the request lives on (as engineioxide keeps it).
         assert!(buffer.is_unique(), "the request still holds the buffer");
         drop(req);
+
+        // The polls of a session that is open already are not copied.
+        let poll = Request::builder()
+            .uri("/socket.io/?EIO=4&transport=polling&sid=abc")
+            .header(
+                "sec-websocket-key",
+                HeaderValue::from_maybe_shared(buffer.slice(38..)).unwrap(),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let poll = detach_from_read_buffer(poll).await;
+        let header = poll.headers().get("sec-websocket-key").unwrap();
+        assert!(inside(&buffer, header.as_bytes()));
     }
 }

@@ -2,7 +2,7 @@
 // test file, N processes on their own ports.
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { startServer, sleep, waitFor } from "../test/helpers.js";
+import { dropPostgres, freshPostgres, startServer, sleep, waitFor } from "../test/helpers.js";
 
 export const DATABASE_URL = process.env.RAGCAST_TEST_DATABASE_URL;
 export const REDIS_URL = process.env.RAGCAST_TEST_REDIS_URL;
@@ -14,15 +14,9 @@ export const skipReason =
 const unique = () => `${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
 
 /** A fresh PostgreSQL database next to the test one; `drop()` removes it. */
-export function freshDatabase() {
-  const name = `ragcast_cluster_${unique()}`;
-  execFileSync("psql", [DATABASE_URL, "-qc", `CREATE DATABASE ${name}`]);
-  const url = new URL(DATABASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: () => execFileSync("psql", [DATABASE_URL, "-qc", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]),
-  };
+function freshDatabase() {
+  const url = freshPostgres(DATABASE_URL);
+  return { url, drop: () => dropPostgres(DATABASE_URL, url) };
 }
 
 /**

@@ -2,7 +2,7 @@
 // processes, through the official socket.io-client on every node.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { api, connect, LONG_DOC, nextEvent, request, seedProject, sleep, streamEvents, waitFor } from "../test/helpers.js";
+import { api, connect, LONG_DOC, nextEvent, request, seedProject, sleep, startServer, streamEvents, waitFor } from "../test/helpers.js";
 import { hs256, now } from "../test/jwt.js";
 import { skipReason, startCluster, startRedis } from "./cluster.js";
 
@@ -184,6 +184,31 @@ describe("three processes as one server", { skip: skipReason ?? false }, () => {
     assert.equal(users.length, 1);
     onA.disconnect();
     onB.disconnect();
+  });
+
+  test("a deployment with another Redis prefix does not receive this one's events", async () => {
+    const [a, b] = cluster.nodes;
+    // Same database and Redis, another prefix: another deployment sharing the Redis.
+    const other = await startServer({
+      DATABASE_URL: cluster.database.url,
+      REDIS_URL: process.env.RAGCAST_TEST_REDIS_URL,
+      RAGCAST_REDIS_PREFIX: `${cluster.prefix}-other`,
+      RAGCAST_NODE_NAME: "other",
+    });
+    try {
+      const { project, chat } = await seedProject(a.url);
+      const inside = await connect(b.url, "websocket");
+      const outside = await connect(other.url, "websocket");
+      for (const s of [inside, outside]) await request(s, "join_project", { project_id: project.id });
+      const sender = await connect(a.url, "websocket");
+      const ack = await request(sender, "send_message", { chat_id: chat.id, message: "When does water boil?" });
+      await nextEvent(inside, "message_complete", (d) => d.message_id === ack.message_id, 30000);
+      await sleep(300);
+      assert.equal(streamEvents(outside, ack.message_id).length, 0, "nothing crossed to the other prefix");
+      for (const s of [inside, outside, sender]) s.disconnect();
+    } finally {
+      await other.stop({ keepDb: true });
+    }
   });
 
   test("/ready covers Redis and /metrics names the process", async () => {

@@ -57,10 +57,7 @@ export async function startServer(env = {}, { dbPath: reuseDb } = {}) {
       await exited;
       if (keepDb) return;
       rmSync(dir, { recursive: true, force: true });
-      if (process.env.RAGCAST_JS_DATABASE_URL) {
-        const name = new URL(databaseUrl).pathname.slice(1);
-        execFileSync("psql", [process.env.RAGCAST_JS_DATABASE_URL, "-qc", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
-      }
+      if (process.env.RAGCAST_JS_DATABASE_URL) dropPostgres(process.env.RAGCAST_JS_DATABASE_URL, databaseUrl);
     },
   };
 }
@@ -69,13 +66,19 @@ export async function startServer(env = {}, { dbPath: reuseDb } = {}) {
  * With `RAGCAST_JS_DATABASE_URL` (a PostgreSQL URL), each server gets a fresh database next to
  * it, so the whole suite runs on PostgreSQL too. `reuse` is a URL handed out before.
  */
-function freshPostgres(base, reuse) {
+export function freshPostgres(base, reuse) {
   if (reuse) return reuse;
   const name = `ragcast_js_${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
   execFileSync("psql", [base, "-qc", `CREATE DATABASE ${name}`]);
   const url = new URL(base);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Drops a database `freshPostgres` made next to `base`. */
+export function dropPostgres(base, url) {
+  const name = new URL(url).pathname.slice(1);
+  execFileSync("psql", [base, "-qc", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
 }
 
 /** An HTTP call; returns `{ status, body }` with the body parsed when it is JSON. */
