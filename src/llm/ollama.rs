@@ -2,14 +2,14 @@
 //! `"done": true`, `done_reason` and the token counts.
 
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
 use super::openai::finish_reason;
-use super::upstream::{authorized, cut_short, Frames, UpstreamSettings, WireFormat};
+use super::upstream::{authorized, frames_from, Frame, Frames, UpstreamSettings, WireFormat};
 use super::{prompt, GenerationRequest, LlmError, LlmEvent, Usage};
 
 /// Longest NDJSON line accepted: a runaway line must not grow memory without bound.
@@ -88,32 +88,21 @@ impl WireFormat for Ollama {
 
     fn frames(&self, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>) -> Frames {
         let reader = StreamReader::new(body.map_err(std::io::Error::other));
-        let lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
-        futures::stream::unfold((lines, false), |(mut lines, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                match lines.next().await {
-                    None => return Some((Err(cut_short()), (lines, true))),
-                    Some(Err(LinesCodecError::Io(e))) => {
-                        return Some((Err(LlmError::Interrupted(e.to_string())), (lines, true)))
-                    }
-                    Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
-                        let error = LlmError::Malformed("a line longer than 1 MiB".into());
-                        return Some((Err(error), (lines, true)));
-                    }
-                    Some(Ok(line)) if line.trim().is_empty() => continue,
-                    Some(Ok(line)) => {
-                        return Some(match decode(&line) {
-                            Ok((events, last)) => (Ok(events), (lines, last)),
-                            Err(e) => (Err(e), (lines, true)),
-                        })
-                    }
+        let lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE)).map_err(
+            |e| match e {
+                LinesCodecError::Io(e) => LlmError::Interrupted(e.to_string()),
+                LinesCodecError::MaxLineLengthExceeded => {
+                    LlmError::Malformed("a line longer than 1 MiB".into())
                 }
+            },
+        );
+        frames_from(lines, |line: String| {
+            if line.trim().is_empty() {
+                return Ok(Frame::Skip);
             }
+            let (events, last) = decode(&line)?;
+            Ok(Frame::Events { events, last })
         })
-        .boxed()
     }
 
     fn error_message(&self, body: &str) -> Option<String> {

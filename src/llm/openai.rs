@@ -4,11 +4,13 @@
 
 use eventsource_stream::Eventsource;
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::upstream::{authorized, cut_short, describe, Frames, UpstreamSettings, WireFormat};
+use super::upstream::{
+    authorized, describe, frames_from, Frame, Frames, UpstreamSettings, WireFormat,
+};
 use super::{prompt, GenerationRequest, LlmError, LlmEvent, Usage};
 use crate::chat::FinishReason;
 
@@ -123,34 +125,23 @@ impl WireFormat for OpenAi {
     }
 
     fn frames(&self, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>) -> Frames {
-        let events = body.eventsource();
-        futures::stream::unfold((events, false), |(mut events, done)| async move {
-            if done {
-                return None;
+        let events = body.eventsource().map_err(|e| match e {
+            eventsource_stream::EventStreamError::Transport(e) => {
+                LlmError::Interrupted(describe(e))
             }
-            loop {
-                match events.next().await {
-                    None => return Some((Err(cut_short()), (events, true))),
-                    Some(Err(e)) => {
-                        let error = match e {
-                            eventsource_stream::EventStreamError::Transport(e) => {
-                                LlmError::Interrupted(describe(e))
-                            }
-                            other => LlmError::Malformed(other.to_string()),
-                        };
-                        return Some((Err(error), (events, true)));
-                    }
-                    Some(Ok(event)) if event.data.trim() == "[DONE]" => return None,
-                    Some(Ok(event)) if event.data.trim().is_empty() => continue,
-                    Some(Ok(event)) => {
-                        let decoded = decode(&event.data);
-                        let failed = decoded.is_err();
-                        return Some((decoded, (events, failed)));
-                    }
-                }
-            }
+            other => LlmError::Malformed(other.to_string()),
+        });
+        frames_from(events, |event: eventsource_stream::Event| {
+            Ok(match event.data.trim() {
+                // `[DONE]` is the only clean end of an OpenAI stream.
+                "[DONE]" => Frame::Done,
+                "" => Frame::Skip,
+                data => Frame::Events {
+                    events: decode(data)?,
+                    last: false,
+                },
+            })
         })
-        .boxed()
     }
 
     fn error_message(&self, body: &str) -> Option<String> {

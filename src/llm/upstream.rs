@@ -211,6 +211,44 @@ pub fn authorized(
 }
 
 /// A body that stopped before the format's end marker.
+/// What one raw frame of a body (an NDJSON line, an SSE event) means.
+pub enum Frame {
+    /// Nothing to report (a blank line, a keep-alive).
+    Skip,
+    /// The format's own end marker: a clean end.
+    Done,
+    /// Events; `last` when the frame also ends the stream.
+    Events { events: Vec<LlmEvent>, last: bool },
+}
+
+/// Reads raw frames until the format's end or the first error; a body that stops before its
+/// end marker is `cut_short`. Shared by every wire format.
+pub fn frames_from<T, S>(raw: S, read: fn(T) -> Result<Frame, LlmError>) -> Frames
+where
+    T: Send + 'static,
+    S: futures::Stream<Item = Result<T, LlmError>> + Send + Unpin + 'static,
+{
+    futures::stream::unfold((raw, false), move |(mut raw, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let frame = match raw.next().await {
+                None => return Some((Err(cut_short()), (raw, true))),
+                Some(Err(e)) => return Some((Err(e), (raw, true))),
+                Some(Ok(item)) => read(item),
+            };
+            return match frame {
+                Ok(Frame::Skip) => continue,
+                Ok(Frame::Done) => None,
+                Ok(Frame::Events { events, last }) => Some((Ok(events), (raw, last))),
+                Err(e) => Some((Err(e), (raw, true))),
+            };
+        }
+    })
+    .boxed()
+}
+
 pub fn cut_short() -> LlmError {
     LlmError::Interrupted("the model server closed the stream before it finished".into())
 }
