@@ -201,6 +201,28 @@ async fn forward(
     }
 }
 
+/// Disconnects a socket whose buffer overflowed. The disconnect packet itself needs room in that
+/// buffer, so until the client drains it the socket is out of every room (nothing more reaches
+/// it: no hole in its stream) and the disconnect is retried. A client that never reads is closed
+/// by the Engine.IO heartbeat, whose ping cannot be queued either.
+fn disconnect_when_possible(socket: Socket) {
+    socket.leave_all();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        while socket.connected() && started.elapsed() < DISCONNECT_RETRY_LIMIT {
+            match socket.clone().disconnect() {
+                Err(SocketError::InternalChannelFull) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(()) | Err(SocketError::Closed) => return,
+            }
+        }
+    });
+}
+
+/// Past the Engine.IO heartbeat (ping interval + timeout), which closes a client that never reads.
+const DISCONNECT_RETRY_LIMIT: Duration = Duration::from_secs(60);
+
 /// How long a replay waits for a full socket buffer to drain before giving up on the socket.
 const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -254,7 +276,7 @@ fn emit<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> boo
                 event,
                 "outgoing buffer full: the client is not reading fast enough; disconnecting it so it reconnects and resumes"
             );
-            let _ = socket.clone().disconnect();
+            disconnect_when_possible(socket.clone());
             false
         }
         Err(SendError::Serialize(e)) => {
