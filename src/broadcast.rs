@@ -205,8 +205,18 @@ async fn forward(
 /// buffer, so until the client drains it the socket is out of every room (nothing more reaches
 /// it: no hole in its stream) and the disconnect is retried. A client that never reads is closed
 /// by the Engine.IO heartbeat, whose ping cannot be queued either.
-fn disconnect_when_possible(socket: Socket) {
+fn disconnect_when_possible(socket: &Socket, event: &str) {
+    if socket.extensions.insert(Overflowed).is_some() {
+        return; // already on its way out (a direct send, such as an ack, found it full again)
+    }
+    metrics::counter!("ragcast_emit_overflow_total").increment(1);
+    tracing::warn!(
+        sid = %socket.id,
+        event,
+        "outgoing buffer full: the client is not reading fast enough; disconnecting it so it reconnects and resumes"
+    );
     socket.leave_all();
+    let socket = socket.clone();
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         while socket.connected() && started.elapsed() < DISCONNECT_RETRY_LIMIT {
@@ -219,6 +229,10 @@ fn disconnect_when_possible(socket: Socket) {
         }
     });
 }
+
+/// Marks a socket being disconnected for an overflow, so that it is counted, logged and retried once.
+#[derive(Clone)]
+struct Overflowed;
 
 /// Past the Engine.IO heartbeat (ping interval + timeout), which closes a client that never reads.
 const DISCONNECT_RETRY_LIMIT: Duration = Duration::from_secs(60);
@@ -270,13 +284,7 @@ fn emit<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> boo
         Ok(()) => true,
         Err(SendError::Socket(SocketError::Closed)) => false,
         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            metrics::counter!("ragcast_emit_overflow_total").increment(1);
-            tracing::warn!(
-                sid = %socket.id,
-                event,
-                "outgoing buffer full: the client is not reading fast enough; disconnecting it so it reconnects and resumes"
-            );
-            disconnect_when_possible(socket.clone());
+            disconnect_when_possible(socket, event);
             false
         }
         Err(SendError::Serialize(e)) => {
