@@ -4,6 +4,7 @@
 
 mod ending;
 mod live;
+mod partial;
 mod replay;
 mod stream;
 mod takeover;

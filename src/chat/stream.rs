@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use sea_orm::DatabaseConnection;
 
 use super::ending::{self, Ending};
+use super::partial::{PartialSaves, Saved};
 use super::{ChatService, FinishReason, LiveStream, SendRequest};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
@@ -29,6 +31,31 @@ pub(super) struct StreamJob {
 /// Tries of the final write before giving up (≈ 30 s with the backoff).
 const FINAL_WRITE_ATTEMPTS: u32 = 9;
 
+/// The final write after the retries of `store_final`: every `LATE_WRITE_INTERVAL` until it
+/// lands (or the process stops: then the row keeps its last partial reply and becomes
+/// `interrupted` at the next start, or is taken over by another node).
+async fn store_final_later(db: DatabaseConnection, message_id: i64, reply: FinalReply) {
+    for attempt in 1u32.. {
+        tokio::time::sleep(LATE_WRITE_INTERVAL).await;
+        match messages::finish(&db, message_id, reply.clone()).await {
+            Ok(_) => {
+                tracing::info!(
+                    message_id,
+                    attempt,
+                    "reply stored after the database came back"
+                );
+                return;
+            }
+            Err(e) if attempt % 12 == 0 => {
+                tracing::error!(message_id, attempt, "still cannot store the reply: {e}");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+const LATE_WRITE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How generation ended, before it is turned into a status and a finish reason.
 enum Outcome {
     Finished(FinishReason),
@@ -36,6 +63,8 @@ enum Outcome {
     Failed(ErrorCode, String),
     /// The server stopped before the stream ended.
     Interrupted,
+    /// Another node ended the stream's row (this node missed its heartbeats).
+    TakenOver,
 }
 
 impl StreamJob {
@@ -91,13 +120,16 @@ impl StreamJob {
             limits.flush_interval,
         );
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut flushed_tokens = 0;
+        let mut partial = PartialSaves::default();
         let outcome = loop {
             tokio::select! {
                 biased;
                 _ = self.live.cancel.cancelled() => break Outcome::Cancelled,
                 _ = inner.interrupt.cancelled() => break Outcome::Interrupted,
-                _ = flush.tick() => flushed_tokens = self.save_partial(flushed_tokens).await,
+                _ = flush.tick(), if !partial.in_flight() => partial.start(&inner.db, &self.live),
+                saved = partial.finished(self.live.message_id) => if let Saved::TakenOver = saved {
+                    break Outcome::TakenOver;
+                },
                 next = generation.next() => match next {
                     Some(Ok(LlmEvent::Text(text))) if !text.is_empty() => {
                         first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
@@ -121,6 +153,11 @@ impl StreamJob {
         drop(generation);
 
         let (status, finish_reason, failure) = match outcome {
+            Outcome::TakenOver => {
+                self.taken_over();
+                metrics::gauge!("ragcast_active_streams").decrement(1.0);
+                return;
+            }
             Outcome::Finished(reason) => (MessageStatus::Complete, reason, None),
             Outcome::Cancelled => (MessageStatus::Cancelled, FinishReason::Cancelled, None),
             Outcome::Failed(code, message) => (
@@ -181,8 +218,10 @@ impl StreamJob {
     }
 
     /// Stores the final reply, retrying through a database outage (about half a minute) so a
-    /// reply that was streamed in full is not lost to a short blip. `false` when another node
-    /// had already ended the row (this node missed its heartbeats): it announced the end.
+    /// reply that was streamed in full is not lost to a short blip; past that the reply is
+    /// announced and the write goes on in the background until the database is back. `false`
+    /// when another node had already ended the row (this node missed its heartbeats): it
+    /// announced the end.
     async fn store_final(&self, reply: FinalReply) -> bool {
         let db = &self.service.inner.db;
         let mut wait = Duration::from_millis(250);
@@ -199,40 +238,16 @@ impl StreamJob {
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
-                    // The row keeps the last flushed partial reply and becomes `interrupted`
-                    // at the next start.
                     tracing::error!(
                         message_id = self.live.message_id,
-                        "cannot store the reply: {e}"
+                        "cannot store the reply; announcing it and storing it once the database is back: {e}"
                     );
+                    tokio::spawn(store_final_later(db.clone(), self.live.message_id, reply));
+                    return true;
                 }
             }
         }
         true
-    }
-
-    /// Writes the reply so far (when it grew) as the row's content; returns the tokens saved.
-    /// A failed write is logged and retried at the next tick: the stream itself goes on.
-    async fn save_partial(&self, flushed_tokens: usize) -> usize {
-        let (content, token_log, sources) = {
-            let log = self.live.log();
-            if log.tokens.len() == flushed_tokens {
-                return flushed_tokens;
-            }
-            log.snapshot()
-        };
-        let count = token_log.tokens.len();
-        let db = &self.service.inner.db;
-        match messages::save_partial(db, self.live.message_id, content, &token_log, sources).await {
-            Ok(()) => count,
-            Err(e) => {
-                tracing::warn!(
-                    message_id = self.live.message_id,
-                    "cannot save the partial reply: {e}"
-                );
-                flushed_tokens
-            }
-        }
     }
 
     /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never
@@ -272,6 +287,15 @@ impl StreamJob {
         pieces.len()
     }
 
+    /// Another node ended this stream's row and announced its end: this node says nothing more.
+    fn taken_over(&self) {
+        tracing::warn!(
+            message_id = self.live.message_id,
+            "another node ended this reply while this one could not reach the database; its end stands"
+        );
+        self.service.inner.live.remove(self.live.message_id);
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
@@ -303,11 +327,7 @@ impl StreamJob {
             completed_at: crate::time::now(),
         };
         if !self.store_final(reply).await {
-            tracing::warn!(
-                message_id = self.live.message_id,
-                "another node ended this reply while this one could not reach the database; its end stands"
-            );
-            inner.live.remove(self.live.message_id);
+            self.taken_over();
             return;
         }
 

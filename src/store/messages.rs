@@ -253,25 +253,30 @@ pub async fn task_owner(db: &impl ConnectionTrait, task_id: &str) -> Result<Opti
 }
 
 /// The partial reply of a live stream, saved periodically so a crash loses at most one interval.
+/// `false` when the row is no longer `streaming`: another node ended it (this node missed its
+/// heartbeats), or the final write came first.
 pub async fn save_partial(
     db: &impl ConnectionTrait,
     id: i64,
     content: String,
     token_log: &TokenLog,
     sources: serde_json::Value,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
+    let token_count = token_log.tokens.len() as i32;
     let token_log =
         serde_json::to_value(token_log).map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
-    let token_count = token_log["tokens"].as_array().map_or(0, Vec::len) as i32;
-    message::ActiveModel {
-        id: Set(id),
+    let update = message::ActiveModel {
         content: Set(content),
         sources: Set(Some(sources)),
         token_log: Set(Some(token_log)),
         token_count: Set(token_count),
         ..Default::default()
-    }
-    .update(db)
-    .await?;
-    Ok(())
+    };
+    let result = message::Entity::update_many()
+        .set(update)
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

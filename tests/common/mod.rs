@@ -10,12 +10,16 @@ use std::sync::Arc;
 use ragcast::app::App;
 use ragcast::config::Config;
 use ragcast::llm::LlmProvider;
+use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub database_url: String,
+    /// The server's own database handle.
+    pub db: DatabaseConnection,
     pub url: String,
     pub stop: CancellationToken,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -50,19 +54,35 @@ pub async fn spawn_on(
     llm: Option<Arc<dyn LlmProvider>>,
     dir: TempDir,
 ) -> TestApp {
-    let mut config = Config::for_database(database_url);
+    start(Config::for_database(database_url), llm, dir).await
+}
+
+/// A server with the built-in generator and settings changed by `configure`.
+pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_database(&sqlite_url(&dir));
+    configure(&mut config);
+    start(config, None, dir).await
+}
+
+async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempDir) -> TestApp {
     config.bind = "127.0.0.1:0".parse().unwrap();
+    let database_url = config.database_url.clone();
     let app = match llm {
         Some(llm) => App::build_with_llm(config, llm).await,
         None => App::build(config).await,
     }
     .expect("app starts");
     let addr = app.local_addr();
+    let db = app.chat().db().clone();
     let stop = CancellationToken::new();
     let signal = stop.clone();
     let server = tokio::spawn(app.run(async move { signal.cancelled().await }));
     TestApp {
         addr,
+        database_url,
+        db,
         url: format!("http://{addr}"),
         stop,
         server,
