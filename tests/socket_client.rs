@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use common::socket::{client, joined, next, start_message, until_complete};
@@ -156,6 +157,61 @@ async fn a_failed_generation_emits_generation_failed_then_one_message_complete()
     assert_eq!(reply["finish_reason"], "error");
     assert_eq!(reply["content"], "partial reply");
     assert_eq!(reply["model"], "breaks");
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
+}
+
+/// A provider with a bug: one token, then a panic.
+struct PanicsMidStream;
+
+impl LlmProvider for PanicsMidStream {
+    fn default_model(&self) -> &str {
+        "panics"
+    }
+
+    fn generate(&self, _: GenerationRequest) -> LlmStream {
+        let bug = futures::stream::poll_fn(|_| -> Poll<Option<Result<LlmEvent, LlmError>>> {
+            panic!("a bug in the provider")
+        });
+        futures::stream::iter([Ok(LlmEvent::Text("partial".into()))])
+            .chain(bug)
+            .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
+    let app = common::spawn_app_with(Some(Arc::new(PanicsMidStream))).await;
+    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
+    let (socket, mut rx) = joined(&app.url, project_id).await;
+    // One more than the streams a socket may run at once (4): a leaked slot refuses the last.
+    for _ in 0..5 {
+        let message_id = start_message(
+            &socket,
+            &mut rx,
+            json!({ "chat_id": chat_id, "message": "water" }),
+        )
+        .await;
+        let events = until_complete(&mut rx, &message_id).await;
+        let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
+        assert_eq!(error["code"], "generation_failed");
+        assert_eq!(error["message_id"], message_id);
+        let (_, complete) = events.last().unwrap();
+        assert_eq!(complete["metadata"]["finish_reason"], "error");
+        assert_eq!(complete["content"], "partial", "what was streamed is kept");
+    }
+    let (_, messages) = app.get(&format!("/api/chats/{chat_id}/messages")).await;
+    let replies: Vec<_> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .collect();
+    assert_eq!(replies.len(), 5);
+    for reply in replies {
+        assert_eq!(reply["status"], "interrupted");
+        assert_eq!(reply["content"], "partial");
+    }
     socket.disconnect().await.unwrap();
     app.shutdown().await;
 }

@@ -11,9 +11,11 @@ mod takeover;
 
 pub use live::{LiveStream, LiveStreams};
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use socketioxide::socket::Sid;
@@ -194,9 +196,18 @@ impl ChatService {
     }
 
     /// Steps 1–2 of the stream: validate, store, `message_received`; then the rest runs in its
-    /// own task, whatever happens to the caller.
-    #[tracing::instrument(skip_all, fields(chat_id = request.chat_id))]
+    /// own task, whatever happens to the caller. Steps 1–2 run in a task of their own too: an
+    /// HTTP client that goes away drops its request's future, which must not leave a stored
+    /// question without the stream that answers it.
     pub async fn send(&self, request: SendRequest, origin: Origin) -> Result<Started, AppError> {
+        let service = self.clone();
+        tokio::spawn(async move { service.start(request, origin).await })
+            .await
+            .map_err(|e| AppError::internal(format!("the message could not be started: {e}")))?
+    }
+
+    #[tracing::instrument(skip_all, fields(chat_id = request.chat_id))]
+    async fn start(&self, request: SendRequest, origin: Origin) -> Result<Started, AppError> {
         if self.inner.draining.is_cancelled() {
             return Err(AppError::new(
                 ErrorCode::Busy,
@@ -285,13 +296,18 @@ impl ChatService {
 
         let job = stream::StreamJob {
             service: self.clone(),
-            live,
+            live: live.clone(),
             audience,
             request,
             model,
             user_message_id: exchange.user.id,
         };
-        let done = self.inner.tasks.spawn(job.run());
+        let service = self.clone();
+        let done = self.inner.tasks.spawn(async move {
+            if AssertUnwindSafe(job.run()).catch_unwind().await.is_err() {
+                service.end_broken_stream(&live).await;
+            }
+        });
         Ok(Started::New { received, done })
     }
 

@@ -1,12 +1,14 @@
-//! Streams whose node stopped beating: another node stores them `interrupted` and sends what the
-//! stopped node could not: the `error` and the one terminal `message_complete`.
+//! Streams whose runner stopped — a node that stopped beating, or a stream task that panicked:
+//! they are stored `interrupted` and the room gets what the runner could not send: the `error`
+//! and the one terminal `message_complete`.
 
 use chrono::{DateTime, Utc};
+use entities::message;
 use sea_orm::DbErr;
 
 use super::ending::{self, Ending};
 use super::replay::StoredStream;
-use super::{ChatService, FinishReason};
+use super::{ChatService, FinishReason, LiveStream};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
 use crate::store::messages::MessageStatus;
@@ -18,24 +20,60 @@ impl ChatService {
     pub async fn take_over_orphans(&self, alive_since: DateTime<Utc>) -> Result<usize, DbErr> {
         let orphans = store::nodes::orphaned_streams(self.db(), alive_since).await?;
         let mut announced = 0;
-        for mut row in orphans {
-            if !store::nodes::interrupt_orphan(self.db(), row.id).await? {
-                continue;
+        for row in orphans {
+            let (message_id, node) = (row.id, row.node_id.clone().unwrap_or_default());
+            if self.end_as_interrupted(row).await? {
+                tracing::warn!(
+                    message_id,
+                    node,
+                    "the node running this reply stopped: stored as interrupted"
+                );
+                announced += 1;
             }
-            let Some(chat) = store::chats::find(self.db(), row.chat_id).await? else {
-                continue;
-            };
-            tracing::warn!(
-                message_id = row.id,
-                node = row.node_id.as_deref().unwrap_or("-"),
-                "the node running this reply stopped: stored as interrupted"
-            );
-            row.status = MessageStatus::Interrupted.as_str().to_owned();
-            row.finish_reason = Some(FinishReason::Error.as_str().to_owned());
-            self.announce_interrupted(StoredStream::new(row), chat.project_id);
-            announced += 1;
         }
         Ok(announced)
+    }
+
+    /// The stream task of `live` panicked (a bug): its row keeps what was streamed, is stored
+    /// `interrupted`, and the room gets the `error` and the terminal `message_complete`, so no
+    /// client waits for an end that would never come and the user's stream slot is free again.
+    pub(super) async fn end_broken_stream(&self, live: &LiveStream) {
+        tracing::error!(
+            message_id = live.message_id,
+            "the stream stopped on a bug (see the panic above): storing it as interrupted"
+        );
+        self.inner.live.remove(live.message_id);
+        metrics::gauge!("ragcast_active_streams").decrement(1.0);
+        let (content, token_log, sources) = live.log().snapshot();
+        let ended = async {
+            store::messages::save_partial(self.db(), live.message_id, content, &token_log, sources)
+                .await?;
+            match store::messages::find(self.db(), live.message_id).await? {
+                Some(row) => self.end_as_interrupted(row).await,
+                None => Ok(false),
+            }
+        };
+        if let Err(e) = ended.await {
+            tracing::error!(
+                message_id = live.message_id,
+                "cannot store the broken stream as interrupted: {e}"
+            );
+        }
+    }
+
+    /// Stores a `streaming` row `interrupted` and announces its end; `false` when it was no
+    /// longer streaming (another node, or the stream itself, ended it first).
+    async fn end_as_interrupted(&self, mut row: message::Model) -> Result<bool, DbErr> {
+        if !store::nodes::interrupt_orphan(self.db(), row.id).await? {
+            return Ok(false);
+        }
+        let Some(chat) = store::chats::find(self.db(), row.chat_id).await? else {
+            return Ok(false);
+        };
+        row.status = MessageStatus::Interrupted.as_str().to_owned();
+        row.finish_reason = Some(FinishReason::Error.as_str().to_owned());
+        self.announce_interrupted(StoredStream::new(row), chat.project_id);
+        Ok(true)
     }
 
     fn announce_interrupted(&self, stored: StoredStream, project_id: i64) {
