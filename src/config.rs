@@ -108,7 +108,7 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
     pub max_connections_per_ip: usize,
 
-    /// Tokens one reply may hold; past it the stream ends with `length`.
+    /// Pieces (tokens and reasoning together) one reply may hold; past it the stream ends with `length`.
     #[arg(long, env = "RAGCAST_MAX_REPLY_TOKENS", default_value_t = 16_384)]
     pub max_reply_tokens: usize,
 

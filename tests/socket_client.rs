@@ -215,3 +215,45 @@ async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
     socket.disconnect().await.unwrap();
     app.shutdown().await;
 }
+
+/// A model that thinks out loud for ever (well, 10 000 pieces), then answers.
+struct ReasonsForEver;
+
+impl LlmProvider for ReasonsForEver {
+    fn default_model(&self) -> &str {
+        "reasons"
+    }
+
+    fn generate(&self, _: GenerationRequest) -> LlmStream {
+        let thoughts = (0..10_000).map(|i| Ok(LlmEvent::Reasoning(format!("thought {i} "))));
+        futures::stream::iter(thoughts)
+            .chain(futures::stream::iter([Ok(LlmEvent::Text("answer".into()))]))
+            .boxed()
+    }
+}
+
+#[tokio::test]
+async fn reasoning_counts_towards_the_longest_reply() {
+    let app = common::spawn_configured(Some(Arc::new(ReasonsForEver)), |config| {
+        config.streams.max_reply_tokens = 50;
+    })
+    .await;
+    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
+    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let message_id = start_message(
+        &socket,
+        &mut rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await;
+    let events = until_complete(&mut rx, &message_id).await;
+    let reasoning = events
+        .iter()
+        .filter(|(e, _)| e == "message_reasoning")
+        .count();
+    assert_eq!(reasoning, 50, "the reasoning is cut at the limit");
+    let (_, complete) = events.last().unwrap();
+    assert_eq!(complete["metadata"]["finish_reason"], "length");
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
+}

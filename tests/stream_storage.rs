@@ -20,7 +20,7 @@ fn long_doc() -> String {
 
 /// A server streaming one token every 10 ms, saving the partial reply every 100 ms.
 async fn slow_stream_app(max_tokens: usize) -> common::TestApp {
-    common::spawn_configured(|config| {
+    common::spawn_configured(None, |config| {
         config.builtin.token_delay = Duration::from_millis(10);
         config.builtin.max_tokens = max_tokens;
         config.streams.flush_interval = Duration::from_millis(100);

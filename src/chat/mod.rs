@@ -69,7 +69,8 @@ pub struct Origin {
 pub struct StreamLimits {
     /// Live streams one user (or, unauthenticated, one socket) may run at once.
     pub max_per_user: usize,
-    /// Tokens one reply may hold; past it the stream ends with `finish_reason: "length"`.
+    /// Pieces (tokens and reasoning) one reply may hold; past it the stream ends with
+    /// `finish_reason: "length"`.
     /// This also bounds the in-memory buffer that resumes are served from.
     pub max_reply_tokens: usize,
     /// How often the partial reply of a live stream is written to the database.

@@ -133,13 +133,16 @@ impl StreamJob {
                 next = generation.next() => match next {
                     Some(Ok(LlmEvent::Text(text))) if !text.is_empty() => {
                         first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
-                        let count = self.emit_piece(&progress_audience, ProgressKind::Text, text);
-                        if count >= limits.max_reply_tokens {
+                        let pieces = self.emit_piece(&progress_audience, ProgressKind::Text, text);
+                        if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);
                         }
                     }
                     Some(Ok(LlmEvent::Reasoning(text))) if !text.is_empty() => {
-                        self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
+                        let pieces = self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
+                        if pieces >= limits.max_reply_tokens {
+                            break Outcome::Finished(FinishReason::Length);
+                        }
                     }
                     Some(Ok(LlmEvent::Usage(u))) => usage = Some(u),
                     Some(Ok(LlmEvent::Finish(reason))) => finish = reason,
@@ -251,7 +254,7 @@ impl StreamJob {
     }
 
     /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never
-    /// interleaves with it. Returns how many pieces of that kind the stream now holds.
+    /// interleaves with it. Returns how many pieces (tokens and reasoning) the stream now holds.
     fn emit_piece(&self, progress_audience: &Audience, kind: ProgressKind, text: String) -> usize {
         let broadcaster = &self.service.inner.broadcaster;
         let mut log = self.live.log();
@@ -284,7 +287,7 @@ impl StreamJob {
             },
         );
         pieces.push(text);
-        pieces.len()
+        log.tokens.len() + log.reasoning.len()
     }
 
     /// Another node ended this stream's row and announced its end: this node says nothing more.

@@ -57,13 +57,17 @@ pub async fn spawn_on(
     start(Config::for_database(database_url), llm, dir).await
 }
 
-/// A server with the built-in generator and settings changed by `configure`.
-pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+/// A server whose model provider is `llm` (the built-in generator when `None`) and whose
+/// settings `configure` changed.
+pub async fn spawn_configured(
+    llm: Option<Arc<dyn LlmProvider>>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_database(&sqlite_url(&dir));
     configure(&mut config);
-    start(config, None, dir).await
+    start(config, llm, dir).await
 }
 
 async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempDir) -> TestApp {
