@@ -34,7 +34,12 @@ socket.on("connect", () => {
   );
   rejoinAndResume();
 });
-socket.on("disconnect", () => showConnection("disconnected", "down"));
+socket.on("disconnect", (reason) => {
+  showConnection("disconnected", "down");
+  // The server disconnects a client that fell too far behind (its buffer overflowed), and
+  // socket.io-client does not retry a disconnect the server chose: come back and resume.
+  if (reason === "io server disconnect") window.setTimeout(() => socket.connect(), 300);
+});
 socket.io.on("reconnect_attempt", (n) => showConnection(`reconnecting… (${n})`, "warn"));
 
 /** After a (re)connect: back into the project room, and every unfinished reply resumed. */
