@@ -177,7 +177,8 @@ const REMOTE_QUEUE_LIMIT: usize = 100_000;
 
 /// Sends queued events to the other nodes' sockets through the adapter, skipping this node's
 /// sockets (they had theirs already). While Redis is down, events for other nodes are dropped
-/// (counted): their clients resume once it is back.
+/// (counted): nothing tells those clients, which resume when they see a gap (README, "Limits to
+/// know").
 async fn forward(
     io: Io,
     cluster: Cluster,
