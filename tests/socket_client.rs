@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::socket::{client, joined, next, start_message, until_complete};
+use common::socket::{client, joined, next, start_message, until_complete, Events};
 use futures::StreamExt;
 use ragcast::llm::{GenerationRequest, LlmError, LlmEvent, LlmProvider, LlmStream};
+use rust_socketio::asynchronous::Client;
 use rust_socketio::TransportType;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn whole_stream(transport: TransportType) {
     let app = common::spawn_app().await;
@@ -98,36 +99,74 @@ async fn a_whole_stream_over_polling() {
     whole_stream(TransportType::Polling).await;
 }
 
-/// A provider that streams two tokens, then breaks.
-struct BreaksMidStream;
+/// A provider named `model` whose every generation is `script()`.
+struct Scripted {
+    model: &'static str,
+    script: fn() -> LlmStream,
+}
 
-impl LlmProvider for BreaksMidStream {
+impl LlmProvider for Scripted {
     fn default_model(&self) -> &str {
-        "breaks"
+        self.model
     }
 
     fn generate(&self, _: GenerationRequest) -> LlmStream {
-        futures::stream::iter([
-            Ok(LlmEvent::Text("partial ".into())),
-            Ok(LlmEvent::Text("reply".into())),
-            Err(LlmError::Malformed("unexpected end of JSON".into())),
-        ])
-        .boxed()
+        (self.script)()
     }
+}
+
+fn scripted(model: &'static str, script: fn() -> LlmStream) -> Option<Arc<dyn LlmProvider>> {
+    Some(Arc::new(Scripted { model, script }))
+}
+
+/// Two tokens, then a broken upstream.
+fn breaks_mid_stream() -> LlmStream {
+    futures::stream::iter([
+        Ok(LlmEvent::Text("partial ".into())),
+        Ok(LlmEvent::Text("reply".into())),
+        Err(LlmError::Malformed("unexpected end of JSON".into())),
+    ])
+    .boxed()
+}
+
+/// A bug: one token, then a panic.
+fn panics_mid_stream() -> LlmStream {
+    let bug = futures::stream::poll_fn(|_| -> Poll<Option<Result<LlmEvent, LlmError>>> {
+        panic!("a bug in the provider")
+    });
+    futures::stream::iter([Ok(LlmEvent::Text("partial".into()))])
+        .chain(bug)
+        .boxed()
+}
+
+/// A model that thinks out loud for ever (well, 10 000 pieces), then answers.
+fn reasons_for_ever() -> LlmStream {
+    let thoughts = (0..10_000).map(|i| Ok(LlmEvent::Reasoning(format!("thought {i} "))));
+    futures::stream::iter(thoughts)
+        .chain(futures::stream::iter([Ok(LlmEvent::Text("answer".into()))]))
+        .boxed()
+}
+
+/// A client joined to a seeded project: `(socket, events, chat_id)`.
+async fn asker(app: &common::TestApp) -> (Client, Events, i64) {
+    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
+    let (socket, rx) = joined(&app.url, project_id).await;
+    (socket, rx, chat_id)
+}
+
+/// Asks once; the reply's id and its events until `message_complete`.
+async fn ask(socket: &Client, rx: &mut Events, chat_id: i64) -> (Value, Vec<(String, Value)>) {
+    let message = json!({ "chat_id": chat_id, "message": "water" });
+    let message_id = start_message(socket, rx, message).await;
+    let events = until_complete(rx, &message_id).await;
+    (message_id, events)
 }
 
 #[tokio::test]
 async fn a_failed_generation_emits_generation_failed_then_one_message_complete() {
-    let app = common::spawn_app_with(Some(Arc::new(BreaksMidStream))).await;
-    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
-    let message_id = start_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
-    let events = until_complete(&mut rx, &message_id).await;
+    let app = common::spawn_app_with(scripted("breaks", breaks_mid_stream)).await;
+    let (socket, mut rx, chat_id) = asker(&app).await;
+    let (message_id, events) = ask(&socket, &mut rx, chat_id).await;
     let order: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
     let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
     assert_eq!(error["code"], "generation_failed");
@@ -161,38 +200,13 @@ async fn a_failed_generation_emits_generation_failed_then_one_message_complete()
     app.shutdown().await;
 }
 
-/// A provider with a bug: one token, then a panic.
-struct PanicsMidStream;
-
-impl LlmProvider for PanicsMidStream {
-    fn default_model(&self) -> &str {
-        "panics"
-    }
-
-    fn generate(&self, _: GenerationRequest) -> LlmStream {
-        let bug = futures::stream::poll_fn(|_| -> Poll<Option<Result<LlmEvent, LlmError>>> {
-            panic!("a bug in the provider")
-        });
-        futures::stream::iter([Ok(LlmEvent::Text("partial".into()))])
-            .chain(bug)
-            .boxed()
-    }
-}
-
 #[tokio::test]
 async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
-    let app = common::spawn_app_with(Some(Arc::new(PanicsMidStream))).await;
-    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
+    let app = common::spawn_app_with(scripted("panics", panics_mid_stream)).await;
+    let (socket, mut rx, chat_id) = asker(&app).await;
     // One more than the streams a socket may run at once (4): a leaked slot refuses the last.
     for _ in 0..5 {
-        let message_id = start_message(
-            &socket,
-            &mut rx,
-            json!({ "chat_id": chat_id, "message": "water" }),
-        )
-        .await;
-        let events = until_complete(&mut rx, &message_id).await;
+        let (message_id, events) = ask(&socket, &mut rx, chat_id).await;
         let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
         assert_eq!(error["code"], "generation_failed");
         assert_eq!(error["message_id"], message_id);
@@ -216,37 +230,14 @@ async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
     app.shutdown().await;
 }
 
-/// A model that thinks out loud for ever (well, 10 000 pieces), then answers.
-struct ReasonsForEver;
-
-impl LlmProvider for ReasonsForEver {
-    fn default_model(&self) -> &str {
-        "reasons"
-    }
-
-    fn generate(&self, _: GenerationRequest) -> LlmStream {
-        let thoughts = (0..10_000).map(|i| Ok(LlmEvent::Reasoning(format!("thought {i} "))));
-        futures::stream::iter(thoughts)
-            .chain(futures::stream::iter([Ok(LlmEvent::Text("answer".into()))]))
-            .boxed()
-    }
-}
-
 #[tokio::test]
 async fn reasoning_counts_towards_the_longest_reply() {
-    let app = common::spawn_configured(Some(Arc::new(ReasonsForEver)), |config| {
+    let app = common::spawn_configured(scripted("reasons", reasons_for_ever), |config| {
         config.streams.max_reply_tokens = 50;
     })
     .await;
-    let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
-    let (socket, mut rx) = joined(&app.url, project_id).await;
-    let message_id = start_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
-    let events = until_complete(&mut rx, &message_id).await;
+    let (socket, mut rx, chat_id) = asker(&app).await;
+    let (_, events) = ask(&socket, &mut rx, chat_id).await;
     let reasoning = events
         .iter()
         .filter(|(e, _)| e == "message_reasoning")

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::socket::{self, Events};
 use ragcast::store;
+use rust_socketio::asynchronous::Client;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{json, Value};
 
@@ -26,6 +27,15 @@ async fn slow_stream_app(max_tokens: usize) -> common::TestApp {
         config.streams.flush_interval = Duration::from_millis(100);
     })
     .await
+}
+
+/// A client in a project with a long document, and the id of the reply it asked for.
+async fn start_long_stream(app: &common::TestApp) -> (Client, Events, Value) {
+    let (project_id, chat_id) = app.seed(&long_doc()).await;
+    let (client, mut rx) = socket::joined(&app.url, project_id).await;
+    let message = json!({ "chat_id": chat_id, "message": "rivers water", "top_k": 50 });
+    let id = socket::start_message(&client, &mut rx, message).await;
+    (client, rx, id)
 }
 
 /// The `message_token`s of `message_id` received within `window`, and whether the stream ended.
@@ -48,10 +58,7 @@ async fn tokens_within(rx: &mut Events, message_id: &Value, window: Duration) ->
 #[tokio::test]
 async fn a_locked_database_does_not_hold_back_the_tokens() {
     let app = slow_stream_app(300).await;
-    let (project_id, chat_id) = app.seed(&long_doc()).await;
-    let (client, mut rx) = socket::joined(&app.url, project_id).await;
-    let message = json!({ "chat_id": chat_id, "message": "rivers water", "top_k": 50 });
-    let id = socket::start_message(&client, &mut rx, message).await;
+    let (_client, mut rx, id) = start_long_stream(&app).await;
     socket::next(&mut rx, "message_token").await;
 
     // Another connection holds SQLite's write lock for 1.5 s: every partial save waits for it.
@@ -82,10 +89,7 @@ async fn a_locked_database_does_not_hold_back_the_tokens() {
 #[tokio::test]
 async fn a_stream_whose_row_another_node_ended_stops_without_a_word() {
     let app = slow_stream_app(400).await;
-    let (project_id, chat_id) = app.seed(&long_doc()).await;
-    let (client, mut rx) = socket::joined(&app.url, project_id).await;
-    let message = json!({ "chat_id": chat_id, "message": "rivers water", "top_k": 50 });
-    let id = socket::start_message(&client, &mut rx, message).await;
+    let (_client, mut rx, id) = start_long_stream(&app).await;
     let (before, _) = tokens_within(&mut rx, &id, Duration::from_millis(300)).await;
     assert!(before > 0);
 

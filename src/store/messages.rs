@@ -219,6 +219,15 @@ pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Re
         completed_at: Set(Some(reply.completed_at)),
         ..Default::default()
     };
+    update_if_streaming(db, id, update).await
+}
+
+/// Writes `update` to row `id` if it is still `streaming`; `false` when it was not.
+async fn update_if_streaming(
+    db: &impl ConnectionTrait,
+    id: i64,
+    update: message::ActiveModel,
+) -> Result<bool, DbErr> {
     let result = message::Entity::update_many()
         .set(update)
         .filter(message::Column::Id.eq(id))
@@ -272,11 +281,5 @@ pub async fn save_partial(
         token_count: Set(token_count),
         ..Default::default()
     };
-    let result = message::Entity::update_many()
-        .set(update)
-        .filter(message::Column::Id.eq(id))
-        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    update_if_streaming(db, id, update).await
 }
