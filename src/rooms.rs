@@ -10,8 +10,16 @@ pub fn user(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
-pub fn task(task_id: &str) -> String {
-    format!("task:{task_id}")
+/// The room `task_subscribe` joins. PROTOCOL names it `task:{task_id}`; for a signed-in user it
+/// is that user's own copy (`task@…`, a prefix no other room has; the length keeps user and task
+/// apart), so subscribing to a guessed task id (message ids count up) before another user's
+/// generation starts yields nothing of theirs. Sockets without a user (the API key, auth mode
+/// `none`) follow `task:{task_id}` itself.
+pub fn task(task_id: &str, user_id: Option<&str>) -> String {
+    match user_id {
+        Some(user) => format!("task@{}:{user}:{task_id}", user.len()),
+        None => format!("task:{task_id}"),
+    }
 }
 
 /// Every socket joins a room named by its own sid, so "the room and the sender" is one broadcast

@@ -7,11 +7,14 @@ use crate::events::names;
 use crate::events::outgoing::{AiProgress, ErrorEvent, MessageComplete, ProgressKind};
 use crate::rooms;
 
-/// `task:{task_id}` and, when the stream has a user, `user:{id}`: where `ai_progress` goes.
+/// Where `ai_progress` goes: `task:{task_id}` and, when the stream has a user, that user's copy
+/// of the task room and `user:{id}`.
 pub(super) fn progress_audience(task_id: &str, user_id: Option<&str>) -> Audience {
-    let audience = Audience::room(rooms::task(task_id));
+    let audience = Audience::room(rooms::task(task_id, None));
     match user_id {
-        Some(user) => audience.and_room(rooms::user(user)),
+        Some(user) => audience
+            .and_room(rooms::task(task_id, Some(user)))
+            .and_room(rooms::user(user)),
         None => audience,
     }
 }

@@ -41,14 +41,14 @@ async fn subscribe(
             AppError::new(ErrorCode::Forbidden, "this task belongs to another user").into(),
         );
     }
-    socket.join(rooms::task(&task_id));
+    socket.join(rooms::task(&task_id, session.user_id()));
     Ok(Subscription { task_id })
 }
 
 pub async fn on_unsubscribe(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
-    let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|_| {
+    let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|session| {
         let TaskRef { task_id } = parse(payload_or_null(data))?;
-        socket.leave(rooms::task(&task_id));
+        socket.leave(rooms::task(&task_id, session.user_id()));
         Ok(Subscription { task_id })
     });
     respond(&socket, ack, names::TASK_UNSUBSCRIBE, result);

@@ -132,6 +132,32 @@ describe("jwt mode", () => {
     for (const s of [alice, aliceElsewhere, bob]) s.disconnect();
   });
 
+  test("subscribing first to a task id another user then uses yields nothing of theirs", async () => {
+    const alice = await dial(server.url, { token: user("alice", [projectA.id]) });
+    const bob = await dial(server.url, { token: user("bob", "*") });
+    // The task ids Alice will use do not exist yet: the explicit one, and the default one (the
+    // next message id, easy to guess).
+    const last = (await request(bob, "send_message", { chat_id: chatA.id, message: "water" })).message_id;
+    await nextEvent(bob, "message_complete", (d) => d.message_id === last, 15000);
+    for (const task_id of ["shared-name", String(last + 2)]) {
+      assert.equal((await request(bob, "task_subscribe", { task_id })).ok, true);
+    }
+    const backend = await dial(server.url, { token: API_KEY });
+    assert.equal((await request(backend, "task_subscribe", { task_id: "shared-name" })).ok, true);
+    const unnamed = await request(alice, "send_message", { chat_id: chatA.id, message: "water boils" });
+    assert.equal(unnamed.message_id, last + 2, "the guess was right");
+    const named = await request(alice, "send_message", { chat_id: chatA.id, message: "water boils", task_id: "shared-name" });
+    for (const ack of [named, unnamed]) {
+      await nextEvent(alice, "message_complete", (d) => d.message_id === ack.message_id, 15000);
+    }
+    // The API key follows any task; Bob, subscribed first, got nothing of Alice's.
+    await nextEvent(backend, "ai_progress", (d) => d.type === "completion" && d.message_id === named.message_id, 15000);
+    await sleep(100);
+    const leaked = bob.events.filter((e) => e.event === "ai_progress" && e.data.message_id !== last);
+    assert.deepEqual(leaked, []);
+    for (const s of [alice, bob, backend]) s.disconnect();
+  });
+
   test("HTTP: a token is needed, user tokens stay within their projects, the API key opens the rest", async () => {
     const token = user("u1", [projectA.id]);
     for (const path of ["/health", "/ready", "/metrics"]) {
