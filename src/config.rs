@@ -116,9 +116,10 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_FLUSH_INTERVAL_MS", default_value_t = 500)]
     pub flush_interval_ms: u64,
 
-    /// Comma-separated origins; `*` (the default) allows any.
-    #[arg(long, env = "RAGCAST_CORS_ORIGINS", default_value = "*")]
-    pub cors_origins: String,
+    /// Comma-separated origins, or `*` for any. Default: any in auth mode `none`, none (same
+    /// origin only) with `--auth jwt`.
+    #[arg(long, env = "RAGCAST_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
 
     /// Seconds to establish the connection to the model server.
     #[arg(long, env = "RAGCAST_LLM_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
@@ -323,7 +324,11 @@ impl Settings {
             ));
         }
 
-        let cors_origins = parse_origins(&self.cors_origins)?;
+        let cors_origins = match (&self.cors_origins, self.auth) {
+            (Some(raw), _) => parse_origins(raw)?,
+            (None, AuthMode::None) => CorsOrigins::Any,
+            (None, _) => CorsOrigins::List(Vec::new()),
+        };
         let web_dir = self.web_dir()?;
 
         if self.builtin_max_tokens == 0 {
@@ -665,6 +670,21 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.flag, "--llm-base-url");
+    }
+
+    #[test]
+    fn cors_origins_default_to_any_only_without_auth() {
+        assert!(matches!(parse(&[]).unwrap().cors_origins, CorsOrigins::Any));
+        let jwt = parse(&[
+            "--auth",
+            "jwt",
+            "--jwt-secret",
+            "a-secret-of-enough-length-for-hs256",
+        ]);
+        match jwt.unwrap().cors_origins {
+            CorsOrigins::List(list) => assert!(list.is_empty()),
+            CorsOrigins::Any => panic!("jwt mode allows any origin by default"),
+        }
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub fn task(task_id: &str, user_id: Option<&str>) -> String {
     }
 }
 
+/// Whether `room` is a task room (either kind).
+pub fn is_task(room: &str) -> bool {
+    room.starts_with("task:") || room.starts_with("task@")
+}
+
 /// Every socket joins a room named by its own sid, so "the room and the sender" is one broadcast
 /// in which socketioxide delivers to each socket once.
 pub fn socket(sid: Sid) -> String {

@@ -41,9 +41,22 @@ async fn subscribe(
             AppError::new(ErrorCode::Forbidden, "this task belongs to another user").into(),
         );
     }
-    socket.join(rooms::task(&task_id, session.user_id()));
+    let room = rooms::task(&task_id, session.user_id());
+    let rooms = socket.rooms();
+    let followed = rooms.iter().filter(|r| rooms::is_task(r)).count();
+    if followed >= MAX_TASKS_PER_SOCKET && !rooms.iter().any(|r| *r == room) {
+        return Err(AppError::new(
+            ErrorCode::Busy,
+            format!("this socket follows {followed} tasks already; unsubscribe from one first"),
+        )
+        .into());
+    }
+    socket.join(room);
     Ok(Subscription { task_id })
 }
+
+/// Tasks one socket may follow at once: each is a room held until the socket leaves.
+const MAX_TASKS_PER_SOCKET: usize = 64;
 
 pub async fn on_unsubscribe(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
     let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|session| {

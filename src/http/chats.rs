@@ -1,7 +1,7 @@
 //! `/api/projects/{id}/chats` and `/api/chats/{id}/messages`.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{Ids, JsonValue};
+use super::extract::{Ids, JsonValue, QueryParams};
 use super::projects::require;
 use crate::auth::ApiCaller;
 use crate::broadcast::Audience;
@@ -96,9 +96,8 @@ pub async fn messages(
     State(db): State<DatabaseConnection>,
     ApiCaller(caller): ApiCaller,
     Ids([chat_id]): Ids<1>,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<Vec<MessageView>>, AppError> {
-    let Query(page) = page.map_err(|e| AppError::invalid(e.body_text()))?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(AppError::invalid("`limit` must be between 1 and 1000"));
@@ -140,7 +139,7 @@ pub async fn send(
     State(chat): State<ChatService>,
     ApiCaller(caller): ApiCaller,
     Ids([chat_id]): Ids<1>,
-    Query(options): Query<SendOptions>,
+    QueryParams(options): QueryParams<SendOptions>,
     JsonValue(mut body): JsonValue,
 ) -> Result<Response, AppError> {
     if let Value::Object(map) = &mut body {

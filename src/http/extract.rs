@@ -74,3 +74,17 @@ impl<S: Send + Sync, const N: usize> FromRequestParts<S> for Ids<N> {
         Ok(Ids(ids))
     }
 }
+
+/// A query string parsed into `T`; a bad one is `invalid_payload` in the API's error format.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(params) = axum::extract::Query::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::invalid(e.body_text()))?;
+        Ok(QueryParams(params))
+    }
+}

@@ -13,7 +13,7 @@ use crate::broadcast::Audience;
 use crate::chat::ChatService;
 use crate::error::AppError;
 use crate::events::names;
-use crate::events::payloads::Payload;
+use crate::events::payloads::{Id, Payload};
 use crate::ingest::{DocumentStatus, DocumentStatusEvent, ProjectUpdate};
 use crate::rooms;
 
@@ -59,8 +59,10 @@ pub async fn custom_event(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DocumentStatusBody {
-    pub project_id: Option<i64>,
-    pub document_id: i64,
+    #[schema(value_type = Option<i64>)]
+    pub project_id: Option<Id>,
+    #[schema(value_type = i64)]
+    pub document_id: Id,
     pub filename: String,
     pub status: DocumentStatus,
     pub progress: i32,
@@ -69,9 +71,6 @@ pub struct DocumentStatusBody {
 
 impl Payload for DocumentStatusBody {
     fn validate(&self) -> Result<(), String> {
-        if self.document_id <= 0 {
-            return Err("`document_id` must be a positive integer".into());
-        }
         if !(0..=100).contains(&self.progress) {
             return Err("`progress` must be between 0 and 100".into());
         }
@@ -91,13 +90,13 @@ pub async fn document_status(
 ) -> Result<Json<Delivered>, AppError> {
     let event = DocumentStatusEvent {
         project_id,
-        document_id: body.document_id,
+        document_id: body.document_id.0,
         filename: body.filename,
         status: body.status,
         progress: body.progress,
         error: body.error,
     };
-    let claimed = body.project_id;
+    let claimed = body.project_id.map(|id| id.0);
     deliver(
         &chat,
         &caller,
@@ -111,7 +110,8 @@ pub async fn document_status(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateBody {
-    pub project_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub project_id: Option<Id>,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -135,7 +135,7 @@ pub async fn update(
     Ids([project_id]): Ids<1>,
     Body(body): Body<UpdateBody>,
 ) -> Result<Json<Delivered>, AppError> {
-    let claimed = body.project_id;
+    let claimed = body.project_id.map(|id| id.0);
     let event = ProjectUpdate {
         project_id,
         kind: body.kind,

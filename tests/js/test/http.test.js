@@ -48,7 +48,13 @@ describe("HTTP notifications and deletes", () => {
     assert.deepEqual(await nextEvent(socket, "document_status"), {
       project_id: project.id, document_id: 7, filename: "a.pdf", status: "processing", progress: 40,
     });
+    // A string of digits is accepted for any id (PROTOCOL §4).
+    const digits = { project_id: String(project.id), document_id: "8", filename: "b.pdf", status: "queued", progress: 0 };
+    assert.equal((await api(server.url, "POST", `${path}/document-status`, digits)).status, 200);
+    assert.equal((await nextEvent(socket, "document_status", (d) => d.filename === "b.pdf")).document_id, 8);
     for (const [body, field] of [
+      [{ document_id: 0, filename: "a.pdf", status: "queued", progress: 0 }, "document_id"],
+      [{ document_id: "7x", filename: "a.pdf", status: "queued", progress: 0 }, "document_id"],
       [{ document_id: 7, filename: "a.pdf", status: "processing", progress: 140 }, "progress"],
       [{ document_id: 7, filename: "a.pdf", status: "done", progress: 40 }, "status"],
       [{ document_id: 7, filename: "a.pdf", status: "completed", progress: 90 }, "progress"],
@@ -68,6 +74,17 @@ describe("HTTP notifications and deletes", () => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.error.message, /type/);
     socket.disconnect();
+  });
+
+  test("a bad query string gets the API's error body", async () => {
+    const { chat } = await seedProject(server.url, []);
+    for (const query of ["wait=maybe", "limit=many"]) {
+      const method = query.startsWith("wait") ? "POST" : "GET";
+      const res = await api(server.url, method, `/api/chats/${chat.id}/messages?${query}`, method === "POST" ? { message: "hi" } : undefined);
+      assert.equal(res.status, 400, query);
+      assert.equal(res.body.error.code, "invalid_payload", query);
+      assert.match(res.body.error.message, new RegExp(query.split("=")[0]), query);
+    }
   });
 
   test("a deleted document is gone from the very next answer's sources", async () => {

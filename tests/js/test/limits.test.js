@@ -91,6 +91,24 @@ test("concurrent streams per user and connections per address are capped", async
   }
 });
 
+test("a socket follows at most 64 tasks at once", async () => {
+  const server = await startServer({ RAGCAST_RATE_EVENTS_PER_SEC: "1000", RAGCAST_RATE_EVENTS_BURST: "1000" });
+  const socket = await connect(server.url, "websocket");
+  for (let i = 0; i < 64; i++) {
+    assert.equal((await request(socket, "task_subscribe", { task_id: `t${i}` })).ok, true, `t${i}`);
+  }
+  const refused = await request(socket, "task_subscribe", { task_id: "t64" });
+  assert.equal(refused.ok, false);
+  assert.equal(refused.error.code, "busy");
+  assert.equal((await nextEvent(socket, "error", (d) => d.event === "task_subscribe")).code, "busy");
+  // Following one it already follows is fine; leaving one makes room.
+  assert.equal((await request(socket, "task_subscribe", { task_id: "t0" })).ok, true);
+  assert.equal((await request(socket, "task_unsubscribe", { task_id: "t0" })).ok, true);
+  assert.equal((await request(socket, "task_subscribe", { task_id: "t64" })).ok, true);
+  socket.disconnect();
+  await server.stop();
+});
+
 test("SIGKILL mid-stream: after restart the question is intact and the reply interrupted with what was flushed", async () => {
   const server = await startServer({ RAGCAST_BUILTIN_TOKEN_DELAY_MS: "20", RAGCAST_FLUSH_INTERVAL_MS: "100" });
   const { chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
