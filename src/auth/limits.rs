@@ -96,23 +96,37 @@ impl ConnectionsPerIp {
         }
     }
 
-    /// Counts a new connection, or refuses it past the cap.
-    pub fn acquire(&self, ip: IpAddr) -> bool {
+    /// Counts a new connection, or refuses it (`None`) past the cap.
+    pub fn acquire(&self, ip: IpAddr) -> Option<ConnectionSlot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let count = open.entry(ip).or_default();
         if *count >= self.max {
-            return false;
+            return None;
         }
         *count += 1;
-        true
+        Some(ConnectionSlot {
+            ip,
+            open: self.open.clone(),
+        })
     }
+}
 
-    pub fn release(&self, ip: IpAddr) {
+/// One counted connection of an address. Dropping it gives the count back, however the socket
+/// ends: a disconnect, or a connection socketioxide drops before its connect ack (no disconnect
+/// handler runs then).
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&ip) {
+        if let Some(count) = open.get_mut(&self.ip) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&ip);
+                open.remove(&self.ip);
             }
         }
     }
@@ -138,9 +152,10 @@ mod tests {
     fn connections_are_capped_per_address() {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let cap = ConnectionsPerIp::new(2);
-        assert!(cap.acquire(ip) && cap.acquire(ip));
-        assert!(!cap.acquire(ip));
-        cap.release(ip);
-        assert!(cap.acquire(ip));
+        let first = cap.acquire(ip).unwrap();
+        let _second = cap.acquire(ip).unwrap();
+        assert!(cap.acquire(ip).is_none());
+        drop(first);
+        assert!(cap.acquire(ip).is_some(), "a dropped slot is given back");
     }
 }

@@ -9,7 +9,7 @@ mod limits;
 mod socket;
 
 pub use http::ApiCaller;
-pub use limits::{ConnectionsPerIp, RateLimiter, RateSettings};
+pub use limits::{ConnectionSlot, ConnectionsPerIp, RateLimiter, RateSettings};
 pub use socket::authenticate;
 
 use std::collections::HashSet;

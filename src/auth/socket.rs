@@ -54,16 +54,19 @@ pub async fn authenticate(
             tracing::info!(sid = %socket.id, "connection refused: {e}");
             Refused::Unauthorized
         })?;
-    let ip = peer_ip(&socket);
-    if let Some(ip) = ip {
-        if !connections.acquire(ip) {
-            tracing::warn!(sid = %socket.id, %ip, "connection refused: too many from this address");
-            return Err(Refused::TooManyConnections);
-        }
-    }
+    let connection = match peer_ip(&socket) {
+        Some(ip) => match connections.acquire(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::warn!(sid = %socket.id, %ip, "connection refused: too many from this address");
+                return Err(Refused::TooManyConnections);
+            }
+        },
+        None => None,
+    };
     socket.extensions.insert(Arc::new(Session {
         caller,
-        ip,
+        connection,
         project: Default::default(),
         limiter: RateLimiter::new(&rates),
     }));

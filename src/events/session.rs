@@ -1,6 +1,5 @@
 //! A connection: who it is, which project room it is in, and its handlers.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::cluster::{Ack, Cluster, Socket};
@@ -13,7 +12,7 @@ use super::ack::{payload_or_null, respond, EventError};
 use super::outgoing::{ConnectionStatus, Pong};
 use super::payloads::{parse, Ping};
 use super::{chat, names, projects, tasks};
-use crate::auth::{Caller, ConnectionsPerIp, Identity, ProjectAccess, RateLimiter, RateSettings};
+use crate::auth::{Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings};
 use crate::broadcast::send_to_socket;
 use crate::error::{AppError, ErrorCode};
 use crate::{rooms, time};
@@ -23,8 +22,8 @@ use crate::{rooms, time};
 pub struct Session {
     /// Who is connected: decides which projects and tasks this socket may touch.
     pub caller: Caller,
-    /// The peer address, counted against the per-address connection cap.
-    pub ip: Option<IpAddr>,
+    /// This connection's place in the per-address cap, given back when the session is dropped.
+    pub connection: Option<ConnectionSlot>,
     /// The one project room the socket is in. A tokio mutex: it is held across the database
     /// check of a join, so two quick joins cannot interleave their leave/join events.
     pub project: Mutex<Option<i64>>,
@@ -106,14 +105,7 @@ async fn on_ping(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
     respond(&socket, ack, names::PING, result);
 }
 
-async fn on_disconnect(
-    socket: Socket,
-    reason: DisconnectReason,
-    State(connections): State<ConnectionsPerIp>,
-) {
-    if let Some(ip) = session_of(&socket).ip {
-        connections.release(ip);
-    }
+async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
     metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
     tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
 }
@@ -128,7 +120,7 @@ pub fn session_of(socket: &Socket) -> Arc<Session> {
                 user_id: String::new(),
                 projects: ProjectAccess::Only(Default::default()),
             }),
-            ip: None,
+            connection: None,
             project: Mutex::new(None),
             limiter: RateLimiter::new(&RateSettings {
                 events_per_sec: 1.0,
