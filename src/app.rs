@@ -51,6 +51,8 @@ pub struct App {
 }
 
 const INGEST_WORKERS: usize = 2;
+/// Uploads waiting for (or in) ingestion at most; each holds its content (up to `--max-body`).
+const INGEST_QUEUE: usize = 32;
 
 /// Bytes each websocket reads at a time. Client events are small; engineioxide's 4 KiB default
 /// cost every idle connection 3 KB more (BENCHMARKS.md). A larger frame takes several reads.
@@ -104,6 +106,7 @@ impl App {
             db.clone(),
             broadcaster.clone(),
             INGEST_WORKERS,
+            INGEST_QUEUE,
             ChunkSettings {
                 size: config.chunk_size,
                 overlap: config.chunk_overlap,

@@ -40,7 +40,7 @@ impl Payload for TextDocument {
 
 /// `multipart/form-data` with a `file` field, or JSON `{ filename, content }`. Answers
 /// `202 { id, status: "queued" }`; ingestion goes on in the background.
-#[utoipa::path(post, path = "/api/projects/{id}/documents", tag = "documents", params(("id" = i64, Path)), request_body(content = TextDocument, description = "JSON, or multipart/form-data with a `file` field"), responses((status = 202, description = "`{ id, status: \"queued\" }`"), (status = 413, description = "too large"), (status = 415, description = "unsupported type"), (status = 422, description = "not what it says")))]
+#[utoipa::path(post, path = "/api/projects/{id}/documents", tag = "documents", params(("id" = i64, Path)), request_body(content = TextDocument, description = "JSON, or multipart/form-data with a `file` field"), responses((status = 202, description = "`{ id, status: \"queued\" }`"), (status = 413, description = "too large"), (status = 415, description = "unsupported type"), (status = 422, description = "not what it says"), (status = 503, description = "too many documents waiting to be indexed (`busy`)")))]
 pub async fn upload(
     State(ingest): State<Ingestor>,
     State(db): State<DatabaseConnection>,
@@ -50,6 +50,8 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     caller.require_project(project_id)?;
     require(&db, project_id).await?;
+    // Before the body is read: a full queue refuses the upload without holding it in memory.
+    let place = ingest.reserve()?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -95,13 +97,16 @@ pub async fn upload(
         }
     };
     let created = ingest
-        .submit(Upload {
-            project_id,
-            filename: file.filename.trim().to_owned(),
-            content_type: kind.content_type(),
-            size_bytes,
-            content,
-        })
+        .submit(
+            Upload {
+                project_id,
+                filename: file.filename.trim().to_owned(),
+                content_type: kind.content_type(),
+                size_bytes,
+                content,
+            },
+            place,
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -5,6 +5,9 @@
 pub mod chunker;
 pub mod detect;
 pub mod pdf;
+mod queue;
+
+pub use queue::{QueuePlace, UploadQueue};
 
 use std::sync::Arc;
 
@@ -84,6 +87,7 @@ pub struct Ingestor {
     db: DatabaseConnection,
     broadcaster: Broadcaster,
     workers: Arc<Semaphore>,
+    queue: UploadQueue,
     chunking: ChunkSettings,
 }
 
@@ -92,18 +96,30 @@ impl Ingestor {
         db: DatabaseConnection,
         broadcaster: Broadcaster,
         workers: usize,
+        queue: usize,
         chunking: ChunkSettings,
     ) -> Self {
         Self {
             db,
             broadcaster,
             workers: Arc::new(Semaphore::new(workers.max(1))),
+            queue: UploadQueue::new(queue.max(workers).max(1)),
             chunking,
         }
     }
 
-    /// Stores the document as `queued` and ingests it in the background.
-    pub async fn submit(&self, upload: Upload) -> Result<document::Model, AppError> {
+    /// A place for one more upload, refused (`busy`) while the queue is full.
+    pub fn reserve(&self) -> Result<QueuePlace, AppError> {
+        self.queue.reserve()
+    }
+
+    /// Stores the document as `queued` and ingests it in the background; its queue place is
+    /// given back once it is indexed (or failed).
+    pub async fn submit(
+        &self,
+        upload: Upload,
+        place: QueuePlace,
+    ) -> Result<document::Model, AppError> {
         let doc = documents::create(
             &self.db,
             NewDocument {
@@ -118,7 +134,8 @@ impl Ingestor {
         let this = self.clone();
         let queued = doc.clone();
         tokio::spawn(async move {
-            let Ok(_permit) = this.workers.clone().acquire_owned().await else {
+            let _place = place;
+            let Ok(_worker) = this.workers.clone().acquire_owned().await else {
                 return;
             };
             this.ingest(queued, upload.content).await;
