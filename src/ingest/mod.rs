@@ -171,11 +171,12 @@ impl Ingestor {
                 if let Err(e) = documents::delete_chunks(&self.db, doc.id).await {
                     tracing::error!("cannot remove the chunks of a failed document: {e}");
                 }
-                let progress = documents::find(&self.db, doc.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or(0, |d| d.progress);
+                let progress = match documents::find(&self.db, doc.id).await {
+                    Ok(Some(stored)) => stored.progress,
+                    // Deleted while it was indexed: its deletion was announced, nothing more.
+                    Ok(None) => return,
+                    Err(_) => 0,
+                };
                 self.set(&doc, DocumentStatus::Failed, progress, Some(reason))
                     .await;
             }
