@@ -79,48 +79,157 @@ impl LiveStream {
 
 #[derive(Clone, Default)]
 pub struct LiveStreams {
-    inner: Arc<Mutex<HashMap<i64, Arc<LiveStream>>>>,
+    inner: Arc<Mutex<Streams>>,
+}
+
+#[derive(Default)]
+struct Streams {
+    live: HashMap<i64, Arc<LiveStream>>,
+    /// Streams being started (stored, not yet live), per starter: they count against its cap.
+    starting: HashMap<Starter, usize>,
+}
+
+/// Whose cap a stream counts against: its user, or (no user) the socket that sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Starter {
+    User(String),
+    Socket(Sid),
+}
+
+impl Starter {
+    fn of(user_id: Option<&str>, sid: Option<Sid>) -> Option<Starter> {
+        match (user_id, sid) {
+            (Some(user), _) => Some(Starter::User(user.to_owned())),
+            (None, Some(sid)) => Some(Starter::Socket(sid)),
+            (None, None) => None,
+        }
+    }
+
+    fn started(&self, stream: &LiveStream) -> bool {
+        match self {
+            Starter::User(user) => stream.user_id.as_deref() == Some(user.as_str()),
+            Starter::Socket(sid) => stream.user_id.is_none() && stream.origin_sid == Some(*sid),
+        }
+    }
+}
+
+/// A stream slot taken before the stream is stored, given back when dropped: by then the stream
+/// is live (and counts itself) or failed to start.
+pub struct Slot {
+    streams: LiveStreams,
+    starter: Option<Starter>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some(starter) = self.starter.take() else {
+            return;
+        };
+        let mut streams = self.streams.lock();
+        if let Some(count) = streams.starting.get_mut(&starter) {
+            *count -= 1;
+            if *count == 0 {
+                streams.starting.remove(&starter);
+            }
+        }
+    }
 }
 
 impl LiveStreams {
-    fn map(&self) -> MutexGuard<'_, HashMap<i64, Arc<LiveStream>>> {
+    fn lock(&self) -> MutexGuard<'_, Streams> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Takes one of the starter's `cap` slots, counting its live streams and those being
+    /// started, in one step so that concurrent sends cannot all pass; `Err(running)` past the
+    /// cap. Streams with neither user nor socket (the API key over HTTP) are not capped.
+    pub fn reserve(
+        &self,
+        user_id: Option<&str>,
+        sid: Option<Sid>,
+        cap: usize,
+    ) -> Result<Slot, usize> {
+        let Some(starter) = Starter::of(user_id, sid) else {
+            return Ok(Slot {
+                streams: self.clone(),
+                starter: None,
+            });
+        };
+        let mut streams = self.lock();
+        let live = streams.live.values().filter(|s| starter.started(s)).count();
+        let starting = streams.starting.get(&starter).copied().unwrap_or(0);
+        if live + starting >= cap {
+            return Err(live + starting);
+        }
+        *streams.starting.entry(starter.clone()).or_default() += 1;
+        Ok(Slot {
+            streams: self.clone(),
+            starter: Some(starter),
+        })
+    }
+
     pub fn insert(&self, stream: Arc<LiveStream>) {
-        self.map().insert(stream.message_id, stream);
+        self.lock().live.insert(stream.message_id, stream);
     }
 
     pub fn get(&self, message_id: i64) -> Option<Arc<LiveStream>> {
-        self.map().get(&message_id).cloned()
+        self.lock().live.get(&message_id).cloned()
     }
 
     pub fn remove(&self, message_id: i64) {
-        self.map().remove(&message_id);
-    }
-
-    /// Live streams of this user, or (no user) started by this socket.
-    pub fn count_by(&self, user_id: Option<&str>, sid: Option<Sid>) -> usize {
-        self.map()
-            .values()
-            .filter(|s| match user_id {
-                Some(user) => s.user_id.as_deref() == Some(user),
-                None => sid.is_some() && s.origin_sid == sid,
-            })
-            .count()
+        self.lock().live.remove(&message_id);
     }
 
     pub fn find_task(&self, task_id: &str) -> Option<Arc<LiveStream>> {
-        self.map().values().find(|s| s.task_id == task_id).cloned()
+        self.lock()
+            .live
+            .values()
+            .find(|s| s.task_id == task_id)
+            .cloned()
     }
 
     pub fn len(&self) -> usize {
-        self.map().len()
+        self.lock().live.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_of(user: &str, message_id: i64) -> Arc<LiveStream> {
+        Arc::new(LiveStream::new(
+            message_id,
+            1,
+            1,
+            Some(user.to_owned()),
+            None,
+            message_id.to_string(),
+        ))
+    }
+
+    #[test]
+    fn streams_being_started_and_live_ones_share_the_cap() {
+        let streams = LiveStreams::default();
+        let starting = streams.reserve(Some("u"), None, 2).unwrap();
+        streams.insert(stream_of("u", 1));
+        assert_eq!(streams.reserve(Some("u"), None, 2).err(), Some(2));
+        assert!(streams.reserve(Some("other"), None, 2).is_ok());
+        drop(starting);
+        let again = streams.reserve(Some("u"), None, 2);
+        assert!(again.is_ok(), "a start that ended gives its slot back");
+        streams.remove(1);
+        drop(again);
+        assert!(streams.lock().starting.is_empty());
+        assert!(
+            streams.reserve(None, None, 0).is_ok(),
+            "the API key over HTTP is not capped"
+        );
     }
 }

@@ -231,16 +231,23 @@ impl ChatService {
             }
         }
 
-        let running = self
+        // Held until the stream is live: it then counts itself.
+        let _slot = self
             .inner
             .live
-            .count_by(origin.caller.user_id(), origin.sid);
-        if running >= self.inner.limits.max_per_user {
-            return Err(AppError::new(
-                ErrorCode::Busy,
-                format!("{running} replies of yours are still streaming; wait for one to finish"),
-            ));
-        }
+            .reserve(
+                origin.caller.user_id(),
+                origin.sid,
+                self.inner.limits.max_per_user,
+            )
+            .map_err(|running| {
+                AppError::new(
+                    ErrorCode::Busy,
+                    format!(
+                        "{running} replies of yours are still streaming; wait for one to finish"
+                    ),
+                )
+            })?;
 
         let model = request
             .model

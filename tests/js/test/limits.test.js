@@ -91,6 +91,22 @@ test("concurrent streams per user and connections per address are capped", async
   }
 });
 
+test("sends that arrive together cannot all pass the stream cap", async () => {
+  const server = await startServer({ RAGCAST_BUILTIN_TOKEN_DELAY_MS: "20", RAGCAST_MAX_STREAMS_PER_USER: "2" });
+  try {
+    const { chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
+    const socket = await connect(server.url, "websocket");
+    const acks = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => request(socket, "send_message", { chat_id: chat.id, message: `water facts ${i}`, top_k: 10 })),
+    );
+    assert.equal(acks.filter((a) => a.ok).length, 2, JSON.stringify(acks));
+    assert.ok(acks.filter((a) => !a.ok).every((a) => a.error.code === "busy"));
+    socket.disconnect();
+  } finally {
+    await server.stop();
+  }
+});
+
 test("a socket follows at most 64 tasks at once", async () => {
   const server = await startServer({ RAGCAST_RATE_EVENTS_PER_SEC: "1000", RAGCAST_RATE_EVENTS_BURST: "1000" });
   const socket = await connect(server.url, "websocket");
