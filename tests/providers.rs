@@ -438,7 +438,7 @@ async fn cancel_closes_the_upstream_connection_at_once() {
 }
 
 #[tokio::test]
-async fn past_the_concurrency_bound_a_message_gets_busy() {
+async fn past_the_concurrency_bound_a_message_fails_saying_the_server_is_busy() {
     let slow = Reply::Stream {
         content_type: "text/event-stream",
         pieces: vec![],
@@ -461,8 +461,21 @@ async fn past_the_concurrency_bound_a_message_gets_busy() {
         json!({ "chat_id": chat_id, "message": "again" }),
     )
     .await;
+    // The stream had started (message_received): PROTOCOL §5 names that failure
+    // `generation_failed`, and the message says the model server is busy.
     let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
-    assert_eq!(error["code"], "busy");
+    assert_eq!(error["code"], "generation_failed");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many generations"),
+        "{error}"
+    );
+    assert_eq!(
+        events.last().unwrap().1["metadata"]["finish_reason"],
+        "error"
+    );
     socket
         .emit("cancel_message", json!({ "message_id": first }))
         .await
@@ -615,6 +628,39 @@ async fn silence_between_tokens_past_the_idle_timeout_fails_the_stream() {
         "{error}"
     );
     assert_eq!(stored(&app, chat_id, &id).await["content"], "Started ");
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_finished_openai_stream_that_closes_without_done_is_complete() {
+    let body = sse(&[
+        json!({ "choices": [{ "delta": { "reasoning_content": "Same thought.", "reasoning": "Same thought." }, "finish_reason": null }] }),
+        content("Water boils."),
+        finish("stop"),
+        // Counts left out or null: no reason to fail a good reply.
+        json!({ "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": null } }),
+    ]);
+    let cut = String::from_utf8_lossy(&body).find("data: [DONE]").unwrap();
+    // The body ends cleanly, but without `[DONE]`.
+    let stub = Stub::start(vec![stream(vec![body[..cut].to_vec()], Finish::Complete)]).await;
+    let app = openai_app(&stub, |_| {}).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
+    let (id, events) = send_message(
+        &socket,
+        &mut rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await;
+    assert!(!events.iter().any(|(e, _)| e == "error"), "{events:?}");
+    assert_eq!(tokens(&events, "message_reasoning"), ["Same thought."]);
+    let (_, complete) = events.last().unwrap();
+    assert_eq!(complete["metadata"]["finish_reason"], "stop");
+    assert_eq!(
+        complete["metadata"]["usage"],
+        json!({ "prompt_tokens": 12, "completion_tokens": 0 })
+    );
+    assert_eq!(stored(&app, chat_id, &id).await["status"], "complete");
     socket.disconnect().await.unwrap();
     app.shutdown().await;
 }

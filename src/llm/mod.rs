@@ -36,8 +36,15 @@ pub struct GenerationRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Servers leave counts out (or null) at times; a missing one is 0, not a failed stream.
+    #[serde(default, deserialize_with = "count_or_zero")]
     pub prompt_tokens: u64,
+    #[serde(default, deserialize_with = "count_or_zero")]
     pub completion_tokens: u64,
+}
+
+fn count_or_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or(0))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,11 +82,10 @@ impl LlmError {
         }
     }
 
+    /// Every failure of a started stream is `generation_failed` (PROTOCOL §5), a busy model
+    /// server included: the message says which.
     pub fn code(&self) -> crate::error::ErrorCode {
-        match self {
-            LlmError::Busy => crate::error::ErrorCode::Busy,
-            _ => crate::error::ErrorCode::GenerationFailed,
-        }
+        crate::error::ErrorCode::GenerationFailed
     }
 }
 

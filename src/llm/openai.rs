@@ -76,13 +76,13 @@ fn decode(data: &str) -> Result<Vec<LlmEvent>, LlmError> {
     let mut events = Vec::new();
     if let Some(choice) = chunk.choices.into_iter().next() {
         let delta = choice.delta;
-        for reasoning in [delta.reasoning_content, delta.reasoning]
-            .into_iter()
-            .flatten()
+        // Servers name it one way or the other; some send both with the same text.
+        if let Some(reasoning) = delta
+            .reasoning_content
+            .or(delta.reasoning)
+            .filter(|r| !r.is_empty())
         {
-            if !reasoning.is_empty() {
-                events.push(LlmEvent::Reasoning(reasoning));
-            }
+            events.push(LlmEvent::Reasoning(reasoning));
         }
         if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
             events.push(LlmEvent::Text(text));

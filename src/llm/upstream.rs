@@ -210,7 +210,6 @@ pub fn authorized(
     }
 }
 
-/// A body that stopped before the format's end marker.
 /// What one raw frame of a body (an NDJSON line, an SSE event) means.
 pub enum Frame {
     /// Nothing to report (a blank line, a keep-alive).
@@ -222,31 +221,48 @@ pub enum Frame {
 }
 
 /// Reads raw frames until the format's end or the first error; a body that stops before its
-/// end marker is `cut_short`. Shared by every wire format.
+/// end marker is `cut_short`, unless the model had already said it finished (a finish reason):
+/// then nothing was lost. Shared by every wire format.
 pub fn frames_from<T, S>(raw: S, read: fn(T) -> Result<Frame, LlmError>) -> Frames
 where
     T: Send + 'static,
     S: futures::Stream<Item = Result<T, LlmError>> + Send + Unpin + 'static,
 {
-    futures::stream::unfold((raw, false), move |(mut raw, done)| async move {
-        if done {
+    let start = (raw, Reading::Open { finished: false });
+    futures::stream::unfold(start, move |(mut raw, reading)| async move {
+        let Reading::Open { mut finished } = reading else {
             return None;
-        }
+        };
         loop {
             let frame = match raw.next().await {
-                None => return Some((Err(cut_short()), (raw, true))),
-                Some(Err(e)) => return Some((Err(e), (raw, true))),
+                None if finished => return None,
+                None => return Some((Err(cut_short()), (raw, Reading::Ended))),
+                Some(Err(e)) => return Some((Err(e), (raw, Reading::Ended))),
                 Some(Ok(item)) => read(item),
             };
             return match frame {
                 Ok(Frame::Skip) => continue,
                 Ok(Frame::Done) => None,
-                Ok(Frame::Events { events, last }) => Some((Ok(events), (raw, last))),
-                Err(e) => Some((Err(e), (raw, true))),
+                Ok(Frame::Events { events, last }) => {
+                    finished |= events.iter().any(|e| matches!(e, LlmEvent::Finish(_)));
+                    let next = if last {
+                        Reading::Ended
+                    } else {
+                        Reading::Open { finished }
+                    };
+                    Some((Ok(events), (raw, next)))
+                }
+                Err(e) => Some((Err(e), (raw, Reading::Ended))),
             };
         }
     })
     .boxed()
+}
+
+/// Where `frames_from` is in a body.
+enum Reading {
+    Open { finished: bool },
+    Ended,
 }
 
 pub fn cut_short() -> LlmError {
