@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_tables;
 mod m20261127_000002_fulltext_index;
 mod m20261127_000003_nodes;
+mod m20261128_000004_lookup_indexes;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261127_000002_fulltext_index::Migration),
             Box::new(m20261127_000003_nodes::Migration),
+            Box::new(m20261128_000004_lookup_indexes::Migration),
         ]
     }
 }

@@ -86,11 +86,12 @@ impl Caller {
         }
     }
 
-    /// A task followed by someone else's socket: forbidden when it belongs to another user.
-    pub fn may_follow_task_of(&self, owner: Option<&str>) -> bool {
-        match (self, owner) {
-            (Caller::User(identity), Some(owner)) => identity.user_id == owner,
-            _ => true,
+    /// A signed-in user may follow a task that is theirs or nobody's yet; `owners` are the users
+    /// whose generations used that task id.
+    pub fn may_follow_task_of(&self, owners: &[String]) -> bool {
+        match self {
+            Caller::User(identity) => owners.is_empty() || owners.contains(&identity.user_id),
+            Caller::Open | Caller::Backend => true,
         }
     }
 }

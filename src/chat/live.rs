@@ -182,14 +182,6 @@ impl LiveStreams {
         self.lock().live.remove(&message_id);
     }
 
-    pub fn find_task(&self, task_id: &str) -> Option<Arc<LiveStream>> {
-        self.lock()
-            .live
-            .values()
-            .find(|s| s.task_id == task_id)
-            .cloned()
-    }
-
     pub fn len(&self) -> usize {
         self.lock().live.len()
     }

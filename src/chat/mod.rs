@@ -374,12 +374,9 @@ impl ChatService {
         })
     }
 
-    /// The user whose generation `task_id` is, if it is known.
-    pub async fn task_owner(&self, task_id: &str) -> Result<Option<String>, AppError> {
-        if let Some(live) = self.inner.live.find_task(task_id) {
-            return Ok(live.user_id.clone());
-        }
-        Ok(messages::task_owner(&self.inner.db, task_id).await?)
+    /// The users whose generations used `task_id` (a live one's row is stored before it runs).
+    pub async fn task_owners(&self, task_id: &str) -> Result<Vec<String>, AppError> {
+        Ok(messages::task_owners(&self.inner.db, task_id).await?)
     }
 
     pub fn limits(&self) -> StreamLimits {

@@ -35,8 +35,8 @@ async fn subscribe(
 ) -> Result<Subscription, EventError> {
     let session = admit(socket, names::TASK_SUBSCRIBE)?;
     let TaskRef { task_id } = parse(data)?;
-    let owner = chat.task_owner(&task_id).await?;
-    if !session.caller.may_follow_task_of(owner.as_deref()) {
+    let owners = chat.task_owners(&task_id).await?;
+    if !session.caller.may_follow_task_of(&owners) {
         return Err(
             AppError::new(ErrorCode::Forbidden, "this task belongs to another user").into(),
         );

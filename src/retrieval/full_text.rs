@@ -34,7 +34,7 @@ FROM chunks_fts \
 JOIN chunks c ON c.id = chunks_fts.rowid \
 JOIN documents d ON d.id = c.document_id \
 WHERE chunks_fts MATCH ? AND c.project_id = ? AND d.status = 'completed' \
-ORDER BY bm25(chunks_fts) LIMIT ?";
+ORDER BY bm25(chunks_fts), c.id LIMIT ?";
 
 const POSTGRES_SEARCH: &str = "\
 SELECT c.id, c.content, c.chunk_index, c.page, c.document_id, d.filename, \

@@ -250,15 +250,19 @@ pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr
     Ok(result.rows_affected)
 }
 
-/// The user of the generation that used `task_id` (its assistant row), if any.
-pub async fn task_owner(db: &impl ConnectionTrait, task_id: &str) -> Result<Option<String>, DbErr> {
-    let row = message::Entity::find()
+/// The users whose generations used `task_id` (task ids are the client's to choose, so several
+/// users may have used the same one).
+pub async fn task_owners(db: &impl ConnectionTrait, task_id: &str) -> Result<Vec<String>, DbErr> {
+    message::Entity::find()
+        .select_only()
+        .column(message::Column::UserId)
+        .distinct()
         .filter(message::Column::TaskId.eq(task_id))
         .filter(message::Column::Role.eq("assistant"))
         .filter(message::Column::UserId.is_not_null())
-        .one(db)
-        .await?;
-    Ok(row.and_then(|m| m.user_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await
 }
 
 /// The partial reply of a live stream, saved periodically so a crash loses at most one interval.

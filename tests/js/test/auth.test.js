@@ -132,6 +132,24 @@ describe("jwt mode", () => {
     for (const s of [alice, aliceElsewhere, bob]) s.disconnect();
   });
 
+  test("a task id two users both used can be followed by each of them, and by nobody else", async () => {
+    const alice = await dial(server.url, { token: user("alice", [projectA.id]) });
+    const bob = await dial(server.url, { token: user("bob", "*") });
+    const carol = await dial(server.url, { token: user("carol", "*") });
+    const run = async (socket) => {
+      const ack = await request(socket, "send_message", { chat_id: chatA.id, message: "water", task_id: "editor-task" });
+      await nextEvent(socket, "message_complete", (d) => d.message_id === ack.message_id, 15000);
+    };
+    await run(bob);
+    assert.equal((await request(alice, "task_subscribe", { task_id: "editor-task" })).error.code, "forbidden");
+    await run(alice);
+    for (const socket of [alice, bob]) {
+      assert.equal((await request(socket, "task_subscribe", { task_id: "editor-task" })).ok, true);
+    }
+    assert.equal((await request(carol, "task_subscribe", { task_id: "editor-task" })).error.code, "forbidden");
+    for (const s of [alice, bob, carol]) s.disconnect();
+  });
+
   test("subscribing first to a task id another user then uses yields nothing of theirs", async () => {
     const alice = await dial(server.url, { token: user("alice", [projectA.id]) });
     const bob = await dial(server.url, { token: user("bob", "*") });
