@@ -3,9 +3,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::socket::{self, Events};
+use futures::StreamExt;
+use ragcast::llm::{GenerationRequest, LlmEvent, LlmProvider, LlmStream};
 use ragcast::store;
 use rust_socketio::asynchronous::Client;
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -123,5 +126,59 @@ async fn a_stream_whose_row_another_node_ended_stops_without_a_word() {
         row.content, taken.content,
         "a partial save overwrote the ended row"
     );
+    app.shutdown().await;
+}
+
+/// Thinks for a while (a piece every 20 ms), then answers.
+struct SlowThinker;
+
+impl LlmProvider for SlowThinker {
+    fn default_model(&self) -> &str {
+        "thinker"
+    }
+
+    fn generate(&self, _: GenerationRequest) -> LlmStream {
+        futures::stream::unfold(0, |i| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let event = match i {
+                0..50 => LlmEvent::Reasoning(format!("step {i} ")),
+                50 => LlmEvent::Text("done".into()),
+                _ => return None,
+            };
+            Some((Ok(event), i + 1))
+        })
+        .boxed()
+    }
+}
+
+#[tokio::test]
+async fn reasoning_and_sources_are_saved_before_the_first_token() {
+    let app = common::spawn_configured(Some(Arc::new(SlowThinker)), |config| {
+        config.streams.flush_interval = Duration::from_millis(100);
+    })
+    .await;
+    let (project_id, chat_id) = app.seed(&long_doc()).await;
+    let (client, mut rx) = socket::joined(&app.url, project_id).await;
+    let message = json!({ "chat_id": chat_id, "message": "rivers water" });
+    let id = socket::start_message(&client, &mut rx, message).await;
+    // Half-way through the thinking: what a crash now would leave.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let row = store::messages::find(&app.db, id.as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "streaming");
+    let reasoning = row.token_log.as_ref().map(|log| log["reasoning"].clone());
+    assert!(
+        reasoning.is_some_and(|r| r.as_array().is_some_and(|r| !r.is_empty())),
+        "no reasoning saved: {:?}",
+        row.token_log
+    );
+    assert!(row
+        .sources
+        .as_ref()
+        .and_then(|s| s.as_array())
+        .is_some_and(|s| !s.is_empty()));
+    socket::until_complete(&mut rx, &id).await;
     app.shutdown().await;
 }

@@ -18,10 +18,18 @@ pub(super) enum Saved {
 
 #[derive(Default)]
 pub(super) struct PartialSaves {
-    /// The save in flight, and how many tokens it writes.
-    in_flight: Option<(JoinHandle<Result<bool, DbErr>>, usize)>,
-    /// Tokens in the last save that was written.
-    saved: usize,
+    /// The save in flight, and how much of the stream it writes.
+    in_flight: Option<(JoinHandle<Result<bool, DbErr>>, Extent)>,
+    /// How much of the stream the last written save held.
+    saved: Extent,
+}
+
+/// How much of a stream a save holds: a save is due when any of it grew.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Extent {
+    tokens: usize,
+    reasoning: usize,
+    sources: bool,
 }
 
 impl PartialSaves {
@@ -31,33 +39,37 @@ impl PartialSaves {
 
     /// Starts a save when the reply grew since the last one.
     pub fn start(&mut self, db: &DatabaseConnection, live: &LiveStream) {
-        let (content, token_log, sources) = {
+        let (extent, (content, token_log, sources)) = {
             let log = live.log();
-            if log.tokens.len() == self.saved {
+            let extent = Extent {
+                tokens: log.tokens.len(),
+                reasoning: log.reasoning.len(),
+                sources: log.sources.is_some(),
+            };
+            if extent == self.saved {
                 return;
             }
-            log.snapshot()
+            (extent, log.snapshot())
         };
-        let tokens = token_log.tokens.len();
         let (db, id) = (db.clone(), live.message_id);
         let save = tokio::spawn(async move {
             messages::save_partial(&db, id, content, &token_log, sources).await
         });
-        self.in_flight = Some((save, tokens));
+        self.in_flight = Some((save, extent));
     }
 
     /// The end of the save in flight; never ready while there is none (a `select!` branch).
     /// Cancel-safe: dropped before the save ends, the next call waits for the same save.
     pub async fn finished(&mut self, message_id: i64) -> Saved {
-        let Some((save, tokens)) = self.in_flight.as_mut() else {
+        let Some((save, extent)) = self.in_flight.as_mut() else {
             return std::future::pending().await;
         };
         let result = save.await;
-        let tokens = *tokens;
+        let extent = *extent;
         self.in_flight = None;
         match result {
             Ok(Ok(true)) => {
-                self.saved = tokens;
+                self.saved = extent;
                 Saved::GoOn
             }
             Ok(Ok(false)) => Saved::TakenOver,
