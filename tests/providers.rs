@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::socket::{joined, next, send_message, start_message, until_complete, Events};
+use common::socket::{ask, joined, next, send_message, start_message, until_complete, Events};
 use common::stub::{split_at, Finish, Reply, Stub};
 use common::TestApp;
 use ragcast::llm::{ApiKey, HttpProvider, Ollama, OpenAi, UpstreamSettings};
@@ -268,12 +268,7 @@ async fn a_500_before_the_first_token_is_retried_once_then_fails() {
     let stub = Stub::start(vec![Reply::Status(500, error.into())]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
     assert_eq!(stub.requests().len(), 2, "one retry");
     let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(names, ["message_sources", "error", "message_complete"]);
@@ -300,12 +295,7 @@ async fn a_failure_then_success_is_invisible_to_the_client() {
     let stub = Stub::start(vec![Reply::Status(503, "{}".into()), ok]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (_, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (_, events) = ask(&socket, &mut rx, chat_id).await;
     assert_eq!(stub.requests().len(), 2);
     assert!(!events.iter().any(|(e, _)| e == "error"));
     assert_eq!(events.last().unwrap().1["content"], "Recovered.");
@@ -321,12 +311,7 @@ async fn a_drop_mid_stream_ends_in_error_with_the_partial_reply_stored() {
     let stub = Stub::start(vec![stream(vec![body[..cut].to_vec()], Finish::Drop)]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
     assert_eq!(
         stub.requests().len(),
         1,
@@ -355,12 +340,7 @@ async fn a_malformed_chunk_ends_in_error_with_the_partial_reply_stored() {
     let stub = Stub::start(vec![stream(vec![body], Finish::Complete)]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
     let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
     assert!(
         error["message"].as_str().unwrap().contains("malformed"),
@@ -381,12 +361,7 @@ async fn length_is_passed_through() {
     .await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (_, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (_, events) = ask(&socket, &mut rx, chat_id).await;
     assert_eq!(
         events.last().unwrap().1["metadata"]["finish_reason"],
         "length"
@@ -574,24 +549,14 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
     .await;
     let app = ollama_app(&stub).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
     assert_eq!(events.last().unwrap().1["content"], "Half");
     assert_eq!(
         events.last().unwrap().1["metadata"]["finish_reason"],
         "error"
     );
     assert_eq!(stored(&app, chat_id, &id).await["content"], "Half");
-    let (_, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (_, events) = ask(&socket, &mut rx, chat_id).await;
     let (_, error) = events.iter().find(|(e, _)| e == "error").unwrap();
     assert!(
         error["message"]
@@ -611,12 +576,7 @@ async fn silence_between_tokens_past_the_idle_timeout_fails_the_stream() {
     let app = openai_app(&stub, |s| s.idle_timeout = Duration::from_millis(300)).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
     let started = Instant::now();
-    let (id, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -646,12 +606,7 @@ async fn a_finished_openai_stream_that_closes_without_done_is_complete() {
     let stub = Stub::start(vec![stream(vec![body[..cut].to_vec()], Finish::Complete)]).await;
     let app = openai_app(&stub, |_| {}).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
-    let (id, events) = send_message(
-        &socket,
-        &mut rx,
-        json!({ "chat_id": chat_id, "message": "water" }),
-    )
-    .await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
     assert!(!events.iter().any(|(e, _)| e == "error"), "{events:?}");
     assert_eq!(tokens(&events, "message_reasoning"), ["Same thought."]);
     let (_, complete) = events.last().unwrap();

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::socket::{client, joined, next, start_message, until_complete, Events};
+use common::socket::{ask, client, joined, next, Events};
 use futures::StreamExt;
 use ragcast::llm::{GenerationRequest, LlmError, LlmEvent, LlmProvider, LlmStream};
 use rust_socketio::asynchronous::Client;
 use rust_socketio::TransportType;
-use serde_json::{json, Value};
+use serde_json::json;
 
 async fn whole_stream(transport: TransportType) {
     let app = common::spawn_app().await;
@@ -152,14 +152,6 @@ async fn asker(app: &common::TestApp) -> (Client, Events, i64) {
     let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
     let (socket, rx) = joined(&app.url, project_id).await;
     (socket, rx, chat_id)
-}
-
-/// Asks once; the reply's id and its events until `message_complete`.
-async fn ask(socket: &Client, rx: &mut Events, chat_id: i64) -> (Value, Vec<(String, Value)>) {
-    let message = json!({ "chat_id": chat_id, "message": "water" });
-    let message_id = start_message(socket, rx, message).await;
-    let events = until_complete(rx, &message_id).await;
-    (message_id, events)
 }
 
 #[tokio::test]

@@ -9,53 +9,42 @@ use crate::m20261127_000001_create_tables::{Chunks, Messages};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const INDEXES: [&str; 3] = [
-    "idx_messages_chat_id_id",
-    "idx_messages_task_id",
-    "idx_chunks_document",
-];
+/// Each index: its name, its table, its columns.
+fn indexes() -> [(&'static str, DynIden, Vec<DynIden>); 3] {
+    [
+        (
+            "idx_messages_chat_id_id",
+            Messages::Table.into_iden(),
+            vec![Messages::ChatId.into_iden(), Messages::Id.into_iden()],
+        ),
+        (
+            "idx_messages_task_id",
+            Messages::Table.into_iden(),
+            vec![Messages::TaskId.into_iden()],
+        ),
+        (
+            "idx_chunks_document",
+            Chunks::Table.into_iden(),
+            vec![Chunks::DocumentId.into_iden()],
+        ),
+    ]
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let [chat_order, task, document_chunks] = INDEXES;
-        manager
-            .create_index(
-                Index::create()
-                    .name(chat_order)
-                    .table(Messages::Table)
-                    .col(Messages::ChatId)
-                    .col(Messages::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(task)
-                    .table(Messages::Table)
-                    .col(Messages::TaskId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(document_chunks)
-                    .table(Chunks::Table)
-                    .col(Chunks::DocumentId)
-                    .to_owned(),
-            )
-            .await
+        for (name, table, columns) in indexes() {
+            let mut index = Index::create().name(name).table(table).to_owned();
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index).await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let tables = [
-            Messages::Table.into_iden(),
-            Messages::Table.into_iden(),
-            Chunks::Table.into_iden(),
-        ];
-        for (name, table) in INDEXES.into_iter().zip(tables) {
+        for (name, table, _) in indexes() {
             manager
                 .drop_index(Index::drop().name(name).table(table).to_owned())
                 .await?;

@@ -102,3 +102,13 @@ pub async fn send_message(
     let events = until_complete(rx, &id).await;
     (id, events)
 }
+
+/// Asks "water" in `chat_id`: the reply's id and its events until `message_complete`.
+pub async fn ask(socket: &Client, rx: &mut Events, chat_id: i64) -> (Value, Vec<(String, Value)>) {
+    send_message(
+        socket,
+        rx,
+        json!({ "chat_id": chat_id, "message": "water" }),
+    )
+    .await
+}
