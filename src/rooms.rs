@@ -22,9 +22,24 @@ pub fn task(task_id: &str, user_id: Option<&str>) -> String {
     }
 }
 
-/// Whether `room` is a task room (either kind).
+/// The task room of a generation started without a user (with the API key), per project:
+/// signed-in users who may see that project join it when they subscribe to such a task.
+pub fn project_task(project_id: i64, task_id: &str) -> String {
+    format!("task#{project_id}:{task_id}")
+}
+
+/// Whether `room` is a task room (any kind).
 pub fn is_task(room: &str) -> bool {
-    room.starts_with("task:") || room.starts_with("task@")
+    ["task:", "task@", "task#"]
+        .iter()
+        .any(|prefix| room.starts_with(prefix))
+}
+
+/// Whether `room` is a `project_task` room of `task_id`.
+pub fn is_project_task_of(room: &str, task_id: &str) -> bool {
+    room.strip_prefix("task#")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(project, task)| task == task_id && project.parse::<i64>().is_ok())
 }
 
 /// Every socket joins a room named by its own sid, so "the room and the sender" is one broadcast

@@ -206,6 +206,15 @@ async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
         assert_eq!(complete["metadata"]["finish_reason"], "error");
         assert_eq!(complete["content"], "partial", "what was streamed is kept");
     }
+    // A sender outside the project room hears the end too.
+    let (outside, mut outside_rx) = client(&app.url, TransportType::Websocket).await;
+    next(&mut outside_rx, "connection_status").await;
+    let (_, events) = ask(&outside, &mut outside_rx, chat_id).await;
+    assert_eq!(
+        events.last().unwrap().1["metadata"]["finish_reason"],
+        "error"
+    );
+    outside.disconnect().await.unwrap();
     let (_, messages) = app.get(&format!("/api/chats/{chat_id}/messages")).await;
     let replies: Vec<_> = messages
         .as_array()
@@ -213,7 +222,7 @@ async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
         .iter()
         .filter(|m| m["role"] == "assistant")
         .collect();
-    assert_eq!(replies.len(), 5);
+    assert_eq!(replies.len(), 6);
     for reply in replies {
         assert_eq!(reply["status"], "interrupted");
         assert_eq!(reply["content"], "partial");

@@ -8,14 +8,14 @@ use crate::events::outgoing::{AiProgress, ErrorEvent, MessageComplete, ProgressK
 use crate::rooms;
 
 /// Where `ai_progress` goes: `task:{task_id}` and, when the stream has a user, that user's copy
-/// of the task room and `user:{id}`.
-pub(super) fn progress_audience(task_id: &str, user_id: Option<&str>) -> Audience {
+/// of the task room and `user:{id}`; without a user, the task's room in its project.
+pub(super) fn progress_audience(project_id: i64, task_id: &str, user_id: Option<&str>) -> Audience {
     let audience = Audience::room(rooms::task(task_id, None));
     match user_id {
         Some(user) => audience
             .and_room(rooms::task(task_id, Some(user)))
             .and_room(rooms::user(user)),
-        None => audience,
+        None => audience.and_room(rooms::project_task(project_id, task_id)),
     }
 }
 

@@ -232,7 +232,7 @@ impl ChatService {
         }
 
         // Held until the stream is live: it then counts itself.
-        let _slot = self
+        let slot = self
             .inner
             .live
             .reserve(
@@ -295,6 +295,7 @@ impl ChatService {
             task_id,
         ));
         self.inner.live.insert(live.clone());
+        drop(slot);
 
         let audience = Audience::room(rooms::project(chat.project_id)).and_socket(origin.sid);
         let received = received_of(&exchange, false);
@@ -377,6 +378,11 @@ impl ChatService {
     /// The users whose generations used `task_id` (a live one's row is stored before it runs).
     pub async fn task_owners(&self, task_id: &str) -> Result<Vec<String>, AppError> {
         Ok(messages::task_owners(&self.inner.db, task_id).await?)
+    }
+
+    /// The projects of generations that used `task_id` without a user (the API key's).
+    pub async fn task_projects_without_user(&self, task_id: &str) -> Result<Vec<i64>, AppError> {
+        Ok(messages::task_projects_without_user(&self.inner.db, task_id).await?)
     }
 
     pub fn limits(&self) -> StreamLimits {

@@ -31,20 +31,26 @@ pub(super) struct StreamJob {
 /// Tries of the final write before giving up (≈ 30 s with the backoff).
 const FINAL_WRITE_ATTEMPTS: u32 = 9;
 
-/// The final write after the retries of `store_final`: every `LATE_WRITE_INTERVAL` until it
-/// lands (or the process stops: then the row keeps its last partial reply and becomes
-/// `interrupted` at the next start, or is taken over by another node).
+/// The final write after the retries of `store_final`: every `LATE_WRITE_INTERVAL`, for at most
+/// `LATE_WRITE_ATTEMPTS`. Past that (or if the process stops) the row keeps its last partial
+/// reply and becomes `interrupted` at the next start, or is taken over by another node.
 async fn store_final_later(db: DatabaseConnection, message_id: i64, reply: FinalReply) {
-    for attempt in 1u32.. {
+    for attempt in 1..=LATE_WRITE_ATTEMPTS {
         tokio::time::sleep(LATE_WRITE_INTERVAL).await;
         match messages::finish(&db, message_id, reply.clone()).await {
-            Ok(_) => {
-                tracing::info!(
+            Ok(true) => {
+                tracing::info!(message_id, attempt, "reply stored after all");
+                return;
+            }
+            Ok(false) => {
+                tracing::warn!(
                     message_id,
-                    attempt,
-                    "reply stored after the database came back"
+                    "another node ended this reply first; its end stands"
                 );
                 return;
+            }
+            Err(e) if attempt == LATE_WRITE_ATTEMPTS => {
+                tracing::error!(message_id, "giving up storing the reply: {e}");
             }
             Err(e) if attempt % 12 == 0 => {
                 tracing::error!(message_id, attempt, "still cannot store the reply: {e}");
@@ -55,6 +61,8 @@ async fn store_final_later(db: DatabaseConnection, message_id: i64, reply: Final
 }
 
 const LATE_WRITE_INTERVAL: Duration = Duration::from_secs(5);
+/// Ten minutes of late tries.
+const LATE_WRITE_ATTEMPTS: u32 = 120;
 
 /// How generation ended, before it is turned into a status and a finish reason.
 enum Outcome {
@@ -217,7 +225,11 @@ impl StreamJob {
 
     /// `user:{id}` (when known) and `task:{task_id}`.
     fn progress_audience(&self) -> Audience {
-        ending::progress_audience(&self.live.task_id, self.live.user_id.as_deref())
+        ending::progress_audience(
+            self.live.project_id,
+            &self.live.task_id,
+            self.live.user_id.as_deref(),
+        )
     }
 
     /// Stores the final reply, retrying through a database outage (about half a minute) so a

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use entities::message;
 use sea_orm::DbErr;
+use socketioxide::socket::Sid;
 
 use super::ending::{self, Ending};
 use super::replay::StoredStream;
@@ -22,7 +23,7 @@ impl ChatService {
         let mut announced = 0;
         for row in orphans {
             let (message_id, node) = (row.id, row.node_id.clone().unwrap_or_default());
-            if self.end_as_interrupted(row).await? {
+            if self.end_as_interrupted(row, None).await? {
                 tracing::warn!(
                     message_id,
                     node,
@@ -45,11 +46,19 @@ impl ChatService {
         self.inner.live.remove(live.message_id);
         metrics::gauge!("ragcast_active_streams").decrement(1.0);
         let (content, token_log, sources) = live.log().snapshot();
-        let ended = async {
+        let saved =
             store::messages::save_partial(self.db(), live.message_id, content, &token_log, sources)
-                .await?;
+                .await;
+        if let Err(e) = saved {
+            // Ended all the same, with the last partial reply that was saved.
+            tracing::error!(
+                message_id = live.message_id,
+                "cannot save what it streamed: {e}"
+            );
+        }
+        let ended = async {
             match store::messages::find(self.db(), live.message_id).await? {
-                Some(row) => self.end_as_interrupted(row).await,
+                Some(row) => self.end_as_interrupted(row, live.origin_sid).await,
                 None => Ok(false),
             }
         };
@@ -61,9 +70,14 @@ impl ChatService {
         }
     }
 
-    /// Stores a `streaming` row `interrupted` and announces its end; `false` when it was no
-    /// longer streaming (another node, or the stream itself, ended it first).
-    async fn end_as_interrupted(&self, mut row: message::Model) -> Result<bool, DbErr> {
+    /// Stores a `streaming` row `interrupted` and announces its end to the project room (and the
+    /// sender, when known); `false` when it was no longer streaming (another node, or the stream
+    /// itself, ended it first).
+    async fn end_as_interrupted(
+        &self,
+        mut row: message::Model,
+        sender: Option<Sid>,
+    ) -> Result<bool, DbErr> {
         if !store::nodes::interrupt_orphan(self.db(), row.id).await? {
             return Ok(false);
         }
@@ -72,19 +86,23 @@ impl ChatService {
         };
         row.status = MessageStatus::Interrupted.as_str().to_owned();
         row.finish_reason = Some(FinishReason::Error.as_str().to_owned());
-        self.announce_interrupted(StoredStream::new(row), chat.project_id);
+        self.announce_interrupted(StoredStream::new(row), chat.project_id, sender);
         Ok(true)
     }
 
-    fn announce_interrupted(&self, stored: StoredStream, project_id: i64) {
+    fn announce_interrupted(&self, stored: StoredStream, project_id: i64, sender: Option<Sid>) {
         let Some(complete) = stored.complete() else {
             return;
         };
         let row = &stored.row;
         let task_id = row.task_id.clone().unwrap_or_else(|| row.id.to_string());
         Ending {
-            audience: &Audience::room(rooms::project(project_id)),
-            progress_audience: &ending::progress_audience(&task_id, row.user_id.as_deref()),
+            audience: &Audience::room(rooms::project(project_id)).and_socket(sender),
+            progress_audience: &ending::progress_audience(
+                project_id,
+                &task_id,
+                row.user_id.as_deref(),
+            ),
             task_id: &task_id,
             complete: &complete,
             failure: Some((

@@ -41,27 +41,47 @@ async fn subscribe(
             AppError::new(ErrorCode::Forbidden, "this task belongs to another user").into(),
         );
     }
-    let room = rooms::task(&task_id, session.user_id());
+    let mut rooms_to_join = vec![rooms::task(&task_id, session.user_id())];
+    if session.user_id().is_some() {
+        // The API key's generations of this task, in projects this user may see.
+        for project_id in chat.task_projects_without_user(&task_id).await? {
+            if session.caller.require_project(project_id).is_ok() {
+                rooms_to_join.push(rooms::project_task(project_id, &task_id));
+            }
+        }
+    }
     let rooms = socket.rooms();
     let followed = rooms.iter().filter(|r| rooms::is_task(r)).count();
-    if followed >= MAX_TASKS_PER_SOCKET && !rooms.iter().any(|r| *r == room) {
+    let new = rooms_to_join
+        .iter()
+        .filter(|room| !rooms.iter().any(|r| r == *room))
+        .count();
+    if new > 0 && followed + new > MAX_TASK_ROOMS_PER_SOCKET {
         return Err(AppError::new(
             ErrorCode::Busy,
             format!("this socket follows {followed} tasks already; unsubscribe from one first"),
         )
         .into());
     }
-    socket.join(room);
+    socket.join(rooms_to_join);
     Ok(Subscription { task_id })
 }
 
-/// Tasks one socket may follow at once: each is a room held until the socket leaves.
-const MAX_TASKS_PER_SOCKET: usize = 64;
+/// Task rooms one socket may be in at once: each is held until the socket leaves.
+const MAX_TASK_ROOMS_PER_SOCKET: usize = 64;
 
 pub async fn on_unsubscribe(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
     let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|session| {
         let TaskRef { task_id } = parse(payload_or_null(data))?;
-        socket.leave(rooms::task(&task_id, session.user_id()));
+        let mut rooms_to_leave = vec![rooms::task(&task_id, session.user_id())];
+        rooms_to_leave.extend(
+            socket
+                .rooms()
+                .into_iter()
+                .filter(|room| rooms::is_project_task_of(room, &task_id))
+                .map(|room| room.into_owned()),
+        );
+        socket.leave(rooms_to_leave);
         Ok(Subscription { task_id })
     });
     respond(&socket, ack, names::TASK_UNSUBSCRIBE, result);

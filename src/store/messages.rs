@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
-use entities::message;
+use entities::{chat, message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set, SqlErr, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -261,6 +261,24 @@ pub async fn task_owners(db: &impl ConnectionTrait, task_id: &str) -> Result<Vec
         .filter(message::Column::Role.eq("assistant"))
         .filter(message::Column::UserId.is_not_null())
         .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
+/// The projects of the generations that used `task_id` without a user (started with the API key).
+pub async fn task_projects_without_user(
+    db: &impl ConnectionTrait,
+    task_id: &str,
+) -> Result<Vec<i64>, DbErr> {
+    message::Entity::find()
+        .select_only()
+        .column(chat::Column::ProjectId)
+        .distinct()
+        .join(JoinType::InnerJoin, message::Relation::Chat.def())
+        .filter(message::Column::TaskId.eq(task_id))
+        .filter(message::Column::Role.eq("assistant"))
+        .filter(message::Column::UserId.is_null())
+        .into_tuple::<i64>()
         .all(db)
         .await
 }

@@ -150,6 +150,31 @@ describe("jwt mode", () => {
     for (const s of [alice, bob, carol]) s.disconnect();
   });
 
+  test("a task the API key started is followed by users who may see its project, and only them", async () => {
+    const start = (wait) =>
+      call(server.url, "POST", `/api/chats/${chatA.id}/messages${wait ? "" : "?wait=false"}`, {
+        token: API_KEY,
+        body: { message: "water boils", task_id: "backend-task" },
+      });
+    await start(true); // the task exists now, with no user
+    const alice = await dial(server.url, { token: user("alice", [projectA.id]) });
+    const outsider = await dial(server.url, { token: user("dave", [projectB.id]) });
+    for (const socket of [alice, outsider]) {
+      assert.equal((await request(socket, "task_subscribe", { task_id: "backend-task" })).ok, true);
+    }
+    const second = (await start(false)).body;
+    const done = await nextEvent(alice, "ai_progress", (d) => d.type === "completion" && d.message_id === second.message_id, 15000);
+    assert.equal(done.task_id, "backend-task");
+    await sleep(100);
+    assert.ok(!outsider.events.some((e) => e.event === "ai_progress"), "project A's task reached a user of project B only");
+    // Unsubscribed, the next one no longer reaches her.
+    assert.equal((await request(alice, "task_unsubscribe", { task_id: "backend-task" })).ok, true);
+    const third = (await start(true)).body;
+    await sleep(100);
+    assert.ok(!alice.events.some((e) => e.event === "ai_progress" && e.data.message_id === third.id));
+    for (const s of [alice, outsider]) s.disconnect();
+  });
+
   test("subscribing first to a task id another user then uses yields nothing of theirs", async () => {
     const alice = await dial(server.url, { token: user("alice", [projectA.id]) });
     const bob = await dial(server.url, { token: user("bob", "*") });
