@@ -619,3 +619,38 @@ async fn a_finished_openai_stream_that_closes_without_done_is_complete() {
     socket.disconnect().await.unwrap();
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn thinking_inline_in_the_text_goes_to_message_reasoning() {
+    // A reasoning model served without a reasoning parser: `<think>…</think>` in `content`,
+    // the tags themselves split across lines.
+    let line = |content: &str, done: bool| json!({ "model": "r1", "message": { "role": "assistant", "content": content }, "done": done });
+    let body = ndjson(&[
+        line("<thi", false),
+        line("nk>Boiling point", false),
+        line(" at sea level.</th", false),
+        line("ink>\n\n", false),
+        line("100 °C.", false),
+        json!({ "model": "r1", "message": { "role": "assistant", "content": "" }, "done": true, "done_reason": "stop" }),
+    ]);
+    let stub = Stub::start(vec![Reply::Stream {
+        content_type: "application/x-ndjson",
+        pieces: vec![body],
+        pause: Duration::from_millis(5),
+        finish: Finish::Complete,
+    }])
+    .await;
+    let app = ollama_app(&stub).await;
+    let (chat_id, socket, mut rx) = seeded(&app).await;
+    let (id, events) = ask(&socket, &mut rx, chat_id).await;
+    assert_eq!(tokens(&events, "message_token").concat(), "100 °C.");
+    assert_eq!(
+        tokens(&events, "message_reasoning").concat(),
+        "Boiling point at sea level."
+    );
+    let (_, complete) = events.last().unwrap();
+    assert_eq!(complete["content"], "100 °C.");
+    assert_eq!(stored(&app, chat_id, &id).await["content"], "100 °C.");
+    socket.disconnect().await.unwrap();
+    app.shutdown().await;
+}

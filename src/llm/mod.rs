@@ -5,6 +5,7 @@ mod builtin;
 mod ollama;
 mod openai;
 pub mod prompt;
+mod think;
 pub mod upstream;
 
 pub use builtin::BuiltinGenerator;

@@ -103,12 +103,13 @@ impl<W: WireFormat> LlmProvider for HttpProvider<W> {
         // Dropping the stream aborts the task, which drops the response: the upstream sees the
         // connection close at once.
         let guard = AbortOnDropHandle::new(task);
-        ReceiverStream::new(rx)
+        let events = ReceiverStream::new(rx)
             .map(move |item| {
                 let _keep_alive = &guard;
                 item
             })
-            .boxed()
+            .boxed();
+        super::think::split_thinking(events)
     }
 }
 
