@@ -71,6 +71,16 @@ fn never_ending(first: &str, next: &str, pause: Duration) -> Reply {
     }
 }
 
+/// An NDJSON body sent in `pieces`, 5 ms apart.
+fn ndjson_stream(pieces: Vec<Vec<u8>>, finish: Finish) -> Reply {
+    Reply::Stream {
+        content_type: "application/x-ndjson",
+        pieces,
+        pause: Duration::from_millis(5),
+        finish,
+    }
+}
+
 fn stream(pieces: Vec<Vec<u8>>, finish: Finish) -> Reply {
     Reply::Stream {
         content_type: "text/event-stream",
@@ -481,12 +491,10 @@ async fn ollama_ndjson_is_parsed_whatever_the_read_boundaries() {
         text.find('°').unwrap() + 1,
         text.find("done\":true").unwrap() + 3,
     ];
-    let stub = Stub::start(vec![Reply::Stream {
-        content_type: "application/x-ndjson",
-        pieces: split_at(&body, &cuts),
-        pause: Duration::from_millis(5),
-        finish: Finish::Complete,
-    }])
+    let stub = Stub::start(vec![ndjson_stream(
+        split_at(&body, &cuts),
+        Finish::Complete,
+    )])
     .await;
     let app = ollama_app(&stub).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
@@ -533,18 +541,8 @@ async fn ollama_drop_mid_stream_and_error_lines_fail_the_stream() {
         json!({ "error": "model 'nope' not found" }),
     ]);
     let stub = Stub::start(vec![
-        Reply::Stream {
-            content_type: "application/x-ndjson",
-            pieces: vec![partial],
-            pause: Duration::from_millis(5),
-            finish: Finish::Drop,
-        },
-        Reply::Stream {
-            content_type: "application/x-ndjson",
-            pieces: vec![error_line],
-            pause: Duration::from_millis(5),
-            finish: Finish::Complete,
-        },
+        ndjson_stream(vec![partial], Finish::Drop),
+        ndjson_stream(vec![error_line], Finish::Complete),
     ])
     .await;
     let app = ollama_app(&stub).await;
@@ -633,13 +631,7 @@ async fn thinking_inline_in_the_text_goes_to_message_reasoning() {
         line("100 °C.", false),
         json!({ "model": "r1", "message": { "role": "assistant", "content": "" }, "done": true, "done_reason": "stop" }),
     ]);
-    let stub = Stub::start(vec![Reply::Stream {
-        content_type: "application/x-ndjson",
-        pieces: vec![body],
-        pause: Duration::from_millis(5),
-        finish: Finish::Complete,
-    }])
-    .await;
+    let stub = Stub::start(vec![ndjson_stream(vec![body], Finish::Complete)]).await;
     let app = ollama_app(&stub).await;
     let (chat_id, socket, mut rx) = seeded(&app).await;
     let (id, events) = ask(&socket, &mut rx, chat_id).await;

@@ -85,15 +85,6 @@ impl Caller {
             )),
         }
     }
-
-    /// A signed-in user may follow a task that is theirs or nobody's yet; `owners` are the users
-    /// whose generations used that task id.
-    pub fn may_follow_task_of(&self, owners: &[String]) -> bool {
-        match self {
-            Caller::User(identity) => owners.is_empty() || owners.contains(&identity.user_id),
-            Caller::Open | Caller::Backend => true,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -375,14 +375,13 @@ impl ChatService {
         })
     }
 
-    /// The users whose generations used `task_id` (a live one's row is stored before it runs).
-    pub async fn task_owners(&self, task_id: &str) -> Result<Vec<String>, AppError> {
-        Ok(messages::task_owners(&self.inner.db, task_id).await?)
-    }
-
-    /// The projects of generations that used `task_id` without a user (the API key's).
-    pub async fn task_projects_without_user(&self, task_id: &str) -> Result<Vec<i64>, AppError> {
-        Ok(messages::task_projects_without_user(&self.inner.db, task_id).await?)
+    /// Who ran generations with `task_id`, and in which projects (a live one's row is stored
+    /// before it runs).
+    pub async fn task_generations(
+        &self,
+        task_id: &str,
+    ) -> Result<Vec<messages::TaskGeneration>, AppError> {
+        Ok(messages::task_generations(&self.inner.db, task_id).await?)
     }
 
     pub fn limits(&self) -> StreamLimits {

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use entities::{chat, message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, SqlErr, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -250,35 +250,29 @@ pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr
     Ok(result.rows_affected)
 }
 
-/// The users whose generations used `task_id` (task ids are the client's to choose, so several
-/// users may have used the same one).
-pub async fn task_owners(db: &impl ConnectionTrait, task_id: &str) -> Result<Vec<String>, DbErr> {
+/// One (user, project) pair that ran generations with a task id.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct TaskGeneration {
+    /// `None` for generations started with the API key.
+    pub user_id: Option<String>,
+    pub project_id: i64,
+}
+
+/// Who ran generations with `task_id`, and in which projects (task ids are the client's to
+/// choose, so several users may have used the same one).
+pub async fn task_generations(
+    db: &impl ConnectionTrait,
+    task_id: &str,
+) -> Result<Vec<TaskGeneration>, DbErr> {
     message::Entity::find()
         .select_only()
         .column(message::Column::UserId)
-        .distinct()
-        .filter(message::Column::TaskId.eq(task_id))
-        .filter(message::Column::Role.eq("assistant"))
-        .filter(message::Column::UserId.is_not_null())
-        .into_tuple::<String>()
-        .all(db)
-        .await
-}
-
-/// The projects of the generations that used `task_id` without a user (started with the API key).
-pub async fn task_projects_without_user(
-    db: &impl ConnectionTrait,
-    task_id: &str,
-) -> Result<Vec<i64>, DbErr> {
-    message::Entity::find()
-        .select_only()
         .column(chat::Column::ProjectId)
         .distinct()
         .join(JoinType::InnerJoin, message::Relation::Chat.def())
         .filter(message::Column::TaskId.eq(task_id))
         .filter(message::Column::Role.eq("assistant"))
-        .filter(message::Column::UserId.is_null())
-        .into_tuple::<i64>()
+        .into_model::<TaskGeneration>()
         .all(db)
         .await
 }
