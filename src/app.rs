@@ -29,7 +29,7 @@ use crate::cluster::{Adapter, Cluster, Io};
 use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
 use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
-use crate::ingest::Ingestor;
+use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
 use crate::retrieval::FullTextRetriever;
 use crate::{events, store};
@@ -46,12 +46,13 @@ pub struct App {
     router: Router,
     io: Io,
     chat: ChatService,
+    ingest: Ingestor,
     cluster: Cluster,
     grace: Duration,
 }
 
 const INGEST_WORKERS: usize = 2;
-/// Uploads waiting for (or in) ingestion at most; each holds its content (up to `--max-body`).
+/// Uploads waiting for (or in) ingestion at most (their bytes wait in the database).
 const INGEST_QUEUE: usize = 32;
 
 /// Bytes each websocket reads at a time. Client events are small; engineioxide's 4 KiB default
@@ -105,11 +106,16 @@ impl App {
         let ingest = Ingestor::new(
             db.clone(),
             broadcaster.clone(),
-            INGEST_WORKERS,
-            INGEST_QUEUE,
-            ChunkSettings {
-                size: config.chunk_size,
-                overlap: config.chunk_overlap,
+            cluster.node_id(),
+            IngestSettings {
+                workers: INGEST_WORKERS,
+                queue: INGEST_QUEUE,
+                chunking: ChunkSettings {
+                    size: config.chunk_size,
+                    overlap: config.chunk_overlap,
+                },
+                pdf: config.pdf,
+                pdf_extractor: config.pdf_extractor.clone(),
             },
         );
 
@@ -136,7 +142,25 @@ impl App {
         .await
         .map_err(|e| SettingError::redis(format!("cannot start the adapter: {e}")))?;
         broadcaster.attach(io.clone(), &cluster);
-        cluster.start(chat.clone()).await?;
+        cluster
+            .start(
+                chat.clone(),
+                vec![Arc::new(chat.clone()), Arc::new(ingest.clone())],
+            )
+            .await?;
+        // Alone, every unfinished document was cut off by an earlier stop; with other nodes,
+        // only those of stopped nodes are, and the lease hands them over.
+        if !cluster.is_multi_node() {
+            match ingest.recover_unfinished().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(n, "documents cut off by an earlier stop ingested again"),
+                Err(e) => {
+                    return Err(
+                        SettingError::database(format!("cannot read documents: {e}")).into(),
+                    )
+                }
+            }
+        }
         if cluster.is_multi_node() {
             tracing::info!(
                 node = cluster.node_name(),
@@ -146,7 +170,7 @@ impl App {
 
         let api = http::router(ApiState {
             chat: chat.clone(),
-            ingest,
+            ingest: ingest.clone(),
             metrics: metrics_handle(cluster.node_name()),
             io: io.clone(),
             cluster: cluster.clone(),
@@ -187,6 +211,7 @@ impl App {
             router,
             io,
             chat,
+            ingest,
             cluster,
             grace: config.shutdown_grace,
         })
@@ -200,6 +225,10 @@ impl App {
 
     pub fn chat(&self) -> &ChatService {
         &self.chat
+    }
+
+    pub fn ingestor(&self) -> &Ingestor {
+        &self.ingest
     }
 
     /// Serves until `shutdown` resolves, then drains running streams, disconnects every socket
@@ -216,6 +245,7 @@ impl App {
             chat,
             cluster,
             grace,
+            ..
         } = self;
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {

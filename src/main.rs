@@ -5,8 +5,17 @@ use ragcast::app::{App, StartError};
 use ragcast::config::Settings;
 use ragcast::{shutdown, telemetry};
 
+fn main() -> ExitCode {
+    // `ragcast extract-pdf …` is the PDF extraction child the server starts: no runtime, no
+    // logs, one thread.
+    if let Some(code) = ragcast::ingest::pdf::run_if_child() {
+        return code;
+    }
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     telemetry::init("info,sqlx=warn,socketioxide=warn,engineioxide=warn");
     let config = match Settings::parse().validate() {
         Ok(config) => config,

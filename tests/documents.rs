@@ -334,3 +334,93 @@ async fn documents_without_text_fail_with_a_reason_and_stay_unsearchable() {
     socket.disconnect().await.unwrap();
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn documents_of_a_silent_node_are_taken_over_once_and_a_poison_one_is_failed() {
+    use ragcast::store::{self, documents::NewDocument};
+    use sea_orm::{ActiveModelTrait, Set};
+
+    let app = common::spawn_app().await;
+    let db = app.db.clone();
+    let ingest = app.ingestor.clone();
+    let project = store::projects::create(&db, "p").await.unwrap();
+    let new = |name: &'static str| NewDocument {
+        project_id: project.id,
+        filename: name,
+        content_type: "text/plain",
+        size_bytes: 5,
+    };
+    store::nodes::heartbeat(&db, "alive", "alive")
+        .await
+        .unwrap();
+    store::nodes::heartbeat(&db, "silent", "silent")
+        .await
+        .unwrap();
+    let orphan = store::documents::create(
+        &db,
+        new("orphan.txt"),
+        b"Rivers flow to the sea.".to_vec(),
+        "silent",
+    )
+    .await
+    .unwrap();
+    let poison =
+        store::documents::create(&db, new("poison.txt"), b"Never indexed.".to_vec(), "silent")
+            .await
+            .unwrap();
+    entities::document::ActiveModel {
+        id: Set(poison.id),
+        status: Set("processing".into()),
+        attempts: Set(ragcast::ingest::MAX_ATTEMPTS),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let alive_since = ragcast::time::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store::nodes::heartbeat(&db, "alive", "alive")
+        .await
+        .unwrap();
+    let kept =
+        store::documents::create(&db, new("kept.txt"), b"Lakes are still.".to_vec(), "alive")
+            .await
+            .unwrap();
+
+    assert_eq!(ingest.take_over_orphans(alive_since).await.unwrap(), 2);
+    assert_eq!(
+        ingest.take_over_orphans(alive_since).await.unwrap(),
+        0,
+        "taken over once"
+    );
+
+    let row = |id| {
+        let db = db.clone();
+        async move { store::documents::find(&db, id).await.unwrap().unwrap() }
+    };
+    for _ in 0..200 {
+        if row(orphan.id).await.status == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let orphan = row(orphan.id).await;
+    assert_eq!(orphan.status, "completed");
+    assert_eq!(orphan.attempts, 1);
+    assert!(
+        store::documents::upload(&db, orphan.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "bytes dropped once indexed"
+    );
+    let poison = row(poison.id).await;
+    assert_eq!(poison.status, "failed");
+    assert!(poison.error.unwrap().contains("cut off 3 times"));
+    assert_eq!(
+        row(kept.id).await.status,
+        "queued",
+        "a beating node keeps its own"
+    );
+}

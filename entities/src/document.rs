@@ -15,6 +15,10 @@ pub struct Model {
     pub progress: i32,
     pub error: Option<String>,
     pub size_bytes: i64,
+    /// The node ingesting it (while `queued` or `processing`), so another can take it over.
+    pub node_id: Option<String>,
+    /// How many times ingestion started; a document that keeps stopping the server is failed.
+    pub attempts: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -30,6 +34,8 @@ pub enum Relation {
     Project,
     #[sea_orm(has_many = "super::chunk::Entity")]
     Chunk,
+    #[sea_orm(has_one = "super::document_upload::Entity")]
+    Upload,
 }
 
 impl Related<super::project::Entity> for Entity {

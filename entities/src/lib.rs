@@ -3,6 +3,7 @@
 //! # Layout
 //! - `project`: a project owns documents and chats; its room is `project_{id}`.
 //! - `document`: an uploaded file and its ingestion state.
+//! - `document_upload`: an upload's bytes, kept until its document is indexed or failed.
 //! - `chunk`: a searchable passage of a document (the full-text index covers these).
 //! - `chat`: a conversation inside a project.
 //! - `message`: a user question or an assistant reply, with its stream's metadata.
@@ -11,6 +12,7 @@
 pub mod chat;
 pub mod chunk;
 pub mod document;
+pub mod document_upload;
 pub mod message;
 pub mod node;
 pub mod project;
@@ -19,6 +21,7 @@ pub mod prelude {
     pub use super::chat::Entity as Chat;
     pub use super::chunk::Entity as Chunk;
     pub use super::document::Entity as Document;
+    pub use super::document_upload::Entity as DocumentUpload;
     pub use super::message::Entity as Message;
     pub use super::node::Entity as Node;
     pub use super::project::Entity as Project;

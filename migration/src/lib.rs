@@ -7,6 +7,7 @@ mod m20261127_000001_create_tables;
 mod m20261127_000002_fulltext_index;
 mod m20261127_000003_nodes;
 mod m20261128_000004_lookup_indexes;
+mod m20261203_000005_document_recovery;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_fulltext_index::Migration),
             Box::new(m20261127_000003_nodes::Migration),
             Box::new(m20261128_000004_lookup_indexes::Migration),
+            Box::new(m20261203_000005_document_recovery::Migration),
         ]
     }
 }

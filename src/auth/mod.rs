@@ -75,6 +75,16 @@ impl Caller {
         }
     }
 
+    /// For a resource named by its own id (a chat, a message): outside the caller's projects it
+    /// is `not_found`, exactly as a missing one, so ids cannot be probed for existence.
+    pub fn require_visible(&self, project_id: i64, what: &str) -> Result<(), AppError> {
+        if self.may_use(project_id) {
+            Ok(())
+        } else {
+            Err(AppError::not_found(what))
+        }
+    }
+
     /// Routes only back-end services may call: creating or deleting projects, notifications.
     pub fn require_backend(&self) -> Result<(), AppError> {
         match self {

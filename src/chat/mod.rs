@@ -192,6 +192,11 @@ impl ChatService {
         self.inner.cluster.node_id()
     }
 
+    /// Whether shutdown has begun (new messages are refused; running streams finish).
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.is_cancelled()
+    }
+
     pub fn live_streams(&self) -> usize {
         self.inner.live.len()
     }
@@ -219,7 +224,7 @@ impl ChatService {
         let chat = store::chats::find(db, request.chat_id)
             .await?
             .ok_or_else(|| AppError::not_found("chat"))?;
-        origin.caller.require_project(chat.project_id)?;
+        origin.caller.require_visible(chat.project_id, "chat")?;
 
         if let Some(client_id) = &request.client_message_id {
             if let Some(first) =
@@ -323,7 +328,7 @@ impl ChatService {
     /// Ends a live stream with `finish_reason: "cancelled"`, on whichever node runs it.
     pub async fn cancel(&self, message_id: i64, caller: &Caller) -> Result<(), AppError> {
         if let Some(live) = self.inner.live.get(message_id) {
-            caller.require_project(live.project_id)?;
+            caller.require_visible(live.project_id, "live stream")?;
             live.cancel.cancel();
             return Ok(());
         }
@@ -335,7 +340,7 @@ impl ChatService {
                     // A database outage stays one: it is not a missing stream.
                     _ => e,
                 })?;
-        caller.require_project(project_id)?;
+        caller.require_visible(project_id, "live stream")?;
         let node_id = self
             .running_elsewhere(&stored.row)
             .ok_or_else(|| AppError::not_found("live stream"))?;

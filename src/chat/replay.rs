@@ -105,12 +105,12 @@ impl ChatService {
         caller: &Caller,
     ) -> Result<(), AppError> {
         if let Some(live) = self.live_stream(message_id) {
-            caller.require_project(live.project_id)?;
+            caller.require_visible(live.project_id, "stream")?;
             self.replay_live(&live, &Target::Socket(socket), after_index);
             return Ok(());
         }
         let (stored, project_id) = self.stored_stream(message_id).await?;
-        caller.require_project(project_id)?;
+        caller.require_visible(project_id, "stream")?;
         if let Some(node_id) = self.running_elsewhere(&stored.row) {
             return self
                 .publish(ControlMessage::Resume {

@@ -113,3 +113,14 @@ impl ChatService {
         .announce(self.broadcaster());
     }
 }
+
+#[async_trait::async_trait]
+impl crate::cluster::Orphans for ChatService {
+    fn what(&self) -> &'static str {
+        "streams"
+    }
+
+    async fn take_over(&self, alive_since: DateTime<Utc>) -> Result<usize, DbErr> {
+        self.take_over_orphans(alive_since).await
+    }
+}

@@ -1,17 +1,30 @@
 //! Heartbeats: each node writes one every quarter lease; every node that has itself beaten for a
-//! whole lease looks for `streaming` replies whose node has been silent for a lease and ends them
-//! as `interrupted`.
+//! whole lease hands the work of nodes silent for a lease to the `Orphans` it was given (streams
+//! are ended as `interrupted`, unfinished documents are ingested again).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
 
 use super::Cluster;
 use crate::chat::ChatService;
 use crate::store;
 
+/// Work a stopped node leaves behind, taken over by a live one.
+#[async_trait::async_trait]
+pub trait Orphans: Send + Sync {
+    /// What is taken over, for the log.
+    fn what(&self) -> &'static str;
+    /// Takes over the work of nodes silent since `alive_since`; how much it took.
+    async fn take_over(&self, alive_since: DateTime<Utc>) -> Result<usize, DbErr>;
+}
+
 /// How many leases a silent node's row is kept before it is deleted.
 const FORGET_AFTER_LEASES: u32 = 60;
 
-pub(super) async fn keep(cluster: Cluster, chat: ChatService) {
+pub(super) async fn keep(cluster: Cluster, chat: ChatService, orphans: Vec<Arc<dyn Orphans>>) {
     let lease = cluster.lease();
     let mut tick = tokio::time::interval((lease / 4).max(Duration::from_millis(250)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -34,8 +47,10 @@ pub(super) async fn keep(cluster: Cluster, chat: ChatService) {
         let Ok(lease) = chrono::Duration::from_std(lease) else {
             continue;
         };
-        if let Err(e) = chat.take_over_orphans(now - lease).await {
-            tracing::warn!("cannot look for streams of stopped nodes: {e}");
+        for orphans in &orphans {
+            if let Err(e) = orphans.take_over(now - lease).await {
+                tracing::warn!("cannot look for {} of stopped nodes: {e}", orphans.what());
+            }
         }
         if let Err(e) =
             store::nodes::remove_silent(chat.db(), now - lease * FORGET_AFTER_LEASES as i32).await

@@ -4,7 +4,7 @@
 //!   messages travel on; it reconnects and subscribes again by itself.
 //! - `control`: `cancel_message` / `resume_message` for a stream that runs on another node.
 //! - `lease`: node heartbeats in the database; the streams of a node that stopped beating are
-//!   marked `interrupted` by another node.
+//!   marked `interrupted` by another node, and its unfinished documents ingested again.
 //!
 //! A node broadcasts to its own sockets directly (with ragcast's overflow policy) and to the
 //! sockets of every other node through the adapter, excluding its own node room, so each socket
@@ -15,6 +15,7 @@ mod lease;
 mod pubsub;
 
 pub use control::ControlMessage;
+pub use lease::Orphans;
 pub use pubsub::{PubSub, PubSubError};
 
 use std::hash::{BuildHasher, Hasher};
@@ -38,6 +39,8 @@ pub type Ack = AckSender<Adapter>;
 
 /// How often a node checks that Redis answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a check waits for the answer: a Redis that hangs is unready within about a second.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -127,7 +130,11 @@ impl Cluster {
     }
 
     /// Starts the background work of a node: Redis health, control messages, heartbeats.
-    pub async fn start(&self, chat: ChatService) -> Result<(), SettingError> {
+    pub async fn start(
+        &self,
+        chat: ChatService,
+        orphans: Vec<Arc<dyn Orphans>>,
+    ) -> Result<(), SettingError> {
         if let PubSub::Redis(redis) = &self.inner.pubsub {
             tokio::spawn(watch_redis(self.clone(), redis.clone()));
             let messages = self
@@ -138,7 +145,7 @@ impl Cluster {
                 .map_err(|e| SettingError::redis(format!("cannot subscribe: {e}")))?;
             tokio::spawn(control::listen(messages, chat.clone()));
         }
-        tokio::spawn(lease::keep(self.clone(), chat));
+        tokio::spawn(lease::keep(self.clone(), chat, orphans));
         Ok(())
     }
 
@@ -168,7 +175,14 @@ async fn watch_redis(cluster: Cluster, redis: pubsub::RedisPubSub) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let up = match redis.ping().await {
+        let answer = match tokio::time::timeout(HEALTH_TIMEOUT, redis.ping()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                HEALTH_TIMEOUT.as_millis()
+            )),
+        };
+        let up = match answer {
             Ok(()) => true,
             Err(e) => {
                 if cluster.redis_up() {

@@ -175,7 +175,7 @@ async fn typing(
         .ok_or_else(|| EventError::chat(AppError::not_found("chat"), chat_id))?;
     session
         .caller
-        .require_project(found.project_id)
+        .require_visible(found.project_id, "chat")
         .map_err(|e| EventError::chat(e, chat_id))?;
     chat.broadcaster().send(
         &Audience::room(rooms::project(found.project_id)).except(socket.id),

@@ -105,7 +105,7 @@ pub async fn messages(
     let chat = store::chats::find(&db, chat_id)
         .await?
         .ok_or_else(|| AppError::not_found("chat"))?;
-    caller.require_project(chat.project_id)?;
+    caller.require_visible(chat.project_id, "chat")?;
     let rows = store::messages::list(&db, chat_id, page.after_id, limit).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }

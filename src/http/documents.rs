@@ -18,7 +18,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::events::names;
 use crate::events::payloads::Payload;
 use crate::ingest::detect::{detect, Kind};
-use crate::ingest::{pdf, Content, Ingestor, ProjectUpdate, Upload};
+use crate::ingest::{Ingestor, ProjectUpdate, Upload};
 use crate::views::DocumentView;
 use crate::{rooms, store};
 
@@ -79,31 +79,16 @@ pub async fn upload(
     crate::ingest::check_filename(&file.filename).map_err(AppError::invalid)?;
 
     let kind = detect(&file.filename, file.declared_type.as_deref(), &file.bytes)?;
-    let size_bytes = file.bytes.len() as i64;
-    let content = match kind {
-        Kind::Pdf => {
-            let bytes = file.bytes;
-            let parsed = tokio::task::spawn_blocking(move || pdf::parse(&bytes))
-                .await
-                .map_err(AppError::internal)?;
-            Content::Pdf(Box::new(
-                parsed.map_err(|reason| AppError::new(ErrorCode::Unprocessable, reason))?,
-            ))
-        }
-        Kind::Text | Kind::Markdown => {
-            Content::Text(String::from_utf8(file.bytes.to_vec()).map_err(|_| {
-                AppError::new(ErrorCode::Unprocessable, "the file is not valid UTF-8 text")
-            })?)
-        }
-    };
+    if kind == Kind::Pdf {
+        ingest.check_pdf(&file.bytes).await?;
+    }
     let created = ingest
         .submit(
             Upload {
                 project_id,
                 filename: file.filename.trim().to_owned(),
-                content_type: kind.content_type(),
-                size_bytes,
-                content,
+                kind,
+                bytes: file.bytes.to_vec(),
             },
             place,
         )

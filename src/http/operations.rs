@@ -13,8 +13,13 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "database (and Redis, when configured) reachable"), (status = 503, description = "database or Redis unreachable")))]
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "database (and Redis, when configured) reachable"), (status = 503, description = "database or Redis unreachable, or shutting down")))]
 pub async fn ready(State(state): State<ApiState>) -> impl IntoResponse {
+    // From the first moment of shutdown, so a balancer stops sending new connections here.
+    if state.chat.is_draining() {
+        let body = json!({ "status": "draining", "node": state.cluster.node_name() });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
     let database = match state.chat.db().ping().await {
         Ok(()) => true,
         Err(e) => {

@@ -1,30 +1,41 @@
-//! Document ingestion: a document is stored `queued`, then a background worker extracts its
-//! text, chunks it and indexes it, emitting `document_status` into the project room at each step.
-//! A bounded number of workers run at once, so a burst of uploads never starves socket traffic.
+//! Document ingestion: a document is stored `queued` with its upload's bytes, then a background
+//! worker extracts its text, chunks it and indexes it, emitting `document_status` into the
+//! project room at each step. A bounded number of workers run at once, so a burst of uploads
+//! never starves socket traffic; PDFs are read in a child process with bounded memory and time.
+//!
+//! An ingestion cut off by a stopped server starts again: alone, at the next start; with other
+//! nodes, on the node that takes over once the stopped node's lease runs out. A document cut off
+//! `MAX_ATTEMPTS` times is failed, so a poison document cannot keep a server crashing.
 
 pub mod chunker;
 pub mod detect;
 pub mod pdf;
 mod queue;
+mod worker;
 
 pub use queue::{QueuePlace, UploadQueue};
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use entities::document;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::broadcast::{Audience, Broadcaster};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::events::names;
 use crate::rooms;
-use crate::store::documents::{self, NewChunk, NewDocument};
-use chunker::{chunk_pages, ChunkSettings, PageText};
+use crate::store::{self, documents::NewDocument};
+use chunker::ChunkSettings;
+use detect::Kind;
+use pdf::{PdfError, PdfLimits};
 
-/// Chunks stored per statement; progress is reported after each batch.
-const BATCH: usize = 50;
+/// Ingestion attempts a document gets before it is failed (each start of the server that finds
+/// it unfinished is one).
+pub const MAX_ATTEMPTS: i32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -67,195 +78,170 @@ pub struct ProjectUpdate {
     pub data: serde_json::Value,
 }
 
-/// A document's content, already told apart by kind.
-pub enum Content {
-    Text(String),
-    /// Parsed at upload (so a broken file is refused at once); text is extracted by the worker.
-    Pdf(Box<lopdf::Document>),
-}
-
+/// An upload whose kind is known, ready to be stored.
 pub struct Upload {
     pub project_id: i64,
     pub filename: String,
-    pub content_type: &'static str,
-    pub size_bytes: i64,
-    pub content: Content,
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+/// How ingestion runs.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Documents ingested at once.
+    pub workers: usize,
+    /// Uploads waiting for (or in) ingestion at most.
+    pub queue: usize,
+    pub chunking: ChunkSettings,
+    pub pdf: PdfLimits,
+    /// The binary started as the PDF extraction child (`ragcast extract-pdf`).
+    pub pdf_extractor: PathBuf,
 }
 
 #[derive(Clone)]
 pub struct Ingestor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: DatabaseConnection,
     broadcaster: Broadcaster,
+    node_id: String,
     workers: Arc<Semaphore>,
     queue: UploadQueue,
-    chunking: ChunkSettings,
+    settings: IngestSettings,
 }
 
 impl Ingestor {
     pub fn new(
         db: DatabaseConnection,
         broadcaster: Broadcaster,
-        workers: usize,
-        queue: usize,
-        chunking: ChunkSettings,
+        node_id: &str,
+        settings: IngestSettings,
     ) -> Self {
+        let workers = settings.workers.max(1);
         Self {
-            db,
-            broadcaster,
-            workers: Arc::new(Semaphore::new(workers.max(1))),
-            queue: UploadQueue::new(queue.max(workers).max(1)),
-            chunking,
+            inner: Arc::new(Inner {
+                db,
+                broadcaster,
+                node_id: node_id.to_owned(),
+                workers: Arc::new(Semaphore::new(workers)),
+                queue: UploadQueue::new(settings.queue.max(workers)),
+                settings,
+            }),
         }
     }
 
     /// A place for one more upload, refused (`busy`) while the queue is full.
     pub fn reserve(&self) -> Result<QueuePlace, AppError> {
-        self.queue.reserve()
+        self.inner.queue.reserve()
     }
 
-    /// Stores the document as `queued` and ingests it in the background; its queue place is
-    /// given back once it is indexed (or failed).
+    /// Loads a PDF (in the extraction child) so a file that is no usable PDF is refused at once
+    /// (422). A PDF over a limit is accepted: its ingestion then fails naming the limit.
+    pub async fn check_pdf(&self, bytes: &[u8]) -> Result<(), AppError> {
+        let settings = &self.inner.settings;
+        match pdf::check(&settings.pdf_extractor, bytes.to_vec(), settings.pdf).await {
+            Ok(_) | Err(PdfError::OverLimit(_)) => Ok(()),
+            Err(PdfError::Unreadable(reason)) => {
+                Err(AppError::new(ErrorCode::Unprocessable, reason))
+            }
+            Err(e @ PdfError::Failed(_)) => Err(AppError::internal(e)),
+        }
+    }
+
+    /// Stores the document as `queued` with its bytes and ingests it in the background; its
+    /// queue place is given back once it is indexed (or failed).
     pub async fn submit(
         &self,
         upload: Upload,
         place: QueuePlace,
     ) -> Result<document::Model, AppError> {
-        let doc = documents::create(
-            &self.db,
+        let doc = store::documents::create(
+            &self.inner.db,
             NewDocument {
                 project_id: upload.project_id,
                 filename: &upload.filename,
-                content_type: upload.content_type,
-                size_bytes: upload.size_bytes,
+                content_type: upload.kind.content_type(),
+                size_bytes: upload.bytes.len() as i64,
             },
+            upload.bytes,
+            &self.inner.node_id,
         )
         .await?;
         self.announce(&doc, DocumentStatus::Queued, 0, None);
-        let this = self.clone();
-        let queued = doc.clone();
-        tokio::spawn(async move {
-            let _place = place;
-            let Ok(_worker) = this.workers.clone().acquire_owned().await else {
-                return;
-            };
-            this.ingest(queued, upload.content).await;
-        });
+        self.spawn(doc.clone(), Some(place));
         Ok(doc)
     }
 
-    #[tracing::instrument(skip_all, fields(document_id = doc.id, filename = %doc.filename))]
-    async fn ingest(&self, doc: document::Model, content: Content) {
-        let started = std::time::Instant::now();
-        match self.index(&doc, content).await {
-            Ok(chunks) => {
-                metrics::histogram!("ragcast_ingestion_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                tracing::info!(
-                    chunks,
-                    ms = started.elapsed().as_millis() as u64,
-                    "document indexed"
-                );
-                self.broadcaster.send(
-                    &Audience::room(rooms::project(doc.project_id)),
-                    names::PROJECT_UPDATE,
-                    &ProjectUpdate {
-                        project_id: doc.project_id,
-                        kind: "document_added".into(),
-                        data: serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
-                    },
-                );
-            }
-            Err(reason) => {
-                metrics::counter!("ragcast_ingestion_failures_total").increment(1);
-                tracing::warn!("ingestion failed: {reason}");
-                if let Err(e) = documents::delete_chunks(&self.db, doc.id).await {
-                    tracing::error!("cannot remove the chunks of a failed document: {e}");
-                }
-                let progress = match documents::find(&self.db, doc.id).await {
-                    Ok(Some(stored)) => stored.progress,
-                    // Deleted while it was indexed: its deletion was announced, nothing more.
-                    Ok(None) => return,
-                    Err(_) => 0,
-                };
-                self.set(&doc, DocumentStatus::Failed, progress, Some(reason))
-                    .await;
-            }
-        }
+    /// Alone, at start: every unfinished document was cut off by an earlier stop.
+    pub async fn recover_unfinished(&self) -> Result<usize, DbErr> {
+        let docs = store::documents::unfinished(&self.inner.db).await?;
+        self.resume_claimed(docs).await
     }
 
-    /// Extract → chunk → store in batches → `completed`. The error is a sentence for a person.
-    async fn index(&self, doc: &document::Model, content: Content) -> Result<usize, String> {
-        self.set(doc, DocumentStatus::Processing, 5, None).await;
-        let pages = match content {
-            Content::Text(text) => vec![PageText { page: None, text }],
-            Content::Pdf(pdf) => self.extract_pdf(doc, pdf).await?,
-        };
-        let chunking = self.chunking;
-        let chunks = tokio::task::spawn_blocking(move || chunk_pages(&pages, chunking))
-            .await
-            .map_err(|e| format!("chunking failed: {e}"))?;
-        if chunks.is_empty() {
-            return Err("the document holds no text".into());
-        }
-        self.set(doc, DocumentStatus::Processing, 20, None).await;
-
-        let total = chunks.len();
-        let rows: Vec<NewChunk> = chunks
-            .into_iter()
-            .map(|c| NewChunk {
-                chunk_index: c.chunk_index,
-                page: c.page,
-                content: c.content,
-            })
-            .collect();
-        for (i, batch) in rows.chunks(BATCH).enumerate() {
-            documents::insert_chunks(&self.db, doc, batch)
-                .await
-                .map_err(|e| format!("cannot store the chunks: {e}"))?;
-            let done = ((i + 1) * BATCH).min(total);
-            let progress = 20 + (75 * done / total) as i32;
-            if done < total {
-                self.set(doc, DocumentStatus::Processing, progress, None)
-                    .await;
-            }
-        }
-        self.set(doc, DocumentStatus::Completed, 100, None).await;
-        Ok(total)
+    /// With other nodes: the unfinished documents of nodes silent since `alive_since`.
+    pub async fn take_over_orphans(&self, alive_since: DateTime<Utc>) -> Result<usize, DbErr> {
+        let alive = store::nodes::alive(&self.inner.db, alive_since).await?;
+        let docs = store::documents::unfinished_elsewhere(&self.inner.db, alive).await?;
+        self.resume_claimed(docs).await
     }
 
-    /// Page by page, reporting progress from 5 to 20.
-    async fn extract_pdf(
-        &self,
-        doc: &document::Model,
-        pdf: Box<lopdf::Document>,
-    ) -> Result<Vec<PageText>, String> {
-        let pdf: Arc<lopdf::Document> = Arc::from(pdf);
-        let total = pdf::page_count(&pdf);
-        if total == 0 {
-            return Err("the PDF has no pages".into());
-        }
-        let mut pages = Vec::with_capacity(total);
-        let mut reported = 5;
-        for number in 1..=total as u32 {
-            let pdf = pdf.clone();
-            let page = tokio::task::spawn_blocking(move || pdf::page_text(&pdf, number))
-                .await
-                .map_err(|e| format!("text extraction failed: {e}"))?;
-            pages.push(page);
-            let progress = 5 + (15 * number as usize / total) as i32;
-            if progress > reported && (number as usize) < total {
-                reported = progress;
-                self.set(doc, DocumentStatus::Processing, progress, None)
-                    .await;
+    /// Claims each document for this node and ingests it again, or fails it when it has had
+    /// its attempts. Returns how many this node claimed.
+    async fn resume_claimed(&self, docs: Vec<document::Model>) -> Result<usize, DbErr> {
+        let mut claimed = 0;
+        for doc in docs {
+            if !store::documents::claim(&self.inner.db, &doc, &self.inner.node_id).await? {
+                continue;
             }
-        }
-        if pages.iter().all(|p| p.text.trim().is_empty()) {
-            return Err(
-                "the PDF has no extractable text (it may be scanned or image-only); upload a text PDF"
-                    .into(),
+            claimed += 1;
+            if doc.attempts >= MAX_ATTEMPTS {
+                tracing::warn!(
+                    document_id = doc.id,
+                    attempts = doc.attempts,
+                    "ingestion was cut off too often: the document is failed"
+                );
+                let reason = format!(
+                    "ingestion was cut off {} times by a stopping server; upload the document again",
+                    doc.attempts
+                );
+                self.fail(&doc, doc.progress, reason).await;
+                continue;
+            }
+            tracing::warn!(
+                document_id = doc.id,
+                filename = %doc.filename,
+                "ingestion cut off by a stopped server: starting it again"
             );
+            self.spawn(doc, None);
         }
-        Ok(pages)
+        Ok(claimed)
+    }
+
+    fn spawn(&self, doc: document::Model, place: Option<QueuePlace>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _place = place;
+            let Ok(_worker) = this.inner.workers.clone().acquire_owned().await else {
+                return;
+            };
+            this.ingest(doc).await;
+        });
+    }
+
+    /// Stores the failure, drops what was half-stored, and tells the room.
+    async fn fail(&self, doc: &document::Model, progress: i32, reason: String) {
+        let db = &self.inner.db;
+        if let Err(e) = store::documents::delete_chunks(db, doc.id).await {
+            tracing::error!("cannot remove the chunks of a failed document: {e}");
+        }
+        self.set(doc, DocumentStatus::Failed, progress, Some(reason))
+            .await;
+        if let Err(e) = store::documents::forget_upload(db, doc.id).await {
+            tracing::warn!("cannot drop the upload of a failed document: {e}");
+        }
     }
 
     /// Stores the state on the row, then tells the room, so `GET` and the events agree.
@@ -266,8 +252,8 @@ impl Ingestor {
         progress: i32,
         error: Option<String>,
     ) {
-        if let Err(e) = documents::set_status(
-            &self.db,
+        if let Err(e) = store::documents::set_status(
+            &self.inner.db,
             doc.id,
             status.as_str(),
             progress,
@@ -290,7 +276,7 @@ impl Ingestor {
         progress: i32,
         error: Option<String>,
     ) {
-        self.broadcaster.send(
+        self.inner.broadcaster.send(
             &Audience::room(rooms::project(doc.project_id)),
             names::DOCUMENT_STATUS,
             &DocumentStatusEvent {
@@ -300,6 +286,18 @@ impl Ingestor {
                 status,
                 progress,
                 error,
+            },
+        );
+    }
+
+    fn announce_added(&self, doc: &document::Model) {
+        self.inner.broadcaster.send(
+            &Audience::room(rooms::project(doc.project_id)),
+            names::PROJECT_UPDATE,
+            &ProjectUpdate {
+                project_id: doc.project_id,
+                kind: "document_added".into(),
+                data: serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
             },
         );
     }
@@ -319,4 +317,15 @@ pub fn check_filename(name: &str) -> Result<(), String> {
         return Err("`filename` must not contain control characters".into());
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl crate::cluster::Orphans for Ingestor {
+    fn what(&self) -> &'static str {
+        "documents"
+    }
+
+    async fn take_over(&self, alive_since: DateTime<Utc>) -> Result<usize, DbErr> {
+        self.take_over_orphans(alive_since).await
+    }
 }

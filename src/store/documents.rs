@@ -1,8 +1,12 @@
-use entities::{chunk, document};
+use entities::{chunk, document, document_upload};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
+
+/// The states of a document that ingestion has not finished.
+const UNFINISHED: [&str; 2] = ["queued", "processing"];
 
 pub struct NewDocument<'a> {
     pub project_id: i64,
@@ -11,12 +15,17 @@ pub struct NewDocument<'a> {
     pub size_bytes: i64,
 }
 
+/// Stores the document `queued` on node `node_id` with its upload's bytes, in one transaction:
+/// once the upload is answered, a crash cannot lose it.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     new: NewDocument<'_>,
+    content: Vec<u8>,
+    node_id: &str,
 ) -> Result<document::Model, DbErr> {
     let now = crate::time::now();
-    document::ActiveModel {
+    let txn = db.begin().await?;
+    let doc = document::ActiveModel {
         project_id: Set(new.project_id),
         filename: Set(new.filename.to_owned()),
         content_type: Set(new.content_type.to_owned()),
@@ -24,12 +33,110 @@ pub async fn create(
         progress: Set(0),
         error: Set(None),
         size_bytes: Set(new.size_bytes),
+        node_id: Set(Some(node_id.to_owned())),
+        attempts: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await
+    .insert(&txn)
+    .await?;
+    document_upload::ActiveModel {
+        document_id: Set(doc.id),
+        content: Set(content),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(doc)
+}
+
+/// The bytes of a document's upload, while its ingestion is not finished.
+pub async fn upload(db: &impl ConnectionTrait, document_id: i64) -> Result<Option<Vec<u8>>, DbErr> {
+    Ok(document_upload::Entity::find_by_id(document_id)
+        .one(db)
+        .await?
+        .map(|upload| upload.content))
+}
+
+/// Drops an upload's bytes once its document is indexed or failed.
+pub async fn forget_upload(db: &impl ConnectionTrait, document_id: i64) -> Result<(), DbErr> {
+    document_upload::Entity::delete_by_id(document_id)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Starts an ingestion attempt on node `node_id`: the document is `processing` and its attempts
+/// count one more. `None` when it is no longer waiting (deleted, or finished meanwhile).
+pub async fn start_attempt(
+    db: &impl ConnectionTrait,
+    id: i64,
+    node_id: &str,
+) -> Result<Option<document::Model>, DbErr> {
+    let result = document::Entity::update_many()
+        .col_expr(document::Column::Status, Expr::value("processing"))
+        .col_expr(
+            document::Column::Attempts,
+            Expr::col(document::Column::Attempts).add(1),
+        )
+        .col_expr(document::Column::NodeId, Expr::value(node_id))
+        .col_expr(document::Column::UpdatedAt, Expr::value(crate::time::now()))
+        .filter(document::Column::Id.eq(id))
+        .filter(document::Column::Status.is_in(UNFINISHED))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, id).await
+}
+
+/// Documents whose ingestion has not finished, oldest first.
+pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<document::Model>, DbErr> {
+    document::Entity::find()
+        .filter(document::Column::Status.is_in(UNFINISHED))
+        .order_by_asc(document::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Unfinished documents on no node of `alive` (their node stopped), oldest first.
+pub async fn unfinished_elsewhere(
+    db: &impl ConnectionTrait,
+    alive: Vec<String>,
+) -> Result<Vec<document::Model>, DbErr> {
+    document::Entity::find()
+        .filter(document::Column::Status.is_in(UNFINISHED))
+        .filter(
+            document::Column::NodeId
+                .is_null()
+                .or(document::Column::NodeId.is_not_in(alive)),
+        )
+        .order_by_asc(document::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Moves an unfinished document from the node that had it to `node_id`; `false` when another
+/// node claimed it first (or it finished), so exactly one node ingests it again.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    doc: &document::Model,
+    node_id: &str,
+) -> Result<bool, DbErr> {
+    let owner = match &doc.node_id {
+        Some(owner) => document::Column::NodeId.eq(owner.clone()),
+        None => document::Column::NodeId.is_null(),
+    };
+    let result = document::Entity::update_many()
+        .col_expr(document::Column::NodeId, Expr::value(node_id))
+        .filter(document::Column::Id.eq(doc.id))
+        .filter(document::Column::Status.is_in(UNFINISHED))
+        .filter(owner)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<document::Model>, DbErr> {

@@ -30,18 +30,26 @@ pub async fn remove(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Assistant rows still `streaming` whose node has not beaten since `alive_since` (or is gone).
-pub async fn orphaned_streams(
+/// The nodes that have beaten since `alive_since`.
+pub async fn alive(
     db: &impl ConnectionTrait,
     alive_since: DateTime<Utc>,
-) -> Result<Vec<message::Model>, DbErr> {
-    let alive: Vec<String> = node::Entity::find()
+) -> Result<Vec<String>, DbErr> {
+    node::Entity::find()
         .select_only()
         .column(node::Column::Id)
         .filter(node::Column::HeartbeatAt.gt(alive_since))
         .into_tuple()
         .all(db)
-        .await?;
+        .await
+}
+
+/// Assistant rows still `streaming` whose node has not beaten since `alive_since` (or is gone).
+pub async fn orphaned_streams(
+    db: &impl ConnectionTrait,
+    alive_since: DateTime<Utc>,
+) -> Result<Vec<message::Model>, DbErr> {
+    let alive = alive(db, alive_since).await?;
     message::Entity::find()
         .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
         .filter(message::Column::Role.eq("assistant"))

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The server's own database handle.
     pub db: DatabaseConnection,
+    /// The server's own ingestion service.
+    pub ingestor: ragcast::ingest::Ingestor,
     pub url: String,
     pub stop: CancellationToken,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -72,6 +74,8 @@ pub async fn spawn_configured(
 
 async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempDir) -> TestApp {
     config.bind = "127.0.0.1:0".parse().unwrap();
+    // This process is the test harness: PDFs are read by the built server binary.
+    config.pdf_extractor = env!("CARGO_BIN_EXE_ragcast").into();
     let database_url = config.database_url.clone();
     let app = match llm {
         Some(llm) => App::build_with_llm(config, llm).await,
@@ -80,6 +84,7 @@ async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempD
     .expect("app starts");
     let addr = app.local_addr();
     let db = app.chat().db().clone();
+    let ingestor = app.ingestor().clone();
     let stop = CancellationToken::new();
     let signal = stop.clone();
     let server = tokio::spawn(app.run(async move { signal.cancelled().await }));
@@ -87,6 +92,7 @@ async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempD
         addr,
         database_url,
         db,
+        ingestor,
         url: format!("http://{addr}"),
         stop,
         server,

@@ -65,7 +65,12 @@ export async function startRedis(port) {
   return {
     port,
     url: `redis://127.0.0.1:${port}/`,
+    /** Stops (SIGSTOP) or resumes (SIGCONT) it: a Redis that hangs without closing sockets. */
+    pause(paused = true) {
+      proc.kill(paused ? "SIGSTOP" : "SIGCONT");
+    },
     async kill() {
+      proc.kill("SIGCONT");
       proc.kill("SIGKILL");
       await exited;
     },

@@ -307,6 +307,33 @@ describe("Redis restarted under running processes", { skip: skipReason ?? false 
   });
 });
 
+describe("a Redis that hangs", { skip: skipReason ?? false }, () => {
+  let redis;
+  let cluster;
+  let node;
+  before(async () => {
+    redis = await startRedis();
+    cluster = await startCluster(1, {}, { redisUrl: redis.url });
+    node = cluster.nodes[0];
+  });
+  after(async () => {
+    redis?.pause(false);
+    await cluster?.stop();
+    await redis?.kill();
+  });
+
+  test("makes /ready answer 503 within about a second, and 200 once it answers again", async () => {
+    assert.equal((await api(node.url, "GET", "/ready")).status, 200);
+    redis.pause();
+    const paused = Date.now();
+    await waitFor(async () => (await api(node.url, "GET", "/ready")).status === 503, 5000, 50);
+    const took = Date.now() - paused;
+    assert.ok(took < 2500, `not ready after ${took} ms`);
+    redis.pause(false);
+    await waitFor(async () => (await api(node.url, "GET", "/ready")).status === 200, 10000, 100);
+  });
+});
+
 describe("ai_progress to user: rooms across nodes (jwt)", { skip: skipReason ?? false }, () => {
   const SECRET = "cluster-secret";
   const KEY = "cluster-api-key";

@@ -94,20 +94,27 @@ describe("jwt mode", () => {
     // A reply in project B, made by the back-end, and a live one to try to cancel.
     const finished = (await call(server.url, "POST", `/api/chats/${chatB.id}/messages`, { token: API_KEY, body: { message: "water" } })).body;
     const live = (await call(server.url, "POST", `/api/chats/${chatB.id}/messages?wait=false`, { token: API_KEY, body: { message: "water boils sea level" } })).body;
+    // A project id is refused as forbidden; a chat or message of another project is not_found,
+    // exactly as a missing one (same code, same message), so ids cannot be probed.
+    const missing = 999999;
     const cases = [
-      ["join_project", { project_id: projectB.id }],
-      ["send_message", { chat_id: chatB.id, message: "hi" }],
-      ["cancel_message", { message_id: live.message_id }],
-      ["resume_message", { message_id: finished.id }],
-      ["typing_start", { chat_id: chatB.id }],
-      ["typing_stop", { chat_id: chatB.id }],
+      ["join_project", { project_id: projectB.id }, "forbidden"],
+      ["send_message", { chat_id: chatB.id, message: "hi" }, "not_found", { chat_id: missing, message: "hi" }],
+      ["cancel_message", { message_id: live.message_id }, "not_found", { message_id: missing }],
+      ["resume_message", { message_id: finished.id }, "not_found", { message_id: missing }],
+      ["typing_start", { chat_id: chatB.id }, "not_found", { chat_id: missing }],
+      ["typing_stop", { chat_id: chatB.id }, "not_found", { chat_id: missing }],
     ];
-    for (const [event, payload] of cases) {
+    for (const [event, payload, code, missingPayload] of cases) {
       const ack = await request(socket, event, payload);
       assert.equal(ack.ok, false, event);
-      assert.equal(ack.error.code, "forbidden", event);
+      assert.equal(ack.error.code, code, event);
       const error = await nextEvent(socket, "error", (d) => d.event === event);
-      assert.equal(error.code, "forbidden");
+      assert.equal(error.code, code);
+      if (missingPayload) {
+        const absent = await request(socket, event, missingPayload);
+        assert.deepEqual(absent.error, ack.error, `${event}: another project's and a missing one answer alike`);
+      }
     }
     assert.ok(!socket.events.some((e) => e.event === "message_token"), "nothing of project B leaked");
     // Its own project works.
@@ -235,8 +242,6 @@ describe("jwt mode", () => {
       ["POST", `/api/projects/${projectB.id}/chats`, {}],
       ["GET", `/api/projects/${projectB.id}/documents`],
       ["POST", `/api/projects/${projectB.id}/documents`, { filename: "n.txt", content: "notes" }],
-      ["GET", `/api/chats/${chatB.id}/messages`],
-      ["POST", `/api/chats/${chatB.id}/messages`, { message: "water" }],
       // Back-end only, even for its own project.
       ["POST", "/api/projects", { name: "mine" }],
       ["DELETE", `/api/projects/${projectA.id}`],
@@ -249,6 +254,13 @@ describe("jwt mode", () => {
       const res = await call(server.url, method, path, { token, body });
       assert.equal(res.status, 403, `${method} ${path}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, "forbidden");
+    }
+    // A chat of another project answers as a missing chat does.
+    for (const [method, suffix, body] of [["GET", "messages"], ["POST", "messages", { message: "water" }]]) {
+      const other = await call(server.url, method, `/api/chats/${chatB.id}/${suffix}`, { token, body });
+      const absent = await call(server.url, method, `/api/chats/999999/${suffix}`, { token, body });
+      assert.equal(other.status, 404, `${method} ${suffix}: ${JSON.stringify(other.body)}`);
+      assert.deepEqual(other.body, absent.body);
     }
     // The API key may do all of it.
     const backend = await call(server.url, "POST", `/api/projects/${projectB.id}/events`, { token: API_KEY, body: { event: "note", data: {} } });

@@ -1,5 +1,10 @@
 //! Settings: every one is a flag and an environment variable (PROTOCOL §7).
 //! `Settings::validate` turns the raw flags into a `Config` or names the first bad setting.
+//! Groups of settings live in their own files (`ingest`), flattened into `Settings`.
+
+mod ingest;
+
+pub use ingest::PdfArgs;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,6 +13,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::auth::RateSettings;
 use crate::chat::StreamLimits;
+use crate::ingest::pdf::PdfLimits;
 use crate::llm::{ApiKey, UpstreamSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -181,6 +187,9 @@ pub struct Settings {
     /// Seconds running streams get to finish at shutdown before they are stored as `interrupted`.
     #[arg(long, env = "RAGCAST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    #[command(flatten)]
+    pub pdf: PdfArgs,
 }
 
 /// A setting that stops the start; its `Display` is the one line the operator reads.
@@ -245,6 +254,10 @@ pub struct Config {
     pub max_body: usize,
     pub chunk_size: usize,
     pub chunk_overlap: usize,
+    pub pdf: PdfLimits,
+    /// The binary started as the PDF extraction child: this one (tests point it at the built
+    /// `ragcast`, since theirs is the test harness).
+    pub pdf_extractor: std::path::PathBuf,
     pub shutdown_grace: Duration,
     /// The built browser client, served at `/`.
     pub web_dir: Option<std::path::PathBuf>,
@@ -397,6 +410,9 @@ impl Settings {
             max_body: self.max_body,
             chunk_size: self.chunk_size,
             chunk_overlap: self.chunk_overlap,
+            pdf: self.pdf.limits(),
+            pdf_extractor: std::env::current_exe()
+                .unwrap_or_else(|_| std::path::PathBuf::from("ragcast")),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             web_dir,
         })
