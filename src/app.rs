@@ -31,8 +31,8 @@ use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
-use crate::retrieval::FullTextRetriever;
-use crate::{events, store};
+use crate::retrieval::HybridRetriever;
+use crate::{embed, events, store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -92,10 +92,17 @@ impl App {
             }
         }
 
+        let embedder = embed::start(&config.embedder)
+            .await
+            .map_err(embedder_error)?;
         let broadcaster = Broadcaster::default();
         let chat = ChatService::new(
             db.clone(),
-            Arc::new(FullTextRetriever::new(db.clone())),
+            Arc::new(HybridRetriever::new(
+                db.clone(),
+                embedder.clone(),
+                config.retrieval,
+            )),
             llm,
             broadcaster.clone(),
             cluster.clone(),
@@ -106,6 +113,7 @@ impl App {
         let ingest = Ingestor::new(
             db.clone(),
             broadcaster.clone(),
+            embedder,
             cluster.node_id(),
             IngestSettings {
                 workers: INGEST_WORKERS,
@@ -306,6 +314,16 @@ fn web_client(dir: Option<&std::path::Path>) -> Router {
         }
         None => Router::new(),
     }
+}
+
+/// An embedder that cannot start names the setting to fix.
+fn embedder_error(e: embed::StartError) -> SettingError {
+    let (flag, env) = match &e {
+        embed::StartError::ModelDir(_) => ("--embedder-model-dir", "RAGCAST_EMBEDDER_MODEL_DIR"),
+        embed::StartError::Server(_) => ("--embedder-base-url", "RAGCAST_EMBEDDER_BASE_URL"),
+        embed::StartError::Dimension(_) => ("--embedder-dimension", "RAGCAST_EMBEDDER_DIMENSION"),
+    };
+    SettingError::new(flag, env, e.to_string())
 }
 
 fn authenticator(config: &Config) -> Result<Authenticator, SettingError> {

@@ -7,7 +7,8 @@
 //! - `events`: the Socket.IO side: typed payloads, one handler per client event.
 //! - `http`: the REST API, one file per resource.
 //! - `chat`: the chat pipeline both entry points call: store → retrieve → generate → store.
-//! - `retrieval`: the full-text index behind the `Retriever` trait.
+//! - `embed`: embedders (built-in MiniLM, OpenAI-compatible, Ollama) behind the `Embedder` trait.
+//! - `retrieval`: keyword (full-text) and vector search fused into one ranking, behind `Retriever`.
 //! - `llm`: model providers behind the `LlmProvider` trait (built-in generator).
 //! - `ingest`: document chunking and the background ingestion workers.
 //! - `store`: sea-orm queries, one file per table.
@@ -21,6 +22,7 @@ pub mod broadcast;
 pub mod chat;
 pub mod cluster;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod events;
 pub mod http;

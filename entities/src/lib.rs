@@ -5,12 +5,14 @@
 //! - `document`: an uploaded file and its ingestion state.
 //! - `document_upload`: an upload's bytes, kept until its document is indexed or failed.
 //! - `chunk`: a searchable passage of a document (the full-text index covers these).
+//! - `chunk_vector`: a chunk's embedding, with the model that made it.
 //! - `chat`: a conversation inside a project.
 //! - `message`: a user question or an assistant reply, with its stream's metadata.
 //! - `node`: a running server process and its heartbeat.
 
 pub mod chat;
 pub mod chunk;
+pub mod chunk_vector;
 pub mod document;
 pub mod document_upload;
 pub mod message;
@@ -20,6 +22,7 @@ pub mod project;
 pub mod prelude {
     pub use super::chat::Entity as Chat;
     pub use super::chunk::Entity as Chunk;
+    pub use super::chunk_vector::Entity as ChunkVector;
     pub use super::document::Entity as Document;
     pub use super::document_upload::Entity as DocumentUpload;
     pub use super::message::Entity as Message;

@@ -7,6 +7,9 @@ pub struct Model {
     pub id: i64,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// Rises whenever the project's searchable chunks change (a document indexed, deleted or
+    /// re-embedded), so every node knows when its cached vectors are stale.
+    pub index_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

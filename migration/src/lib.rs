@@ -8,6 +8,7 @@ mod m20261127_000002_fulltext_index;
 mod m20261127_000003_nodes;
 mod m20261128_000004_lookup_indexes;
 mod m20261203_000005_document_recovery;
+mod m20261203_000006_chunk_vectors;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_nodes::Migration),
             Box::new(m20261128_000004_lookup_indexes::Migration),
             Box::new(m20261203_000005_document_recovery::Migration),
+            Box::new(m20261203_000006_chunk_vectors::Migration),
         ]
     }
 }

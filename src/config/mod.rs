@@ -2,8 +2,10 @@
 //! `Settings::validate` turns the raw flags into a `Config` or names the first bad setting.
 //! Groups of settings live in their own files (`ingest`), flattened into `Settings`.
 
+mod embed;
 mod ingest;
 
+pub use embed::{default_model_dir, EmbedArgs, EmbedderKind, RetrievalKind};
 pub use ingest::PdfArgs;
 
 use std::net::SocketAddr;
@@ -13,8 +15,10 @@ use clap::{Parser, ValueEnum};
 
 use crate::auth::RateSettings;
 use crate::chat::StreamLimits;
+use crate::embed::EmbedderSettings;
 use crate::ingest::pdf::PdfLimits;
 use crate::llm::{ApiKey, UpstreamSettings};
+use crate::retrieval::RetrievalSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LlmKind {
@@ -190,6 +194,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub pdf: PdfArgs,
+
+    #[command(flatten)]
+    pub embed: EmbedArgs,
 }
 
 /// A setting that stops the start; its `Display` is the one line the operator reads.
@@ -202,7 +209,7 @@ pub struct SettingError {
 }
 
 impl SettingError {
-    fn new(flag: &'static str, env: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(flag: &'static str, env: &'static str, reason: impl Into<String>) -> Self {
         Self {
             flag,
             env,
@@ -255,6 +262,8 @@ pub struct Config {
     pub chunk_size: usize,
     pub chunk_overlap: usize,
     pub pdf: PdfLimits,
+    pub embedder: EmbedderSettings,
+    pub retrieval: RetrievalSettings,
     /// The binary started as the PDF extraction child: this one (tests point it at the built
     /// `ragcast`, since theirs is the test harness).
     pub pdf_extractor: std::path::PathBuf,
@@ -411,6 +420,8 @@ impl Settings {
             chunk_size: self.chunk_size,
             chunk_overlap: self.chunk_overlap,
             pdf: self.pdf.limits(),
+            embedder: self.embed.embedder()?,
+            retrieval: self.embed.retrieval()?,
             pdf_extractor: std::env::current_exe()
                 .unwrap_or_else(|_| std::path::PathBuf::from("ragcast")),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),

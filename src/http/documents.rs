@@ -159,7 +159,7 @@ pub async fn remove(
         .filter(|d| d.project_id == project_id)
         .ok_or_else(|| AppError::not_found("document"))?;
     // Its chunks leave the index in the same statement (cascade + index triggers).
-    store::documents::delete(chat.db(), doc.id).await?;
+    store::documents::delete(chat.db(), &doc).await?;
     chat.broadcaster().send(
         &Audience::room(rooms::project(project_id)),
         names::PROJECT_UPDATE,

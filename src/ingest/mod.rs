@@ -6,11 +6,15 @@
 //! An ingestion cut off by a stopped server starts again: alone, at the next start; with other
 //! nodes, on the node that takes over once the stopped node's lease runs out. A document cut off
 //! `MAX_ATTEMPTS` times is failed, so a poison document cannot keep a server crashing.
+//!
+//! With an embedder, embedding the chunks is a step of ingestion; documents whose vectors are
+//! missing or of another model are embedded again in the background (`reembed`).
 
 pub mod chunker;
 pub mod detect;
 pub mod pdf;
 mod queue;
+mod reembed;
 mod worker;
 
 pub use queue::{QueuePlace, UploadQueue};
@@ -25,6 +29,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::broadcast::{Audience, Broadcaster};
+use crate::embed::Embedder;
 use crate::error::{AppError, ErrorCode};
 use crate::events::names;
 use crate::rooms;
@@ -107,6 +112,8 @@ pub struct Ingestor {
 struct Inner {
     db: DatabaseConnection,
     broadcaster: Broadcaster,
+    /// Embeds chunks as a step of ingestion; `None`: keyword search only.
+    embedder: Option<Arc<dyn Embedder>>,
     node_id: String,
     workers: Arc<Semaphore>,
     queue: UploadQueue,
@@ -117,6 +124,7 @@ impl Ingestor {
     pub fn new(
         db: DatabaseConnection,
         broadcaster: Broadcaster,
+        embedder: Option<Arc<dyn Embedder>>,
         node_id: &str,
         settings: IngestSettings,
     ) -> Self {
@@ -125,6 +133,7 @@ impl Ingestor {
             inner: Arc::new(Inner {
                 db,
                 broadcaster,
+                embedder,
                 node_id: node_id.to_owned(),
                 workers: Arc::new(Semaphore::new(workers)),
                 queue: UploadQueue::new(settings.queue.max(workers)),
@@ -183,7 +192,9 @@ impl Ingestor {
 
     /// With other nodes: the unfinished documents of nodes silent since `alive_since`.
     pub async fn take_over_orphans(&self, alive_since: DateTime<Utc>) -> Result<usize, DbErr> {
-        let alive = store::nodes::alive(&self.inner.db, alive_since).await?;
+        let mut alive = store::nodes::alive(&self.inner.db, alive_since).await?;
+        // This node's own documents are in its workers already.
+        alive.push(self.inner.node_id.clone());
         let docs = store::documents::unfinished_elsewhere(&self.inner.db, alive).await?;
         self.resume_claimed(docs).await
     }

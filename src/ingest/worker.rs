@@ -10,13 +10,24 @@ use super::chunker::{chunk_pages, PageText};
 use super::detect::Kind;
 use super::pdf::{Event, Extraction, Mode};
 use super::{DocumentStatus, Ingestor};
-use crate::store::{self, documents::NewChunk};
+use crate::embed::Purpose;
+use crate::store::{self, documents::NewChunk, vectors::NewVector};
 
 /// Chunks stored per statement; progress is reported after each batch.
 const BATCH: usize = 50;
+/// Chunks embedded (and their vectors stored) per step; progress is reported after each.
+const EMBED_BATCH: usize = 32;
+
+/// Which pass embeds: an ingestion stores its progress on the row; a re-embedding of a
+/// `completed` document only announces it (the row stays `completed`, so it stays searchable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pass {
+    Ingestion,
+    Reembed,
+}
 
 /// The progress told to the room so far; it only rises.
-struct Progress(i32);
+pub(super) struct Progress(pub(super) i32);
 
 impl Progress {
     /// Raises it to `to`; `false` when it was there already.
@@ -99,6 +110,12 @@ impl Ingestor {
             .map_err(|e| format!("cannot store the chunks: {e}"))?;
         self.report(doc, progress, 20).await;
 
+        // Storing the chunks takes the progress to 95, or to 50 when embedding follows.
+        let stored_at = if self.inner.embedder.is_some() {
+            50
+        } else {
+            95
+        };
         let total = chunks.len();
         let rows: Vec<NewChunk> = chunks
             .into_iter()
@@ -114,13 +131,66 @@ impl Ingestor {
                 .map_err(|e| format!("cannot store the chunks: {e}"))?;
             let done = ((i + 1) * BATCH).min(total);
             if done < total {
-                self.report(doc, progress, 20 + (75 * done / total) as i32)
-                    .await;
+                let to = 20 + ((stored_at - 20) as usize * done / total) as i32;
+                self.report(doc, progress, to).await;
             }
         }
+        self.embed_chunks(doc, progress, (stored_at, 95), Pass::Ingestion)
+            .await?;
         progress.raise(100);
         self.set(doc, DocumentStatus::Completed, 100, None).await;
+        if let Err(e) = store::vectors::bump_version(db, doc.project_id).await {
+            tracing::warn!("cannot mark the project's vectors as changed: {e}");
+        }
         Ok(total)
+    }
+
+    /// Embeds the document's chunks in batches and stores their vectors, reporting progress
+    /// across `(from, to)`. Nothing to do without an embedder.
+    pub(super) async fn embed_chunks(
+        &self,
+        doc: &document::Model,
+        progress: &mut Progress,
+        (from, to): (i32, i32),
+        pass: Pass,
+    ) -> Result<(), String> {
+        let Some(embedder) = &self.inner.embedder else {
+            return Ok(());
+        };
+        let db = &self.inner.db;
+        let chunks = store::vectors::chunk_texts(db, doc.id)
+            .await
+            .map_err(|e| format!("cannot read the chunks: {e}"))?;
+        let total = chunks.len().max(1);
+        let mut done = 0;
+        for batch in chunks.chunks(EMBED_BATCH) {
+            let texts = batch.iter().map(|(_, text)| text.clone()).collect();
+            let vectors = embedder
+                .embed(texts, Purpose::Document)
+                .await
+                .map_err(|e| format!("embedding failed: {e}"))?;
+            let rows: Vec<NewVector> = batch
+                .iter()
+                .zip(vectors)
+                .map(|((chunk_id, _), vector)| NewVector {
+                    chunk_id: *chunk_id,
+                    vector,
+                })
+                .collect();
+            store::vectors::upsert(db, doc.project_id, embedder.model(), &rows)
+                .await
+                .map_err(|e| format!("cannot store the vectors: {e}"))?;
+            done += batch.len();
+            let at = from + ((to - from) as usize * done / total) as i32;
+            match pass {
+                Pass::Ingestion => self.report(doc, progress, at).await,
+                Pass::Reembed if progress.raise(at) => {
+                    self.announce(doc, DocumentStatus::Processing, at, None)
+                }
+                Pass::Reembed => {}
+            }
+        }
+        Ok(())
     }
 
     /// Page by page in the extraction child, reporting progress from 5 to 20.
@@ -158,7 +228,7 @@ impl Ingestor {
     }
 
     /// Tells the room the progress when it rose.
-    async fn report(&self, doc: &document::Model, progress: &mut Progress, to: i32) {
+    pub(super) async fn report(&self, doc: &document::Model, progress: &mut Progress, to: i32) {
         if progress.raise(to) {
             self.set(doc, DocumentStatus::Processing, progress.0, None)
                 .await;

@@ -1,5 +1,5 @@
-//! The built-in generator: no model. It answers with the sentences of the retrieved sources that
-//! share the most terms with the question, each cited as `[n]`, streamed word by word.
+//! The built-in generator: no model. It answers with the sentences of the retrieved sources most
+//! relevant to the question, each cited as `[n]`, streamed word by word.
 //! Deterministic: the same sources and question give the same tokens.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt};
 use super::{GenerationRequest, LlmEvent, LlmProvider, LlmStream};
 use crate::chat::FinishReason;
 use crate::config::BuiltinSettings;
-use crate::retrieval::{query_terms, Source};
+use crate::retrieval::{query_terms, Retrieval, Source};
 
 pub const BUILTIN_MODEL: &str = "builtin";
 pub const NOTHING_RELEVANT: &str =
@@ -60,44 +60,86 @@ impl LlmProvider for BuiltinGenerator {
     }
 }
 
-/// A sentence of source `source_rank` (0-based) and how many question terms it holds.
+/// A sentence of source `source_rank` (0-based) and its relevance to the question.
 struct Candidate<'a> {
     text: &'a str,
     source_rank: usize,
     position: usize,
-    matched: usize,
+    relevance: f64,
 }
 
+/// Sentences scoring under this share of the best one are left out.
+const KEEP_SHARE: f64 = 0.5;
+/// Sentences of the first source cited when it was found by meaning alone.
+const SEMANTIC_SENTENCES: usize = 2;
+
+/// The sentences that answer best, each cited. A sentence's relevance is the sum of the inverse
+/// sentence frequencies of the question terms it holds, so a term every sentence shares ("water"
+/// in thirty "Fact N: water …" lines) weighs little and the distinctive one ("boiling") decides;
+/// sentences under half the best are left out. When no sentence shares a term but the first
+/// source was found by meaning (a paraphrase), its first sentences answer.
 fn compose_answer(question: &str, sources: &[Source]) -> String {
     let terms: Vec<String> = query_terms(question).iter().map(|t| stem(t)).collect();
-    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut sentence_terms: Vec<(usize, usize, &str, Vec<String>)> = Vec::new();
     for (source_rank, source) in sources.iter().enumerate() {
         for (position, sentence) in sentences(&source.content).enumerate() {
             let words: Vec<String> = query_terms(sentence).iter().map(|w| stem(w)).collect();
-            let matched = terms.iter().filter(|t| words.contains(t)).count();
-            if matched > 0 {
-                candidates.push(Candidate {
-                    text: sentence,
-                    source_rank,
-                    position,
-                    matched,
-                });
-            }
+            sentence_terms.push((source_rank, position, sentence, words));
         }
     }
+    let total = sentence_terms.len() as f64;
+    let weight = |term: &String| {
+        let holding = sentence_terms
+            .iter()
+            .filter(|(.., w)| w.contains(term))
+            .count() as f64;
+        (1.0 + total / holding.max(1.0)).ln()
+    };
+    let weights: Vec<f64> = terms.iter().map(weight).collect();
+    let mut candidates: Vec<Candidate> = sentence_terms
+        .iter()
+        .filter_map(|(source_rank, position, text, words)| {
+            let relevance: f64 = terms
+                .iter()
+                .zip(&weights)
+                .filter(|(t, _)| words.contains(t))
+                .map(|(_, w)| w)
+                .sum();
+            (relevance > 0.0).then_some(Candidate {
+                text,
+                source_rank: *source_rank,
+                position: *position,
+                relevance,
+            })
+        })
+        .collect();
     if candidates.is_empty() {
-        return NOTHING_RELEVANT.to_owned();
+        return match sources.first() {
+            Some(first) if first.metadata.retrieval == Some(Retrieval::Vector) => {
+                let parts: Vec<String> = sentences(&first.content)
+                    .take(SEMANTIC_SENTENCES)
+                    .map(|s| format!("{s} [1]"))
+                    .collect();
+                if parts.is_empty() {
+                    NOTHING_RELEVANT.to_owned()
+                } else {
+                    parts.join(" ")
+                }
+            }
+            _ => NOTHING_RELEVANT.to_owned(),
+        };
     }
-    // Best match first; among equals, the better source, then document order.
+    // Best first; among equals, the better source, then document order.
     candidates.sort_by(|a, b| {
-        b.matched
-            .cmp(&a.matched)
+        b.relevance
+            .total_cmp(&a.relevance)
             .then(a.source_rank.cmp(&b.source_rank))
             .then(a.position.cmp(&b.position))
     });
+    let floor = candidates[0].relevance * KEEP_SHARE;
     let mut seen: Vec<&str> = Vec::new();
     let mut parts: Vec<String> = Vec::new();
-    for candidate in candidates {
+    for candidate in candidates.into_iter().filter(|c| c.relevance >= floor) {
         if seen.contains(&candidate.text) {
             continue;
         }
@@ -161,6 +203,7 @@ mod tests {
                 filename: "a.txt".into(),
                 page: None,
                 chunk_index: 0,
+                retrieval: None,
             },
             score: 0.5,
         }
@@ -176,6 +219,33 @@ mod tests {
         assert_eq!(
             answer,
             "Water boils at 100 degrees at sea level. [1] Boiling water is hot. [2]"
+        );
+    }
+
+    #[test]
+    fn the_distinctive_term_decides_among_many_sentences() {
+        let mut doc: Vec<String> = (0..30)
+            .map(|i| format!("Fact {i}: water covers {i} percent of a lake."))
+            .collect();
+        doc.insert(
+            12,
+            "Water boils at 100 degrees Celsius at sea level.".into(),
+        );
+        doc.insert(20, "Boiling water kills most germs.".into());
+        let answer = compose_answer("When does water boil?", &[source(&doc.join(" "))]);
+        assert_eq!(
+            answer,
+            "Water boils at 100 degrees Celsius at sea level. [1] Boiling water kills most germs. [1]"
+        );
+    }
+
+    #[test]
+    fn a_source_found_by_meaning_alone_answers_with_its_first_sentences() {
+        let mut found = source("Staff accounts require two-factor authentication. Badges open doors. Lunch is at noon.");
+        found.metadata.retrieval = Some(Retrieval::Vector);
+        assert_eq!(
+            compose_answer("Do I need 2FA?", &[found]),
+            "Staff accounts require two-factor authentication. [1] Badges open doors. [1]"
         );
     }
 

@@ -1,13 +1,18 @@
 //! Retrieval: the passages of a project's documents most relevant to a question.
 //!
-//! `Retriever` is the seam: the chat pipeline only sees the trait. `FullTextRetriever` uses the
-//! database's own full-text index (SQLite FTS5 with BM25, PostgreSQL `tsvector`), so every server
-//! process shares one index that changes in the same transaction as the chunks.
+//! `Retriever` is the seam: the chat pipeline only sees the trait. `HybridRetriever` fuses two
+//! rankings: the database's own full-text index (`keyword`: SQLite FTS5 with BM25, PostgreSQL
+//! `tsvector`), which changes in the same transaction as the chunks, and exact cosine search over
+//! the chunks' embeddings (`vectors`), cached per project on each node; `fusion` merges them by
+//! reciprocal rank.
 
-mod full_text;
+mod fusion;
+mod hybrid;
+mod keyword;
 mod terms;
+mod vectors;
 
-pub use full_text::FullTextRetriever;
+pub use hybrid::HybridRetriever;
 pub use terms::query_terms;
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +24,7 @@ pub struct Source {
     pub id: i64,
     pub content: String,
     pub metadata: SourceMetadata,
-    /// Relevance in [0, 1]; higher is better.
+    /// Fused relevance in [0, 1]; higher is better (see `fusion`).
     pub score: f64,
 }
 
@@ -29,11 +34,50 @@ pub struct SourceMetadata {
     pub filename: String,
     pub page: Option<i32>,
     pub chunk_index: i32,
+    /// How it was found (absent on sources stored before hybrid retrieval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Retrieval>,
+}
+
+/// Which ranking found a source: both, or one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retrieval {
+    Hybrid,
+    Keyword,
+    Vector,
+}
+
+/// Which rankings a search uses (`--retrieval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrievalMode {
+    Hybrid,
+    Keyword,
+    Vector,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetrievalSettings {
+    pub mode: RetrievalMode,
+    /// Reciprocal rank fusion's `k`.
+    pub rrf_k: f64,
+    /// Vector candidates below this cosine similarity are not candidates at all.
+    pub min_similarity: f32,
+}
+
+impl Default for RetrievalSettings {
+    fn default() -> Self {
+        Self {
+            mode: RetrievalMode::Hybrid,
+            rrf_k: 60.0,
+            min_similarity: 0.3,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrievalError {
-    #[error("full-text search failed: {0}")]
+    #[error("search failed: {0}")]
     Db(#[from] sea_orm::DbErr),
 }
 

@@ -211,7 +211,12 @@ pub async fn delete_chunks(db: &impl ConnectionTrait, document_id: i64) -> Resul
     Ok(())
 }
 
-pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
-    let result = document::Entity::delete_by_id(id).exec(db).await?;
+/// Deletes the document; its chunks and their vectors go with it (cascade), and the project's
+/// index version rises so every node drops its cached vectors.
+pub async fn delete(db: &DatabaseConnection, doc: &document::Model) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let result = document::Entity::delete_by_id(doc.id).exec(&txn).await?;
+    super::vectors::bump_version(&txn, doc.project_id).await?;
+    txn.commit().await?;
     Ok(result.rows_affected > 0)
 }

@@ -5,6 +5,7 @@ pub mod documents;
 pub mod messages;
 pub mod nodes;
 pub mod projects;
+pub mod vectors;
 
 use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
