@@ -71,6 +71,10 @@ impl App {
         llm: Arc<dyn LlmProvider>,
     ) -> Result<App, StartError> {
         let cluster = Cluster::connect(&config.cluster).await?;
+        // Before the database: a wrong embedder stops the start with its one line.
+        let embedder = embed::start(&config.embedder)
+            .await
+            .map_err(embedder_error)?;
         let db = store::connect_with(&config.database_url, config.db_max_connections)
             .await
             .map_err(|e| SettingError::database(format!("cannot connect: {e}")))?;
@@ -92,9 +96,6 @@ impl App {
             }
         }
 
-        let embedder = embed::start(&config.embedder)
-            .await
-            .map_err(embedder_error)?;
         let broadcaster = Broadcaster::default();
         let chat = ChatService::new(
             db.clone(),
@@ -169,6 +170,9 @@ impl App {
                 }
             }
         }
+        // Documents indexed without this embedder's vectors (before it was configured, or by
+        // another one) are embedded again in the background.
+        ingest.reembed_stale();
         if cluster.is_multi_node() {
             tracing::info!(
                 node = cluster.node_name(),

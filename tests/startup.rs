@@ -94,3 +94,56 @@ fn auth_none_on_a_public_address_warns_once_at_start() {
     assert_eq!(warnings.len(), 1, "{seen:#?}");
     assert!(warnings[0].contains("WARN"));
 }
+
+#[test]
+fn an_embedder_that_cannot_start_exits_2_naming_its_setting() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().to_str().unwrap();
+    let (code, stderr) = start(&["--embedder", "builtin", "--embedder-model-dir", dir], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--embedder-model-dir"), "{stderr}");
+    assert!(stderr.contains("scripts/fetch-model"), "{stderr}");
+    let (code, stderr) = start(
+        &[
+            "--embedder",
+            "openai",
+            "--embedder-base-url",
+            "http://127.0.0.1:1/v1",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--embedder-base-url"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn without_a_model_auto_starts_with_keyword_search_and_says_how_to_turn_it_on() {
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ragcast"))
+        .current_dir(empty.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("RAGCAST_BIND", "127.0.0.1:0")
+        .env("RAGCAST_EMBEDDER_MODEL_DIR", empty.path().join("none"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    let started = lines.by_ref().any(|line| {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        line.contains("listening on")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(started, "{seen:?}");
+    let hint: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("semantic retrieval is off"))
+        .collect();
+    assert_eq!(hint.len(), 1, "{seen:?}");
+    assert!(hint[0].contains("scripts/fetch-model"));
+}

@@ -1,6 +1,8 @@
 //! `spawn_app`: a real server on port 0 with a fresh SQLite database, logs only with `TEST_LOG`.
 #![allow(dead_code)]
 
+pub mod embed_stub;
+pub mod postgres;
 pub mod socket;
 pub mod stub;
 
@@ -70,6 +72,17 @@ pub async fn spawn_configured(
     let mut config = Config::for_database(&sqlite_url(&dir));
     configure(&mut config);
     start(config, llm, dir).await
+}
+
+/// `spawn_configured` on a given database (a test's temporary folder is made all the same).
+pub async fn spawn_configured_on(
+    database_url: &str,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    init_logs();
+    let mut config = Config::for_database(database_url);
+    configure(&mut config);
+    start(config, None, tempfile::tempdir().unwrap()).await
 }
 
 async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempDir) -> TestApp {
