@@ -66,7 +66,7 @@ pub struct EmbedArgs {
     pub rrf_k: f64,
 
     /// Cosine similarity a chunk needs to be a vector candidate.
-    #[arg(long, env = "RAGCAST_VECTOR_MIN_SIMILARITY", default_value_t = 0.3)]
+    #[arg(long, env = "RAGCAST_VECTOR_MIN_SIMILARITY", default_value_t = 0.2)]
     pub vector_min_similarity: f32,
 }
 

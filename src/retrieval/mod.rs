@@ -70,7 +70,7 @@ impl Default for RetrievalSettings {
         Self {
             mode: RetrievalMode::Hybrid,
             rrf_k: 60.0,
-            min_similarity: 0.3,
+            min_similarity: 0.2,
         }
     }
 }
