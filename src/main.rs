@@ -11,13 +11,6 @@ fn main() -> ExitCode {
     if let Some(code) = ragcast::ingest::pdf::run_if_child() {
         return code;
     }
-    // candle splits each matrix product over rayon's threads, sized from this variable, which
-    // it reads at every product. ragcast runs each embedding on a thread of its own (questions
-    // at normal priority, documents on low-priority threads), so a product stays on its thread.
-    // Set before any thread starts.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
     serve()
 }
 

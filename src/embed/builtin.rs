@@ -1,7 +1,7 @@
 //! all-MiniLM-L6-v2 in process: a 6-layer BERT (384 dimensions) run with candle on the CPU,
 //! tokens mean-pooled under the attention mask and normalised, as sentence-transformers does.
-//! A question is embedded on the runtime's blocking pool at normal priority; documents in
-//! batches on the low-priority `CpuPool`.
+//! A question is embedded from the runtime's blocking pool at normal priority (its products on
+//! rayon's global pool); documents in batches on the low-priority `CpuPool`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -110,7 +110,7 @@ impl Builtin {
         );
         Ok(Self {
             model,
-            documents: CpuPool::new("embed", threads),
+            documents: CpuPool::new("embed", threads).map_err(StartError::ModelDir)?,
         })
     }
 }

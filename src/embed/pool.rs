@@ -1,63 +1,44 @@
-//! The threads that embed documents. They run at a lower scheduling priority (nice 10), so while
-//! a large ingestion keeps them busy the runtime's threads, serving sockets and streams, still
-//! get the CPU the moment they need it. The queue in front of them is bounded.
+//! The threads that embed documents: a rayon pool of their own whose threads run at a lower
+//! scheduling priority (nice 10). candle splits each matrix product over the rayon pool of the
+//! thread that asks, so a document's products stay on these low-priority threads, while a
+//! question, embedded from the runtime's blocking pool, uses rayon's global pool at normal
+//! priority. While a large ingestion keeps these threads busy, the runtime's threads (sockets,
+//! streams) and questions still get the CPU the moment they need it.
 
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::{mpsc, oneshot};
-
-type Job = Box<dyn FnOnce() + Send>;
+use tokio::sync::oneshot;
 
 /// How much lower than the server the threads run (0 = as the server; 19 = lowest).
 const NICENESS: i32 = 10;
 
-#[derive(Clone)]
 pub struct CpuPool {
-    jobs: mpsc::Sender<Job>,
-    threads: usize,
+    pool: rayon::ThreadPool,
 }
 
 impl CpuPool {
-    pub fn new(name: &str, threads: usize) -> Self {
-        let threads = threads.max(1);
-        let (jobs, rx) = mpsc::channel::<Job>(threads * 2);
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        // One thread waits on the queue at a time; the others on the lock.
-                        let job = rx.lock().map(|mut rx| rx.blocking_recv());
-                        match job {
-                            Ok(Some(job)) => job(),
-                            _ => return,
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::error!("cannot start an embedding thread: {e}");
-            }
-        }
-        Self { jobs, threads }
+    pub fn new(name: &str, threads: usize) -> Result<Self, String> {
+        let name = name.to_owned();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(move |i| format!("{name}-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|e| format!("cannot start the embedding threads: {e}"))?;
+        Ok(Self { pool })
     }
 
     pub fn threads(&self) -> usize {
-        self.threads
+        self.pool.current_num_threads()
     }
 
-    /// Runs `work` on one of the threads; `None` if the pool is gone.
+    /// Runs `work` on the pool; `None` if it panicked.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
         let (done, result) = oneshot::channel();
-        let job: Job = Box::new(move || {
+        self.pool.spawn(move || {
             let _ = done.send(work());
         });
-        self.jobs.send(job).await.ok()?;
         result.await.ok()
     }
 }
@@ -74,13 +55,20 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn jobs_run_on_the_pool_threads() {
-        let pool = CpuPool::new("test-pool", 2);
-        let name = pool
-            .run(|| std::thread::current().name().map(str::to_owned))
+    async fn jobs_run_on_the_pool_threads_at_low_priority() {
+        let pool = CpuPool::new("test-pool", 2).unwrap();
+        let (name, nice) = pool
+            .run(|| {
+                let me = rustix::thread::gettid();
+                (
+                    std::thread::current().name().map(str::to_owned),
+                    rustix::process::getpriority_process(Some(me)).unwrap(),
+                )
+            })
             .await
             .unwrap();
         assert!(name.unwrap().starts_with("test-pool-"));
+        assert_eq!(nice, NICENESS);
         let sums = futures::future::join_all((0..8u64).map(|i| pool.run(move || i * 2))).await;
         assert_eq!(sums.into_iter().flatten().sum::<u64>(), 56);
     }

@@ -1,6 +1,12 @@
-//! Exact cosine search over a project's vectors, in memory. Each node caches a project's vectors
-//! (one flat `f32` matrix) with the project's index version, and reloads them when the version in
-//! the database has moved (a document indexed, deleted or re-embedded on any node).
+//! Cosine search over a project's vectors, in memory. Each node caches a project's vectors with
+//! the project's index version, and reloads them when the version in the database has moved (a
+//! document indexed, deleted or re-embedded on any node).
+//!
+//! The cache holds each vector as 8-bit integers with a scale (a quarter of the memory, and a
+//! quarter of the bytes a scan reads: 100 000 vectors scan in a few milliseconds, where f32 took
+//! 16 ms, bound by memory bandwidth). The scan keeps twice the candidates asked for; those are
+//! scored again exactly with their stored f32 vectors, so the similarities returned, and the
+//! threshold, are exact.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +17,7 @@ use crate::embed::dot;
 use crate::store;
 
 /// Vectors kept in memory across all projects; past it the cache starts again from the project
-/// being searched (384 dimensions: about 1.5 GB).
+/// being searched (384 dimensions: about 400 MB).
 const MAX_CACHED_VECTORS: usize = 1_000_000;
 
 struct ProjectVectors {
@@ -19,8 +25,10 @@ struct ProjectVectors {
     model: String,
     dimension: usize,
     ids: Vec<i64>,
-    /// `ids.len() × dimension`, row-major, unit rows.
-    matrix: Vec<f32>,
+    /// Each row's `max |x| / 127`.
+    scales: Vec<f32>,
+    /// `ids.len() × dimension`, row-major: `round(x / scale)`.
+    codes: Vec<i8>,
 }
 
 pub struct VectorIndex {
@@ -51,19 +59,23 @@ impl VectorIndex {
             return Ok(Vec::new());
         }
         // Off the runtime: 100 000 vectors are ~40 M multiply-adds.
-        let found = tokio::task::spawn_blocking(move || {
-            nearest(
-                &vectors.ids,
-                &vectors.matrix,
-                vectors.dimension,
-                &query,
-                limit,
-                min_similarity,
-            )
-        })
-        .await
-        .map_err(|e| DbErr::Custom(format!("vector search stopped: {e}")))?;
-        Ok(found)
+        let (scale, codes) = quantise(&query);
+        let candidates =
+            tokio::task::spawn_blocking(move || nearest(&vectors, scale, &codes, limit * 2))
+                .await
+                .map_err(|e| DbErr::Custom(format!("vector search stopped: {e}")))?;
+        // Scored again exactly: the quantised scan only chose whom to score.
+        let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
+        let stored = store::vectors::by_ids(&self.db, &ids, model).await?;
+        let mut scored: Vec<(i64, f32)> = stored
+            .into_iter()
+            .filter(|(_, v)| v.len() == query.len())
+            .map(|(id, v)| (id, dot(&v, &query)))
+            .filter(|(_, similarity)| *similarity >= min_similarity)
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(limit);
+        Ok(scored)
     }
 
     async fn project(
@@ -82,7 +94,8 @@ impl VectorIndex {
         }
         let rows = store::vectors::of_project(&self.db, project_id, model).await?;
         let mut ids = Vec::with_capacity(rows.len());
-        let mut matrix = Vec::with_capacity(rows.len() * dimension);
+        let mut scales = Vec::with_capacity(rows.len());
+        let mut codes = Vec::with_capacity(rows.len() * dimension);
         let mut other_dimension = 0;
         for (id, vector) in rows {
             // Never compared across dimensions (a model renamed in place, say).
@@ -90,8 +103,10 @@ impl VectorIndex {
                 other_dimension += 1;
                 continue;
             }
+            let (scale, row) = quantise(&vector);
             ids.push(id);
-            matrix.extend_from_slice(&vector);
+            scales.push(scale);
+            codes.extend_from_slice(&row);
         }
         if other_dimension > 0 {
             tracing::warn!(
@@ -105,7 +120,8 @@ impl VectorIndex {
             model: model.to_owned(),
             dimension,
             ids,
-            matrix,
+            scales,
+            codes,
         });
         if let Ok(mut cache) = self.cache.lock() {
             let cached: usize = cache.values().map(|p| p.ids.len()).sum();
@@ -122,43 +138,170 @@ impl VectorIndex {
     }
 }
 
-/// The `limit` rows of `matrix` most similar to `query` (and at least `min_similarity`).
-fn nearest(
-    ids: &[i64],
-    matrix: &[f32],
-    dimension: usize,
-    query: &[f32],
-    limit: usize,
-    min_similarity: f32,
-) -> Vec<(i64, f32)> {
-    // A small sorted list beats a heap for the few tens of candidates kept.
-    let mut best: Vec<(i64, f32)> = Vec::with_capacity(limit + 1);
-    for (id, row) in ids.iter().zip(matrix.chunks_exact(dimension)) {
-        let similarity = dot(row, query);
-        if similarity < min_similarity {
-            continue;
-        }
-        if best.len() == limit && best.last().is_some_and(|(_, s)| *s >= similarity) {
-            continue;
-        }
-        let at = best.partition_point(|(_, s)| *s >= similarity);
-        best.insert(at, (*id, similarity));
-        best.truncate(limit);
+/// `v` as 8-bit integers and the scale that maps them back (`x ≈ code × scale`).
+fn quantise(v: &[f32]) -> (f32, Vec<i8>) {
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 {
+        return (0.0, vec![0; v.len()]);
     }
+    let scale = max / 127.0;
+    (scale, v.iter().map(|x| (x / scale).round() as i8).collect())
+}
+
+/// The integer dot product of two code rows. Sixteen running sums, so the compiler can keep
+/// them in SIMD registers; inlined into `nearest`'s dispatched loop, it uses the CPU's widest.
+#[inline(always)]
+fn dot_codes(a: &[i8], b: &[i8]) -> i32 {
+    const LANES: usize = 16;
+    let mut sums = [0i32; LANES];
+    let body = a.len() - a.len() % LANES;
+    for (x, y) in a[..body]
+        .chunks_exact(LANES)
+        .zip(b[..body].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            sums[i] += x[i] as i32 * y[i] as i32;
+        }
+    }
+    let tail: i32 = a[body..]
+        .iter()
+        .zip(&b[body..])
+        .map(|(x, y)| *x as i32 * *y as i32)
+        .sum();
+    sums.iter().sum::<i32>() + tail
+}
+
+/// Rows per scanning thread at least: below it one thread is quicker than starting more.
+const ROWS_PER_THREAD: usize = 25_000;
+
+/// The `limit` rows most similar to the query (by their codes), best first. A large project is
+/// scanned by one thread per CPU, each over its own share of the rows.
+fn nearest(vectors: &ProjectVectors, scale: f32, query: &[i8], limit: usize) -> Vec<(i64, f32)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(vectors.ids.len() / ROWS_PER_THREAD)
+        .max(1);
+    let share = vectors.ids.len().div_ceil(threads);
+    let scan = |part: usize| {
+        let rows = part * share..((part + 1) * share).min(vectors.ids.len());
+        // Compiled for each instruction set (SSE2, AVX2, AVX-512); the CPU's widest is picked.
+        pulp::Arch::new().dispatch(Scan {
+            ids: &vectors.ids[rows.clone()],
+            scales: &vectors.scales[rows.clone()],
+            codes: &vectors.codes[rows.start * vectors.dimension..rows.end * vectors.dimension],
+            dimension: vectors.dimension,
+            scale,
+            query,
+            limit,
+        })
+    };
+    if threads == 1 {
+        return scan(0);
+    }
+    let mut best: Vec<(i64, f32)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|part| s.spawn(move || scan(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    best.truncate(limit);
     best
+}
+
+/// One thread's share of a scan.
+struct Scan<'a> {
+    ids: &'a [i64],
+    scales: &'a [f32],
+    codes: &'a [i8],
+    dimension: usize,
+    scale: f32,
+    query: &'a [i8],
+    limit: usize,
+}
+
+impl pulp::WithSimd for Scan<'_> {
+    type Output = Vec<(i64, f32)>;
+
+    // Inlined, with `dot_codes`, into pulp's function for each instruction set.
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Self::Output {
+        let Scan {
+            ids,
+            scales,
+            codes,
+            dimension,
+            scale,
+            query,
+            limit,
+        } = self;
+        // A small sorted list beats a heap for the few tens of candidates kept.
+        let mut best: Vec<(i64, f32)> = Vec::with_capacity(limit + 1);
+        for ((id, row_scale), row) in ids.iter().zip(scales).zip(codes.chunks_exact(dimension)) {
+            let similarity = dot_codes(row, query) as f32 * row_scale * scale;
+            if best.len() == limit && best.last().is_some_and(|(_, s)| *s >= similarity) {
+                continue;
+            }
+            let at = best.partition_point(|(_, s)| *s >= similarity);
+            best.insert(at, (*id, similarity));
+            best.truncate(limit);
+        }
+        best
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::nearest;
+    use super::*;
+
+    fn project(rows: &[[f32; 2]]) -> ProjectVectors {
+        let mut scales = Vec::new();
+        let mut codes = Vec::new();
+        for row in rows {
+            let (scale, code) = quantise(row);
+            scales.push(scale);
+            codes.extend(code);
+        }
+        ProjectVectors {
+            version: 0,
+            model: "m".into(),
+            dimension: 2,
+            ids: (1..=rows.len() as i64).collect(),
+            scales,
+            codes,
+        }
+    }
 
     #[test]
-    fn nearest_keeps_the_most_similar_above_the_threshold() {
-        let ids = [1, 2, 3, 4];
-        let matrix = [1.0, 0.0, 0.0, 1.0, 0.6, 0.8, -1.0, 0.0];
-        let found = nearest(&ids, &matrix, 2, &[1.0, 0.0], 2, 0.1);
-        assert_eq!(found, vec![(1, 1.0), (3, 0.6)]);
-        let found = nearest(&ids, &matrix, 2, &[1.0, 0.0], 10, 0.7);
-        assert_eq!(found, vec![(1, 1.0)]);
+    fn quantised_similarities_are_close_to_exact_ones() {
+        let v = [0.6f32, -0.8];
+        let (scale, codes) = quantise(&v);
+        let back: Vec<f32> = codes.iter().map(|c| *c as f32 * scale).collect();
+        assert!(
+            v.iter().zip(&back).all(|(a, b)| (a - b).abs() < 0.005),
+            "{back:?}"
+        );
+        let long: Vec<i8> = (0..37).map(|i| (i % 7) as i8 - 3).collect();
+        let plain: i32 = long.iter().map(|x| *x as i32 * *x as i32).sum();
+        assert_eq!(
+            dot_codes(&long, &long),
+            plain,
+            "the tail past the lanes counts"
+        );
+    }
+
+    #[test]
+    fn nearest_keeps_the_most_similar_first() {
+        let vectors = project(&[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]]);
+        let (scale, query) = quantise(&[1.0, 0.0]);
+        let found = nearest(&vectors, scale, &query, 2);
+        assert_eq!(
+            found.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert!((found[1].1 - 0.6).abs() < 0.01);
     }
 }

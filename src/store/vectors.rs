@@ -71,6 +71,30 @@ pub async fn of_project(
         .collect())
 }
 
+/// The stored embeddings (made by `model`) of chunks `ids`, as `(chunk_id, vector)`.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    model: &str,
+) -> Result<Vec<(i64, Vec<f32>)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, Vec<u8>)> = chunk_vector::Entity::find()
+        .select_only()
+        .column(chunk_vector::Column::ChunkId)
+        .column(chunk_vector::Column::Vector)
+        .filter(chunk_vector::Column::ChunkId.is_in(ids.iter().copied()))
+        .filter(chunk_vector::Column::Model.eq(model))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, bytes)| (id, from_bytes(&bytes)))
+        .collect())
+}
+
 /// Completed documents with a chunk that has no embedding of `model` (never embedded, or by
 /// another embedder), oldest first.
 pub async fn stale_documents(
