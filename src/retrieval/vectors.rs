@@ -92,22 +92,25 @@ impl VectorIndex {
                 return Ok(cached);
             }
         }
-        let rows = store::vectors::of_project(&self.db, project_id, model).await?;
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut scales = Vec::with_capacity(rows.len());
-        let mut codes = Vec::with_capacity(rows.len() * dimension);
+        let mut ids = Vec::new();
+        let mut scales = Vec::new();
+        let mut codes = Vec::new();
         let mut other_dimension = 0;
-        for (id, vector) in rows {
+        store::vectors::each_of_project(&self.db, project_id, model, |id, vector| {
             // Never compared across dimensions (a model renamed in place, say).
             if vector.len() != dimension {
                 other_dimension += 1;
-                continue;
+                return;
             }
             let (scale, row) = quantise(&vector);
             ids.push(id);
             scales.push(scale);
             codes.extend_from_slice(&row);
-        }
+        })
+        .await?;
+        ids.shrink_to_fit();
+        scales.shrink_to_fit();
+        codes.shrink_to_fit();
         if other_dimension > 0 {
             tracing::warn!(
                 project_id,

@@ -1,10 +1,11 @@
 //! Chunk embeddings and the per-project index version that tells nodes their cache is stale.
 
 use entities::{chunk, chunk_vector, document, project};
+use futures::TryStreamExt;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RelationTrait, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, RelationTrait, Set,
 };
 
 /// One embedding ready to be stored.
@@ -45,14 +46,16 @@ pub async fn upsert(
     Ok(())
 }
 
-/// The searchable embeddings of a project made by `model` (completed documents only), as
-/// `(chunk_id, vector)`, in chunk order.
-pub async fn of_project(
-    db: &impl ConnectionTrait,
+/// Hands each searchable embedding of a project made by `model` (completed documents only) to
+/// `each`, as `(chunk_id, vector)` in chunk order. Streamed: 100 000 vectors are never all held
+/// as rows at once.
+pub async fn each_of_project(
+    db: &DatabaseConnection,
     project_id: i64,
     model: &str,
-) -> Result<Vec<(i64, Vec<f32>)>, DbErr> {
-    let rows: Vec<(i64, Vec<u8>)> = chunk_vector::Entity::find()
+    mut each: impl FnMut(i64, Vec<f32>),
+) -> Result<(), DbErr> {
+    let mut rows = chunk_vector::Entity::find()
         .select_only()
         .column(chunk_vector::Column::ChunkId)
         .column(chunk_vector::Column::Vector)
@@ -62,13 +65,13 @@ pub async fn of_project(
         .filter(chunk_vector::Column::Model.eq(model))
         .filter(document::Column::Status.eq("completed"))
         .order_by_asc(chunk_vector::Column::ChunkId)
-        .into_tuple()
-        .all(db)
+        .into_tuple::<(i64, Vec<u8>)>()
+        .stream(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, bytes)| (id, from_bytes(&bytes)))
-        .collect())
+    while let Some((id, bytes)) = rows.try_next().await? {
+        each(id, from_bytes(&bytes));
+    }
+    Ok(())
 }
 
 /// The stored embeddings (made by `model`) of chunks `ids`, as `(chunk_id, vector)`.
