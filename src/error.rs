@@ -29,9 +29,8 @@ impl ErrorCode {
     /// (a database outage) or `invalid_payload`.
     pub fn for_events(self) -> ErrorCode {
         match self {
-            ErrorCode::Unavailable | ErrorCode::Conflict | ErrorCode::Unauthorized => {
-                ErrorCode::Internal
-            }
+            // `unauthorized` is an event code since v1.1 (PROTOCOL §8: session expiry).
+            ErrorCode::Unavailable | ErrorCode::Conflict => ErrorCode::Internal,
             ErrorCode::PayloadTooLarge
             | ErrorCode::UnsupportedMediaType
             | ErrorCode::Unprocessable => ErrorCode::InvalidPayload,

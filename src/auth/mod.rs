@@ -35,6 +35,16 @@ pub enum ProjectAccess {
 pub struct Identity {
     pub user_id: String,
     pub projects: ProjectAccess,
+    /// The token's `exp` (Unix seconds): a connected socket's session ends there (plus `LEEWAY`).
+    pub expires_at: Option<i64>,
+}
+
+impl Identity {
+    /// Whether the token ran out, leeway included, at `now` (Unix seconds).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at
+            .is_some_and(|exp| now > exp + LEEWAY.as_secs() as i64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +133,8 @@ pub struct Authenticator {
 #[derive(Deserialize)]
 struct Claims {
     sub: SubjectClaim,
+    #[serde(default)]
+    exp: Option<i64>,
     #[serde(default)]
     projects: Option<ProjectsClaim>,
 }
@@ -229,7 +241,11 @@ fn identity(claims: Claims) -> Identity {
                 .collect(),
         ),
     };
-    Identity { user_id, projects }
+    Identity {
+        user_id,
+        projects,
+        expires_at: claims.exp,
+    }
 }
 
 #[cfg(test)]

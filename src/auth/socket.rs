@@ -64,11 +64,10 @@ pub async fn authenticate(
         },
         None => None,
     };
-    socket.extensions.insert(Arc::new(Session {
+    socket.extensions.insert(Arc::new(Session::new(
         caller,
         connection,
-        project: Default::default(),
-        limiter: RateLimiter::new(&rates),
-    }));
+        RateLimiter::new(&rates),
+    )));
     Ok(())
 }

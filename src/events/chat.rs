@@ -4,9 +4,8 @@
 use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{State, TryData};
 
-use super::ack::{payload_or_null, respond, EventError};
+use super::ack::{respond, EventError};
 use super::names;
 use super::outgoing::Typing;
 use super::payloads::{parse, ChatRef, MessageRef, ResumeMessage, SendMessage};
@@ -34,14 +33,9 @@ struct ChatAck {
     chat_id: i64,
 }
 
-pub async fn on_send(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = send(&socket, &chat, payload_or_null(data)).await;
-    respond(&socket, ack, names::SEND_MESSAGE, result);
+pub async fn on_send(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
+    let result = send(socket, chat, data).await;
+    respond(socket, ack, names::SEND_MESSAGE, result);
 }
 
 async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
@@ -50,7 +44,7 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
     let chat_id = payload.chat_id.0;
     let origin = Origin {
         sid: Some(socket.id),
-        caller: session.caller.clone(),
+        caller: session.caller(),
     };
     let started = chat
         .send(payload.into(), origin)
@@ -60,7 +54,7 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
     if let Started::Duplicate { received } = &started {
         // To the sender alone: the first message's ids, then what a resume would send.
         send_to_socket(socket, names::MESSAGE_RECEIVED, received);
-        chat.replay(socket, received.message_id, None, &session.caller)
+        chat.replay(socket, received.message_id, None, &session.caller())
             .await
             .map_err(|e| EventError::chat(e, chat_id))?;
     }
@@ -72,14 +66,9 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
     })
 }
 
-pub async fn on_cancel(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = cancel(&socket, &chat, payload_or_null(data)).await;
-    respond(&socket, ack, names::CANCEL_MESSAGE, result);
+pub async fn on_cancel(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
+    let result = cancel(socket, chat, data).await;
+    respond(socket, ack, names::CANCEL_MESSAGE, result);
 }
 
 async fn cancel(
@@ -89,7 +78,7 @@ async fn cancel(
 ) -> Result<MessageAck, EventError> {
     let session = admit(socket, names::CANCEL_MESSAGE)?;
     let MessageRef { message_id } = parse(data)?;
-    chat.cancel(message_id.0, &session.caller)
+    chat.cancel(message_id.0, &session.caller())
         .await
         .map_err(|e| EventError::message(e, message_id.0))?;
     Ok(MessageAck {
@@ -97,14 +86,9 @@ async fn cancel(
     })
 }
 
-pub async fn on_resume(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = resume(&socket, &chat, payload_or_null(data)).await;
-    respond(&socket, ack, names::RESUME_MESSAGE, result);
+pub async fn on_resume(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
+    let result = resume(socket, chat, data).await;
+    respond(socket, ack, names::RESUME_MESSAGE, result);
 }
 
 async fn resume(
@@ -117,7 +101,7 @@ async fn resume(
         message_id,
         after_index,
     } = parse(data)?;
-    chat.replay(socket, message_id.0, after_index, &session.caller)
+    chat.replay(socket, message_id.0, after_index, &session.caller())
         .await
         .map_err(|e| EventError::message(e, message_id.0))?;
     Ok(MessageAck {
@@ -125,38 +109,14 @@ async fn resume(
     })
 }
 
-pub async fn on_typing_start(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = typing(
-        &socket,
-        &chat,
-        payload_or_null(data),
-        true,
-        names::TYPING_START,
-    )
-    .await;
-    respond(&socket, ack, names::TYPING_START, result);
-}
-
-pub async fn on_typing_stop(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = typing(
-        &socket,
-        &chat,
-        payload_or_null(data),
-        false,
-        names::TYPING_STOP,
-    )
-    .await;
-    respond(&socket, ack, names::TYPING_STOP, result);
+pub async fn on_typing(socket: &Socket, data: Value, ack: Ack, chat: &ChatService, typing: bool) {
+    let event = if typing {
+        names::TYPING_START
+    } else {
+        names::TYPING_STOP
+    };
+    let result = self::typing(socket, chat, data, typing, event).await;
+    respond(socket, ack, event, result);
 }
 
 async fn typing(
@@ -174,7 +134,7 @@ async fn typing(
         .map_err(|e| EventError::chat(AppError::from(e), chat_id))?
         .ok_or_else(|| EventError::chat(AppError::not_found("chat"), chat_id))?;
     session
-        .caller
+        .caller()
         .require_visible(found.project_id, "chat")
         .map_err(|e| EventError::chat(e, chat_id))?;
     chat.broadcaster().send(

@@ -7,7 +7,11 @@ pub mod payloads;
 
 mod ack;
 mod chat;
+mod expiry;
+mod inbox;
+mod incoming;
 mod projects;
+mod refresh;
 mod session;
 mod tasks;
 

@@ -11,6 +11,22 @@ pub const TASK_SUBSCRIBE: &str = "task_subscribe";
 pub const TASK_UNSUBSCRIBE: &str = "task_unsubscribe";
 pub const RESUME_MESSAGE: &str = "resume_message";
 pub const PING: &str = "ping";
+pub const AUTH_REFRESH: &str = "auth_refresh";
+
+/// Every client event, in the order of the contract.
+pub const CLIENT_EVENTS: &[&str] = &[
+    JOIN_PROJECT,
+    LEAVE_PROJECT,
+    SEND_MESSAGE,
+    CANCEL_MESSAGE,
+    TYPING_START,
+    TYPING_STOP,
+    TASK_SUBSCRIBE,
+    TASK_UNSUBSCRIBE,
+    RESUME_MESSAGE,
+    PING,
+    AUTH_REFRESH,
+];
 
 // Server → client.
 pub const CONNECTION_STATUS: &str = "connection_status";

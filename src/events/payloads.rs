@@ -108,7 +108,7 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), String> {
+pub(crate) fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), String> {
     match value {
         Some(v) if chars(v) > max => Err(format!("`{field}` must be at most {max} characters")),
         Some("") => Err(format!("`{field}` must not be empty")),

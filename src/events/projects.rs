@@ -3,9 +3,8 @@
 use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{State, TryData};
 
-use super::ack::{payload_or_null, respond, EventError};
+use super::ack::{respond, EventError};
 use super::names;
 use super::outgoing::ProjectRoom;
 use super::payloads::{parse, ProjectRef};
@@ -20,14 +19,9 @@ struct Joined {
     project_id: i64,
 }
 
-pub async fn on_join(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = join(&socket, &chat, payload_or_null(data)).await;
-    respond(&socket, ack, names::JOIN_PROJECT, result);
+pub async fn on_join(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
+    let result = join(socket, chat, data).await;
+    respond(socket, ack, names::JOIN_PROJECT, result);
 }
 
 async fn join(socket: &Socket, chat: &ChatService, data: Value) -> Result<Joined, EventError> {
@@ -35,7 +29,7 @@ async fn join(socket: &Socket, chat: &ChatService, data: Value) -> Result<Joined
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;
     // Forbidden before not-found: a token must not learn which projects exist.
-    session.caller.require_project(project_id)?;
+    session.caller().require_project(project_id)?;
     let mut current = session.project.lock().await;
     store::projects::find(chat.db(), project_id)
         .await
@@ -59,9 +53,9 @@ async fn join(socket: &Socket, chat: &ChatService, data: Value) -> Result<Joined
     Ok(Joined { project_id })
 }
 
-pub async fn on_leave(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
-    let result = leave(&socket, payload_or_null(data)).await;
-    respond(&socket, ack, names::LEAVE_PROJECT, result);
+pub async fn on_leave(socket: &Socket, data: Value, ack: Ack) {
+    let result = leave(socket, data).await;
+    respond(socket, ack, names::LEAVE_PROJECT, result);
 }
 
 async fn leave(socket: &Socket, data: Value) -> Result<Joined, EventError> {

@@ -1,47 +1,97 @@
-//! A connection: who it is, which project room it is in, and its handlers.
+//! A connection: who it is, which project room it is in, and how its events reach handlers.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::cluster::{Ack, Cluster, Socket};
 use serde_json::Value;
-use socketioxide::extract::{State, TryData};
+use socketioxide::extract::State;
 use socketioxide::socket::DisconnectReason;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
-use super::ack::{payload_or_null, respond, EventError};
+use super::ack::{respond, EventError};
+use super::inbox::{self, Inbox, Queued};
 use super::outgoing::{ConnectionStatus, Pong};
 use super::payloads::{parse, Ping};
-use super::{chat, names, projects, tasks};
-use crate::auth::{Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings};
+use super::{chat, expiry, names, projects, refresh, tasks};
+use crate::auth::{Authenticator, Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings};
 use crate::broadcast::send_to_socket;
+use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
 use crate::{rooms, time};
 
 /// Per-socket state, kept in the socket's extensions (stored by `auth::authenticate`).
 #[derive(Debug)]
 pub struct Session {
-    /// Who is connected: decides which projects and tasks this socket may touch.
-    pub caller: Caller,
+    /// The user, fixed for the connection: a token refresh must keep it.
+    user_id: Option<String>,
+    /// Who is connected: decides which projects and tasks this socket may touch. Replaced by
+    /// `auth_refresh`.
+    caller: RwLock<Caller>,
     /// This connection's place in the per-address cap, given back when the session is dropped.
     pub connection: Option<ConnectionSlot>,
     /// The one project room the socket is in. A tokio mutex: it is held across the database
     /// check of a join, so two quick joins cannot interleave their leave/join events.
     pub project: Mutex<Option<i64>>,
     pub limiter: RateLimiter,
+    /// Cancelled when the socket disconnects: ends its expiry timer.
+    pub closed: CancellationToken,
 }
 
 impl Session {
+    pub fn new(caller: Caller, connection: Option<ConnectionSlot>, limiter: RateLimiter) -> Self {
+        Self {
+            user_id: caller.user_id().map(str::to_owned),
+            caller: RwLock::new(caller),
+            connection,
+            project: Mutex::new(None),
+            limiter,
+            closed: CancellationToken::new(),
+        }
+    }
+
     pub fn user_id(&self) -> Option<&str> {
-        self.caller.user_id()
+        self.user_id.as_deref()
+    }
+
+    /// The caller as of now (a refresh may replace it).
+    pub fn caller(&self) -> Caller {
+        match self.caller.read() {
+            Ok(caller) => caller.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace_caller(&self, caller: Caller) {
+        match self.caller.write() {
+            Ok(mut current) => *current = caller,
+            Err(poisoned) => *poisoned.into_inner() = caller,
+        }
+    }
+
+    /// When the token (plus leeway) runs out, in Unix seconds.
+    pub fn expires_at(&self) -> Option<i64> {
+        match self.caller() {
+            Caller::User(identity) => identity.expires_at,
+            Caller::Open | Caller::Backend => None,
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        match self.caller() {
+            Caller::User(identity) => identity.expired(time::unix_ms() / 1000),
+            Caller::Open | Caller::Backend => false,
+        }
     }
 }
 
-/// Rooms and event handlers, set up in a connect middleware (after `auth::authenticate`): those
-/// run before the connect ack is sent, while socketioxide spawns the connect handler only after
-/// it, so a client's first event could otherwise arrive before `socket.on` ran and be dropped.
+/// Rooms and the inbox, set up in a connect middleware (after `auth::authenticate`): those run
+/// before the connect ack is sent, so a client's first event always finds its handler.
 pub async fn prepare(
     socket: Socket,
     State(cluster): State<Cluster>,
+    State(chat): State<ChatService>,
+    State(authenticator): State<Arc<Authenticator>>,
 ) -> Result<(), std::convert::Infallible> {
     let session = session_of(&socket);
     socket.join(rooms::socket(socket.id));
@@ -51,21 +101,50 @@ pub async fn prepare(
     if let Some(user) = session.user_id() {
         socket.join(rooms::user(user));
     }
-    socket.on(names::JOIN_PROJECT, projects::on_join);
-    socket.on(names::LEAVE_PROJECT, projects::on_leave);
-    socket.on(names::SEND_MESSAGE, chat::on_send);
-    socket.on(names::CANCEL_MESSAGE, chat::on_cancel);
-    socket.on(names::RESUME_MESSAGE, chat::on_resume);
-    socket.on(names::TYPING_START, chat::on_typing_start);
-    socket.on(names::TYPING_STOP, chat::on_typing_stop);
-    socket.on(names::TASK_SUBSCRIBE, tasks::on_subscribe);
-    socket.on(names::TASK_UNSUBSCRIBE, tasks::on_unsubscribe);
-    socket.on(names::PING, on_ping);
+    socket.extensions.insert(Inbox::start(move |queued| {
+        let (chat, authenticator) = (chat.clone(), authenticator.clone());
+        async move { dispatch(queued, &chat, &authenticator).await }
+    }));
+    for event in names::CLIENT_EVENTS {
+        socket.on(*event, inbox::enqueued);
+    }
     socket.on_disconnect(on_disconnect);
     Ok(())
 }
 
-/// After the connect ack: count, log, and greet with `connection_status`.
+/// Runs one event's handler; the socket's next event waits until it is done.
+async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authenticator) {
+    let Queued {
+        event,
+        socket,
+        data,
+        ack,
+    } = queued;
+    // Checked at every event, so no event slips in between the expiry and its timer.
+    if session_of(&socket).expired() {
+        let expired = AppError::new(ErrorCode::Unauthorized, "token expired");
+        respond(&socket, ack, event, Err::<(), _>(EventError::from(expired)));
+        expiry::end_session(&socket);
+        return;
+    }
+    match event {
+        names::JOIN_PROJECT => projects::on_join(&socket, data, ack, chat).await,
+        names::LEAVE_PROJECT => projects::on_leave(&socket, data, ack).await,
+        names::SEND_MESSAGE => chat::on_send(&socket, data, ack, chat).await,
+        names::CANCEL_MESSAGE => chat::on_cancel(&socket, data, ack, chat).await,
+        names::RESUME_MESSAGE => chat::on_resume(&socket, data, ack, chat).await,
+        names::TYPING_START => chat::on_typing(&socket, data, ack, chat, true).await,
+        names::TYPING_STOP => chat::on_typing(&socket, data, ack, chat, false).await,
+        names::TASK_SUBSCRIBE => tasks::on_subscribe(&socket, data, ack, chat).await,
+        names::TASK_UNSUBSCRIBE => tasks::on_unsubscribe(&socket, data, ack),
+        names::PING => on_ping(&socket, data, ack),
+        names::AUTH_REFRESH => refresh::on_refresh(&socket, data, ack, authenticator).await,
+        other => tracing::debug!(event = other, "no handler"),
+    }
+}
+
+/// After the connect ack: count, log, greet with `connection_status`, and watch the token's
+/// expiry.
 pub async fn on_connect(socket: Socket) {
     let session = session_of(&socket);
     metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
@@ -85,11 +164,12 @@ pub async fn on_connect(socket: Socket) {
             user_id: session.user_id(),
         },
     );
+    expiry::watch(socket, session);
 }
 
-async fn on_ping(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
-    let result = admit(&socket, names::PING)
-        .and_then(|_| match payload_or_null(data) {
+fn on_ping(socket: &Socket, data: Value, ack: Ack) {
+    let result = admit(socket, names::PING)
+        .and_then(|_| match data {
             Value::Null => Ok(Ping::default()),
             other => parse::<Ping>(other).map_err(EventError::from),
         })
@@ -99,13 +179,14 @@ async fn on_ping(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
                 timestamp: ping.timestamp.unwrap_or_else(|| server_time.into()),
                 server_time,
             };
-            send_to_socket(&socket, names::PONG, &pong);
+            send_to_socket(socket, names::PONG, &pong);
             pong
         });
-    respond(&socket, ack, names::PING, result);
+    respond(socket, ack, names::PING, result);
 }
 
 async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
+    session_of(&socket).closed.cancel();
     metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
     tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
 }
@@ -115,20 +196,20 @@ async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
 pub fn session_of(socket: &Socket) -> Arc<Session> {
     socket.extensions.get::<Arc<Session>>().unwrap_or_else(|| {
         tracing::error!(sid = %socket.id, "socket without a session");
-        Arc::new(Session {
-            caller: Caller::User(Identity {
+        Arc::new(Session::new(
+            Caller::User(Identity {
                 user_id: String::new(),
                 projects: ProjectAccess::Only(Default::default()),
+                expires_at: None,
             }),
-            connection: None,
-            project: Mutex::new(None),
-            limiter: RateLimiter::new(&RateSettings {
+            None,
+            RateLimiter::new(&RateSettings {
                 events_per_sec: 1.0,
                 events_burst: 1.0,
                 messages_per_min: 1.0,
                 messages_burst: 1.0,
             }),
-        })
+        ))
     })
 }
 

@@ -3,9 +3,8 @@
 use crate::cluster::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{State, TryData};
 
-use super::ack::{payload_or_null, respond, EventError};
+use super::ack::{respond, EventError};
 use super::names;
 use super::payloads::{parse, TaskRef};
 use super::session::admit;
@@ -18,14 +17,9 @@ struct Subscription {
     task_id: String,
 }
 
-pub async fn on_subscribe(
-    socket: Socket,
-    TryData(data): TryData<Value>,
-    ack: Ack,
-    State(chat): State<ChatService>,
-) {
-    let result = subscribe(&socket, &chat, payload_or_null(data)).await;
-    respond(&socket, ack, names::TASK_SUBSCRIBE, result);
+pub async fn on_subscribe(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
+    let result = subscribe(socket, chat, data).await;
+    respond(socket, ack, names::TASK_SUBSCRIBE, result);
 }
 
 async fn subscribe(
@@ -58,7 +52,7 @@ async fn subscribe(
                 generations
                     .iter()
                     .filter(|g| g.user_id.is_none())
-                    .filter(|g| session.caller.require_project(g.project_id).is_ok())
+                    .filter(|g| session.caller().may_use(g.project_id))
                     .map(|g| rooms::project_task(g.project_id, &task_id)),
             );
             rooms
@@ -84,9 +78,9 @@ async fn subscribe(
 /// Task rooms one socket may be in at once: each is held until the socket leaves.
 const MAX_TASK_ROOMS_PER_SOCKET: usize = 64;
 
-pub async fn on_unsubscribe(socket: Socket, TryData(data): TryData<Value>, ack: Ack) {
-    let result = admit(&socket, names::TASK_UNSUBSCRIBE).and_then(|session| {
-        let TaskRef { task_id } = parse(payload_or_null(data))?;
+pub fn on_unsubscribe(socket: &Socket, data: Value, ack: Ack) {
+    let result = admit(socket, names::TASK_UNSUBSCRIBE).and_then(|session| {
+        let TaskRef { task_id } = parse(data)?;
         let mut rooms_to_leave = vec![rooms::task(&task_id, session.user_id())];
         rooms_to_leave.extend(
             socket
@@ -98,5 +92,5 @@ pub async fn on_unsubscribe(socket: Socket, TryData(data): TryData<Value>, ack: 
         socket.leave(rooms_to_leave);
         Ok(Subscription { task_id })
     });
-    respond(&socket, ack, names::TASK_UNSUBSCRIBE, result);
+    respond(socket, ack, names::TASK_UNSUBSCRIBE, result);
 }

@@ -270,7 +270,15 @@ pub async fn task_generations(
         .column(chat::Column::ProjectId)
         .distinct()
         .join(JoinType::InnerJoin, message::Relation::Chat.def())
-        .filter(message::Column::TaskId.eq(task_id))
+        .filter(
+            // A generation without a task id of its own goes by its message id (PROTOCOL §3).
+            match task_id.parse::<i64>() {
+                Ok(id) => message::Column::TaskId.eq(task_id).or(message::Column::TaskId
+                    .is_null()
+                    .and(message::Column::Id.eq(id))),
+                Err(_) => message::Column::TaskId.eq(task_id),
+            },
+        )
         .filter(message::Column::Role.eq("assistant"))
         .into_model::<TaskGeneration>()
         .all(db)
