@@ -332,17 +332,18 @@ fn embedder_error(e: embed::StartError) -> SettingError {
 
 fn authenticator(config: &Config) -> Result<Authenticator, SettingError> {
     let api_key = config.api_key.clone();
-    match &config.jwt {
-        JwtKey::None => Ok(Authenticator::open(api_key)),
-        JwtKey::Secret(secret) => Ok(Authenticator::hs256(secret.as_bytes(), api_key)),
+    let authenticator = match &config.jwt {
+        JwtKey::None => Authenticator::open(api_key),
+        JwtKey::Secret(secret) => Authenticator::hs256(secret.as_bytes(), api_key),
         JwtKey::PublicKeyPem(pem) => {
             Authenticator::from_public_key_pem(pem, api_key).map_err(|reason| SettingError {
                 flag: "--jwt-public-key-file",
                 env: "RAGCAST_JWT_PUBLIC_KEY_FILE",
                 reason,
-            })
+            })?
         }
-    }
+    };
+    Ok(authenticator.with_leeway(config.jwt_leeway))
 }
 
 /// The model provider `--llm` names.

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{AppError, ErrorCode};
 
-/// Clock skew tolerated on `exp` and `nbf`.
+/// Clock skew tolerated on `exp` and `nbf`, unless `--jwt-leeway-secs` says otherwise.
 pub const LEEWAY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,15 +35,22 @@ pub enum ProjectAccess {
 pub struct Identity {
     pub user_id: String,
     pub projects: ProjectAccess,
-    /// The token's `exp` (Unix seconds): a connected socket's session ends there (plus `LEEWAY`).
+    /// The token's `exp` (Unix seconds).
     pub expires_at: Option<i64>,
+    /// The last second of a connected socket's session: `exp` plus the leeway (Unix seconds).
+    /// As for the handshake's check, the token is valid through that whole second.
+    pub ends_at: Option<i64>,
 }
 
 impl Identity {
-    /// Whether the token ran out, leeway included, at `now` (Unix seconds).
-    pub fn expired(&self, now: i64) -> bool {
-        self.expires_at
-            .is_some_and(|exp| now > exp + LEEWAY.as_secs() as i64)
+    /// When the session is over, in Unix milliseconds.
+    pub fn over_at_ms(&self) -> Option<i64> {
+        self.ends_at.map(|end| (end + 1) * 1000)
+    }
+
+    /// Whether the session is over at `now_ms` (Unix milliseconds).
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.over_at_ms().is_some_and(|over| now_ms >= over)
     }
 }
 
@@ -128,6 +135,7 @@ pub enum Verifier {
 pub struct Authenticator {
     verifier: Verifier,
     api_key: Option<String>,
+    leeway: Duration,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +174,7 @@ impl Authenticator {
         Self {
             verifier: Verifier::None,
             api_key,
+            leeway: LEEWAY,
         }
     }
 
@@ -197,7 +206,17 @@ impl Authenticator {
                 validation: Box::new(validation),
             },
             api_key,
+            leeway: LEEWAY,
         }
+    }
+
+    /// The clock skew tolerated on `exp` and `nbf` (`--jwt-leeway-secs`).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        if let Verifier::Jwt { validation, .. } = &mut self.verifier {
+            validation.leeway = leeway.as_secs();
+        }
+        self
     }
 
     pub fn is_open(&self) -> bool {
@@ -218,13 +237,13 @@ impl Authenticator {
                 let token = token.ok_or(AuthError::Missing)?;
                 let data = jsonwebtoken::decode::<Claims>(token, key, validation)
                     .map_err(|e| AuthError::Invalid(e.to_string()))?;
-                Ok(Caller::User(identity(data.claims)))
+                Ok(Caller::User(identity(data.claims, self.leeway)))
             }
         }
     }
 }
 
-fn identity(claims: Claims) -> Identity {
+fn identity(claims: Claims, leeway: Duration) -> Identity {
     let user_id = match claims.sub {
         SubjectClaim::Text(s) => s,
         SubjectClaim::Number(n) => n.to_string(),
@@ -245,6 +264,7 @@ fn identity(claims: Claims) -> Identity {
         user_id,
         projects,
         expires_at: claims.exp,
+        ends_at: claims.exp.map(|exp| exp + leeway.as_secs() as i64),
     }
 }
 

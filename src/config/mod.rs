@@ -95,6 +95,12 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
 
+    /// Seconds of clock skew tolerated on a token's `exp` and `nbf`; a connected socket's session
+    /// ends at `exp` plus this.
+    #[arg(long, env = "RAGCAST_JWT_LEEWAY_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub jwt_leeway_secs: u64,
+
     #[arg(long, env = "RAGCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
@@ -251,6 +257,7 @@ pub struct Config {
     pub upstream: Option<UpstreamSettings>,
     pub auth: AuthMode,
     pub jwt: JwtKey,
+    pub jwt_leeway: Duration,
     pub api_key: Option<String>,
     pub rates: RateSettings,
     pub streams: StreamLimits,
@@ -400,6 +407,7 @@ impl Settings {
             },
             auth: self.auth,
             jwt,
+            jwt_leeway: Duration::from_secs(self.jwt_leeway_secs),
             api_key: self.api_key.filter(|k| !k.is_empty()),
             rates: RateSettings {
                 events_per_sec: self.rate_events_per_sec,

@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::names;
 use super::outgoing::ErrorEvent;
 use super::session::Session;
-use crate::auth::LEEWAY;
 use crate::broadcast::send_to_socket;
 use crate::cluster::Socket;
 use crate::error::ErrorCode;
@@ -21,13 +20,12 @@ const EXPIRY_EVENT: &str = "auth";
 
 /// Ends the session once its token has run out, unless a refresh moved the end meanwhile.
 pub fn watch(socket: Socket, session: Arc<Session>) {
-    if session.expires_at().is_none() {
+    if session.over_at_ms().is_none() {
         return;
     }
     tokio::spawn(async move {
-        while let Some(exp) = session.expires_at() {
-            let end_ms = (exp + LEEWAY.as_secs() as i64) * 1000 + 1;
-            let wait = Duration::from_millis((end_ms - time::unix_ms()).max(0) as u64);
+        while let Some(over) = session.over_at_ms() {
+            let wait = Duration::from_millis((over - time::unix_ms()).max(0) as u64);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = session.closed.cancelled() => return,

@@ -91,7 +91,12 @@ impl FromMessageParts<Adapter> for Enqueued {
                 ErrorCode::Busy,
                 "too many events waiting on this connection; send this one again shortly",
             );
-            respond(&queued.socket, queued.ack, event, Err::<(), _>(EventError::from(busy)));
+            respond(
+                &queued.socket,
+                queued.ack,
+                event,
+                Err::<(), _>(EventError::from(busy)),
+            );
         }
         Ok(Enqueued)
     }

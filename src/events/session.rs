@@ -14,7 +14,9 @@ use super::inbox::{self, Inbox, Queued};
 use super::outgoing::{ConnectionStatus, Pong};
 use super::payloads::{parse, Ping};
 use super::{chat, expiry, names, projects, refresh, tasks};
-use crate::auth::{Authenticator, Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings};
+use crate::auth::{
+    Authenticator, Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings,
+};
 use crate::broadcast::send_to_socket;
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
@@ -69,17 +71,17 @@ impl Session {
         }
     }
 
-    /// When the token (plus leeway) runs out, in Unix seconds.
-    pub fn expires_at(&self) -> Option<i64> {
+    /// When the session is over (after the token's `exp` plus the leeway), in Unix ms.
+    pub fn over_at_ms(&self) -> Option<i64> {
         match self.caller() {
-            Caller::User(identity) => identity.expires_at,
+            Caller::User(identity) => identity.over_at_ms(),
             Caller::Open | Caller::Backend => None,
         }
     }
 
     pub fn expired(&self) -> bool {
         match self.caller() {
-            Caller::User(identity) => identity.expired(time::unix_ms() / 1000),
+            Caller::User(identity) => identity.expired(time::unix_ms()),
             Caller::Open | Caller::Backend => false,
         }
     }
@@ -201,6 +203,7 @@ pub fn session_of(socket: &Socket) -> Arc<Session> {
                 user_id: String::new(),
                 projects: ProjectAccess::Only(Default::default()),
                 expires_at: None,
+                ends_at: None,
             }),
             None,
             RateLimiter::new(&RateSettings {

@@ -273,9 +273,11 @@ pub async fn task_generations(
         .filter(
             // A generation without a task id of its own goes by its message id (PROTOCOL §3).
             match task_id.parse::<i64>() {
-                Ok(id) => message::Column::TaskId.eq(task_id).or(message::Column::TaskId
-                    .is_null()
-                    .and(message::Column::Id.eq(id))),
+                Ok(id) => message::Column::TaskId
+                    .eq(task_id)
+                    .or(message::Column::TaskId
+                        .is_null()
+                        .and(message::Column::Id.eq(id))),
                 Err(_) => message::Column::TaskId.eq(task_id),
             },
         )
