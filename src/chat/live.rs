@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::outgoing::MessageComplete;
 use crate::retrieval::Source;
-use crate::store::messages::TokenLog;
+use crate::store::messages::{self, TokenLog};
 
 /// What a stream has emitted, in emission order. Held under a std mutex (never across `.await`)
 /// while an event is both recorded and sent, so a replay never interleaves with a live send.
@@ -19,6 +19,8 @@ pub struct StreamLog {
     pub reasoning: Vec<String>,
     pub tokens: Vec<String>,
     pub complete: Option<MessageComplete>,
+    /// Milliseconds from the start to the first token, once there is one.
+    pub first_token_ms: Option<i64>,
 }
 
 impl StreamLog {
@@ -45,6 +47,8 @@ pub struct LiveStream {
     pub origin_sid: Option<Sid>,
     pub task_id: String,
     pub cancel: CancellationToken,
+    /// When it started, for the duration its partial saves record.
+    pub started: std::time::Instant,
     log: Mutex<StreamLog>,
 }
 
@@ -65,7 +69,21 @@ impl LiveStream {
             origin_sid,
             task_id,
             cancel: CancellationToken::new(),
+            started: std::time::Instant::now(),
             log: Mutex::new(StreamLog::default()),
+        }
+    }
+
+    /// What a partial save stores of it now.
+    pub fn partial(&self) -> messages::Partial {
+        let log = self.log();
+        let (content, token_log, sources) = log.snapshot();
+        messages::Partial {
+            content,
+            token_log,
+            sources,
+            first_token_ms: log.first_token_ms,
+            duration_ms: self.started.elapsed().as_millis() as i64,
         }
     }
 

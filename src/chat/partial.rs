@@ -39,22 +39,20 @@ impl PartialSaves {
 
     /// Starts a save when the reply grew since the last one.
     pub fn start(&mut self, db: &DatabaseConnection, live: &LiveStream) {
-        let (extent, (content, token_log, sources)) = {
+        let extent = {
             let log = live.log();
-            let extent = Extent {
+            Extent {
                 tokens: log.tokens.len(),
                 reasoning: log.reasoning.len(),
                 sources: log.sources.is_some(),
-            };
-            if extent == self.saved {
-                return;
             }
-            (extent, log.snapshot())
         };
+        if extent == self.saved {
+            return;
+        }
+        let partial = live.partial();
         let (db, id) = (db.clone(), live.message_id);
-        let save = tokio::spawn(async move {
-            messages::save_partial(&db, id, content, &token_log, sources).await
-        });
+        let save = tokio::spawn(async move { messages::save_partial(&db, id, partial).await });
         self.in_flight = Some((save, extent));
     }
 

@@ -10,9 +10,11 @@ use super::{ChatService, FinishReason};
 use crate::auth::Caller;
 use crate::broadcast::{send_to_socket, send_when_ready, Audience};
 use crate::cluster::{ControlMessage, Socket};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::events::names;
-use crate::events::outgoing::{CompleteMetadata, MessageComplete, MessageSources, MessageToken};
+use crate::events::outgoing::{
+    CompleteMetadata, ErrorEvent, MessageComplete, MessageSources, MessageToken,
+};
 use crate::retrieval::Source;
 use crate::store::messages::{self, MessageStatus, TokenLog};
 use crate::{rooms, store};
@@ -25,6 +27,9 @@ struct Recording<'a> {
     reasoning: &'a [String],
     tokens: &'a [String],
     complete: Option<&'a MessageComplete>,
+    /// A stream that failed or was interrupted: its `error`, sent just before `message_complete`
+    /// as it was live.
+    failure: Option<&'a str>,
 }
 
 /// A stored assistant row, decoded.
@@ -84,9 +89,21 @@ impl StoredStream {
                 reasoning: &self.token_log.reasoning,
                 tokens: &self.token_log.tokens,
                 complete: complete.as_ref(),
+                failure: self.failure(),
             },
             after_index,
         )
+    }
+
+    /// The `error` a live ending of this row sent, when it failed.
+    fn failure(&self) -> Option<&'static str> {
+        match self.row.status.as_str() {
+            s if s == MessageStatus::Interrupted.as_str() => {
+                Some("the server stopped before the reply was complete")
+            }
+            s if s == MessageStatus::Failed.as_str() => Some("the generation failed"),
+            _ => None,
+        }
     }
 }
 
@@ -156,6 +173,7 @@ impl ChatService {
                 reasoning: &log.reasoning,
                 tokens: &log.tokens,
                 complete: log.complete.as_ref(),
+                failure: None,
             },
             after_index,
         );
@@ -262,6 +280,19 @@ fn packets(recording: &Recording<'_>, after_index: Option<u64>) -> Vec<(&'static
         out.push((names::MESSAGE_TOKEN, piece(token, index)));
     }
     if let Some(complete) = recording.complete {
+        if let Some(message) = recording.failure {
+            out.push((
+                names::ERROR,
+                value(ErrorEvent {
+                    code: ErrorCode::GenerationFailed,
+                    message: message.to_owned(),
+                    event: names::SEND_MESSAGE,
+                    chat_id: Some(recording.chat_id),
+                    message_id: Some(recording.message_id),
+                    retry_after_ms: None,
+                }),
+            ));
+        }
         out.push((names::MESSAGE_COMPLETE, value(complete)));
     }
     out

@@ -140,7 +140,8 @@ impl StreamJob {
                 },
                 next = generation.next() => match next {
                     Some(Ok(LlmEvent::Text(text))) if !text.is_empty() => {
-                        first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
+                        let ms = *first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
+                        self.live.log().first_token_ms.get_or_insert(ms);
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Text, text);
                         if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);

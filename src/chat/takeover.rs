@@ -45,10 +45,7 @@ impl ChatService {
         );
         self.inner.live.remove(live.message_id);
         metrics::gauge!("ragcast_active_streams").decrement(1.0);
-        let (content, token_log, sources) = live.log().snapshot();
-        let saved =
-            store::messages::save_partial(self.db(), live.message_id, content, &token_log, sources)
-                .await;
+        let saved = store::messages::save_partial(self.db(), live.message_id, live.partial()).await;
         if let Err(e) = saved {
             // Ended all the same, with the last partial reply that was saved.
             tracing::error!(

@@ -244,6 +244,12 @@ pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr
             message::Column::Status,
             Expr::value(MessageStatus::Interrupted.as_str()),
         )
+        // Ended now, by an error, as an ending by SIGTERM is (PROTOCOL §5).
+        .col_expr(message::Column::FinishReason, Expr::value("error"))
+        .col_expr(
+            message::Column::CompletedAt,
+            Expr::value(crate::time::now()),
+        )
         .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
         .exec(db)
         .await?;
@@ -287,24 +293,34 @@ pub async fn task_generations(
         .await
 }
 
+/// A live stream's reply so far, with its timings so far.
+pub struct Partial {
+    pub content: String,
+    pub token_log: TokenLog,
+    pub sources: serde_json::Value,
+    pub first_token_ms: Option<i64>,
+    pub duration_ms: i64,
+}
+
 /// The partial reply of a live stream, saved periodically so a crash loses at most one interval.
 /// `false` when the row is no longer `streaming`: another node ended it (this node missed its
 /// heartbeats), or the final write came first.
 pub async fn save_partial(
     db: &impl ConnectionTrait,
     id: i64,
-    content: String,
-    token_log: &TokenLog,
-    sources: serde_json::Value,
+    partial: Partial,
 ) -> Result<bool, DbErr> {
-    let token_count = token_log.tokens.len() as i32;
-    let token_log =
-        serde_json::to_value(token_log).map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
+    let token_count = partial.token_log.tokens.len() as i32;
+    let token_log = serde_json::to_value(&partial.token_log)
+        .map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
     let update = message::ActiveModel {
-        content: Set(content),
-        sources: Set(Some(sources)),
+        content: Set(partial.content),
+        sources: Set(Some(partial.sources)),
         token_log: Set(Some(token_log)),
         token_count: Set(token_count),
+        // So a reply cut off by a crash still tells its timings.
+        first_token_ms: Set(partial.first_token_ms),
+        duration_ms: Set(Some(partial.duration_ms)),
         ..Default::default()
     };
     update_if_streaming(db, id, update).await

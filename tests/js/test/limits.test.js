@@ -146,12 +146,26 @@ test("SIGKILL mid-stream: after restart the question is intact and the reply int
     assert.equal(reply.status, "interrupted");
     assert.ok(reply.content.length > 0, "something was flushed");
     assert.ok(streamed.startsWith(reply.content), "the stored part is what was streamed");
-    // It is resumable like any finished stream.
+    // An ended row like any other (PROTOCOL §5): why and when it ended, and its timings so far.
+    assert.equal(reply.finish_reason, "error");
+    assert.ok(reply.completed_at && Date.parse(reply.completed_at) >= Date.parse(reply.created_at), JSON.stringify(reply));
+    assert.ok(reply.first_token_ms !== null && reply.first_token_ms >= 0, JSON.stringify(reply));
+    assert.ok(reply.duration_ms > 0, JSON.stringify(reply));
+    // It is resumable like any finished stream, and replays as it would have ended live.
     const later = await connect(restarted.url, "websocket");
     await request(later, "resume_message", { message_id: ack.message_id });
     const complete = await nextEvent(later, "message_complete", (d) => d.message_id === ack.message_id);
     assert.equal(complete.content, reply.content);
     assert.equal(complete.metadata.finish_reason, "error");
+    assert.equal(complete.metadata.first_token_ms, reply.first_token_ms);
+    assert.ok(complete.metadata.duration_ms > 0);
+    const replayed = later.events.filter((e) => e.data?.message_id === ack.message_id).map((e) => e.event);
+    assert.deepEqual(replayed.slice(-2), ["error", "message_complete"], "error generation_failed just before the end");
+    const error = later.events.find((e) => e.event === "error" && e.data.message_id === ack.message_id);
+    assert.equal(error.data.code, "generation_failed");
+    const tokens = later.events.filter((e) => e.event === "message_token" && e.data.message_id === ack.message_id);
+    assert.equal(complete.metadata.tokens, tokens.length);
+    assert.equal(tokens.map((t) => t.data.token).join(""), complete.content);
     later.disconnect();
   } finally {
     await restarted.stop();
