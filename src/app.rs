@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
-use axum::serve::ListenerExt;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketioxide::handler::ConnectHandler;
@@ -28,6 +27,7 @@ use crate::chat::ChatService;
 use crate::cluster::{Adapter, Cluster, Io};
 use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
 use crate::http::{self, ApiState};
+use crate::net::{GuardedListener, Peer};
 use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
@@ -49,6 +49,8 @@ pub struct App {
     ingest: Ingestor,
     cluster: Cluster,
     grace: Duration,
+    /// How long a connection's writes may make no progress before it is closed.
+    stall_limit: Duration,
 }
 
 const INGEST_WORKERS: usize = 2;
@@ -129,6 +131,9 @@ impl App {
         );
 
         let (socket_layer, io) = SocketIo::builder()
+            .ping_interval(config.timings.ping_interval)
+            .ping_timeout(config.timings.ping_timeout)
+            .connect_timeout(config.timings.connect_timeout)
             .max_buffer_size(config.socket_buffer)
             .max_payload(config.max_payload)
             .ws_max_message_size(config.max_payload as usize)
@@ -226,6 +231,7 @@ impl App {
             ingest,
             cluster,
             grace: config.shutdown_grace,
+            stall_limit: config.timings.ping_timeout,
         })
     }
 
@@ -257,6 +263,7 @@ impl App {
             chat,
             cluster,
             grace,
+            stall_limit,
             ..
         } = self;
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -276,17 +283,8 @@ impl App {
             let _ = stopped_tx.send(());
         };
         // The peer address reaches the Socket.IO middleware (connections per address).
-        // Small frames (tokens) must leave at once: Nagle's algorithm would hold each write
-        // until the previous one is acknowledged (tens of ms with delayed ACKs).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
+        let listener = GuardedListener::new(listener, stall_limit);
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(stop);
         // Idle keep-alive or half-open connections must not hold the process after shutdown.
         let deadline = async {

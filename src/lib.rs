@@ -14,6 +14,7 @@
 //! - `store`: sea-orm queries, one file per table.
 //! - `broadcast` / `rooms`: sending events to rooms, with overflow handled on purpose.
 //! - `cluster`: several processes as one (Redis adapter, control messages, node leases).
+//! - `net`: the TCP listener, and the guard that closes connections whose client stopped reading.
 //! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod events;
 pub mod http;
 pub mod ingest;
 pub mod llm;
+pub mod net;
 pub mod retrieval;
 pub mod rooms;
 pub mod shutdown;

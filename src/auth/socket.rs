@@ -1,10 +1,12 @@
 //! Socket.IO connect middleware: authenticate before the namespace is joined.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::cluster::Socket;
 use axum::extract::ConnectInfo;
+
+use crate::net::Peer;
 use serde_json::Value;
 use socketioxide::extract::{State, TryData};
 
@@ -35,8 +37,8 @@ fn peer_ip(socket: &Socket) -> Option<IpAddr> {
     socket
         .req_parts()
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
+        .get::<ConnectInfo<Peer>>()
+        .map(|info| info.0 .0.ip())
 }
 
 /// Checks the token and the per-address cap, then stores the socket's `Session`.

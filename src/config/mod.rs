@@ -174,6 +174,22 @@ pub struct Settings {
     #[arg(long, env = "RAGCAST_SOCKET_BUFFER", default_value_t = 8192)]
     pub socket_buffer: usize,
 
+    /// Milliseconds between two Engine.IO pings (socket.io's default).
+    #[arg(long, env = "RAGCAST_PING_INTERVAL_MS", default_value_t = 25_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub ping_interval_ms: u64,
+
+    /// Milliseconds a client has to answer a ping, and a connection's writes may make no
+    /// progress (its client reads nothing), before it is closed.
+    #[arg(long, env = "RAGCAST_PING_TIMEOUT_MS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub ping_timeout_ms: u64,
+
+    /// Milliseconds a transport may stay open without sending its Socket.IO CONNECT.
+    #[arg(long, env = "RAGCAST_CONNECT_TIMEOUT_MS", default_value_t = 45_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub connect_timeout_ms: u64,
+
     /// Largest Socket.IO packet accepted from a client, in bytes (polling and websocket).
     #[arg(long, env = "RAGCAST_MAX_PAYLOAD", default_value_t = 1_048_576)]
     pub max_payload: u64,
@@ -264,6 +280,7 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     pub cors_origins: CorsOrigins,
     pub socket_buffer: usize,
+    pub timings: EngineTimings,
     pub max_payload: u64,
     pub max_body: usize,
     pub chunk_size: usize,
@@ -423,6 +440,11 @@ impl Settings {
             max_connections_per_ip: self.max_connections_per_ip,
             cors_origins,
             socket_buffer: self.socket_buffer,
+            timings: EngineTimings {
+                ping_interval: Duration::from_millis(self.ping_interval_ms),
+                ping_timeout: Duration::from_millis(self.ping_timeout_ms),
+                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            },
             max_payload: self.max_payload,
             max_body: self.max_body,
             chunk_size: self.chunk_size,
@@ -436,6 +458,14 @@ impl Settings {
             web_dir,
         })
     }
+}
+
+/// The Engine.IO / Socket.IO timings a proxy in front must be tuned to.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineTimings {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub connect_timeout: Duration,
 }
 
 /// How processes find each other; `redis_url: None` is a single process.
