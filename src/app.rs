@@ -27,10 +27,10 @@ use crate::chat::ChatService;
 use crate::cluster::{Adapter, Cluster, Io};
 use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
 use crate::http::{self, ApiState};
-use crate::net::{GuardedListener, Peer};
 use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
+use crate::net::{GuardedListener, Peer};
 use crate::retrieval::HybridRetriever;
 use crate::{embed, events, store};
 
@@ -201,6 +201,10 @@ impl App {
         let request_id = HeaderName::from_static("x-request-id");
         let router = api
             .layer(socket_layer)
+            .layer(axum::middleware::from_fn_with_state(
+                http::PollingCap::new(config.polling_max_packets),
+                http::cap_polling_packets,
+            ))
             .layer(axum::middleware::map_request(http::detach_from_read_buffer))
             .layer(cors(&config.cors_origins))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -284,7 +288,10 @@ impl App {
         };
         // The peer address reaches the Socket.IO middleware (connections per address).
         let listener = GuardedListener::new(listener, stall_limit);
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<Peer>())
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<Peer>(),
+        )
         .with_graceful_shutdown(stop);
         // Idle keep-alive or half-open connections must not hold the process after shutdown.
         let deadline = async {

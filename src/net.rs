@@ -207,7 +207,9 @@ mod tests {
         let mut guarded = StallGuard::new(near, Duration::from_secs(5));
         let reader = tokio::spawn(async move {
             let mut sink = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut far, &mut sink).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_end(&mut far, &mut sink)
+                .await
+                .unwrap();
             sink.len()
         });
         for _ in 0..64 {

@@ -190,6 +190,11 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub connect_timeout_ms: u64,
 
+    /// Engine.IO packets in one long-polling response at most (python-socketio's client takes 16).
+    #[arg(long, env = "RAGCAST_POLLING_MAX_PACKETS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub polling_max_packets: u64,
+
     /// Largest Socket.IO packet accepted from a client, in bytes (polling and websocket).
     #[arg(long, env = "RAGCAST_MAX_PAYLOAD", default_value_t = 1_048_576)]
     pub max_payload: u64,
@@ -281,6 +286,7 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     pub socket_buffer: usize,
     pub timings: EngineTimings,
+    pub polling_max_packets: usize,
     pub max_payload: u64,
     pub max_body: usize,
     pub chunk_size: usize,
@@ -445,6 +451,7 @@ impl Settings {
                 ping_timeout: Duration::from_millis(self.ping_timeout_ms),
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             },
+            polling_max_packets: self.polling_max_packets as usize,
             max_payload: self.max_payload,
             max_body: self.max_body,
             chunk_size: self.chunk_size,

@@ -8,9 +8,11 @@ mod extract;
 mod notifications;
 mod openapi;
 mod operations;
+mod polling;
 mod projects;
 
 pub use detach::detach_from_read_buffer;
+pub use polling::{cap_polling_packets, PollingCap};
 
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
