@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -143,6 +144,7 @@ impl App {
             .with_state(authenticator.clone())
             .with_state(connections)
             .with_state(config.rates)
+            .with_state(config.trusted_proxies.clone())
             .with_state(cluster.clone())
             .with_adapter::<Adapter>(cluster.adapter_state())
             .build_layer();
@@ -199,6 +201,7 @@ impl App {
         .layer(DefaultBodyLimit::max(config.max_body));
 
         let request_id = HeaderName::from_static("x-request-id");
+        let proxies = config.trusted_proxies.clone();
         let router = api
             .layer(socket_layer)
             .layer(axum::middleware::from_fn_with_state(
@@ -209,17 +212,22 @@ impl App {
             .layer(cors(&config.cors_origins))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(
-                TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
                     let id = req
                         .headers()
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    let client = req
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<Peer>>()
+                        .map(|peer| proxies.client(peer.0 .0.ip(), req.headers()).ip);
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id, client = ?client)
                 }),
             )
             .layer(SetRequestIdLayer::new(request_id, CountingRequestId::default()));
 
+        log_effective_settings(&config);
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| SettingError {
@@ -271,23 +279,23 @@ impl App {
             ..
         } = self;
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let closing = CancellationToken::new();
+        let cut_all = closing.clone();
         let stop = async move {
             shutdown.await;
             chat.drain(grace).await;
             chat.broadcaster().flush(CLOSE_TIMEOUT).await;
             cluster.leave(&chat).await;
-            // A polling client may not poll again for a while: don't wait on it forever.
-            if tokio::time::timeout(CLOSE_TIMEOUT, io.close())
-                .await
-                .is_err()
-            {
-                tracing::warn!("some sockets did not close in time");
-            }
-            tracing::info!("all sockets closed");
+            // Transports are cut rather than sent a Socket.IO disconnect: socket.io-client
+            // reconnects after a closed transport (behind a balancer, to another process) but
+            // not after a disconnect the server chose.
+            cut_all.cancel();
+            let sockets = io.sockets().len();
+            tracing::info!(sockets, "connections closed: clients reconnect elsewhere");
             let _ = stopped_tx.send(());
         };
         // The peer address reaches the Socket.IO middleware (connections per address).
-        let listener = GuardedListener::new(listener, stall_limit);
+        let listener = GuardedListener::new(listener, stall_limit, closing);
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<Peer>(),
@@ -323,6 +331,27 @@ fn web_client(dir: Option<&std::path::Path>) -> Router {
         }
         None => Router::new(),
     }
+}
+
+/// The limits, timings and trusted proxies in force, once, in one line: what an operator tunes
+/// a proxy or a load test against.
+fn log_effective_settings(config: &Config) {
+    let t = config.timings;
+    tracing::info!(
+        max_connections_per_ip = config.max_connections_per_ip,
+        socket_buffer = config.socket_buffer,
+        max_payload = config.max_payload,
+        max_body = config.max_body,
+        polling_max_packets = config.polling_max_packets,
+        ping_interval_ms = t.ping_interval.as_millis() as u64,
+        ping_timeout_ms = t.ping_timeout.as_millis() as u64,
+        connect_timeout_ms = t.connect_timeout.as_millis() as u64,
+        events_per_sec = config.rates.events_per_sec,
+        messages_per_min = config.rates.messages_per_min,
+        max_streams_per_user = config.streams.max_per_user,
+        trusted_proxies = %config.trusted_proxies,
+        "effective limits"
+    );
 }
 
 /// An embedder that cannot start names the setting to fix.

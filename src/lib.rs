@@ -14,7 +14,8 @@
 //! - `store`: sea-orm queries, one file per table.
 //! - `broadcast` / `rooms`: sending events to rooms, with overflow handled on purpose.
 //! - `cluster`: several processes as one (Redis adapter, control messages, node leases).
-//! - `net`: the TCP listener, and the guard that closes connections whose client stopped reading.
+//! - `net`: the TCP listener (connections whose client stopped reading are cut) and the client's
+//!   address behind trusted reverse proxies.
 //! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
 
 pub mod app;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::cluster::Socket;
 use axum::extract::ConnectInfo;
 
-use crate::net::Peer;
+use crate::net::{Peer, TrustedProxies};
 use serde_json::Value;
 use socketioxide::extract::{State, TryData};
 
@@ -33,12 +33,11 @@ fn token(socket: &Socket, auth: Option<&Value>) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-fn peer_ip(socket: &Socket) -> Option<IpAddr> {
-    socket
-        .req_parts()
-        .extensions
-        .get::<ConnectInfo<Peer>>()
-        .map(|info| info.0 .0.ip())
+/// The client's address: the peer's, or behind a trusted proxy the one it forwarded.
+fn client_ip(socket: &Socket, proxies: &TrustedProxies) -> Option<IpAddr> {
+    let parts = socket.req_parts();
+    let peer = parts.extensions.get::<ConnectInfo<Peer>>()?.0 .0.ip();
+    Some(proxies.client(peer, &parts.headers).ip)
 }
 
 /// Checks the token and the per-address cap, then stores the socket's `Session`.
@@ -48,15 +47,17 @@ pub async fn authenticate(
     State(authenticator): State<Arc<Authenticator>>,
     State(connections): State<ConnectionsPerIp>,
     State(rates): State<RateSettings>,
+    State(proxies): State<TrustedProxies>,
 ) -> Result<(), Refused> {
     let auth = auth.ok();
+    let ip = client_ip(&socket, &proxies);
     let caller = authenticator
         .caller(token(&socket, auth.as_ref()).as_deref())
         .map_err(|e| {
-            tracing::info!(sid = %socket.id, "connection refused: {e}");
+            tracing::info!(sid = %socket.id, ip = ?ip, "connection refused: {e}");
             Refused::Unauthorized
         })?;
-    let connection = match peer_ip(&socket) {
+    let connection = match ip {
         Some(ip) => match connections.acquire(ip) {
             Some(slot) => Some(slot),
             None => {
@@ -68,6 +69,7 @@ pub async fn authenticate(
     };
     socket.extensions.insert(Arc::new(Session::new(
         caller,
+        ip,
         connection,
         RateLimiter::new(&rates),
     )));

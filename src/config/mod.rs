@@ -18,6 +18,7 @@ use crate::chat::StreamLimits;
 use crate::embed::EmbedderSettings;
 use crate::ingest::pdf::PdfLimits;
 use crate::llm::{ApiKey, UpstreamSettings};
+use crate::net::TrustedProxies;
 use crate::retrieval::RetrievalSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,6 +120,11 @@ pub struct Settings {
     /// Replies one user (or one unauthenticated socket) may have streaming at once.
     #[arg(long, env = "RAGCAST_MAX_STREAMS_PER_USER", default_value_t = 4)]
     pub max_streams_per_user: usize,
+
+    /// Comma-separated addresses and CIDR ranges of reverse proxies whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client (default: none, the headers are ignored).
+    #[arg(long, env = "RAGCAST_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
 
     /// Socket.IO connections one client address may hold.
     #[arg(long, env = "RAGCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
@@ -283,6 +289,7 @@ pub struct Config {
     pub rates: RateSettings,
     pub streams: StreamLimits,
     pub max_connections_per_ip: usize,
+    pub trusted_proxies: TrustedProxies,
     pub cors_origins: CorsOrigins,
     pub socket_buffer: usize,
     pub timings: EngineTimings,
@@ -444,6 +451,10 @@ impl Settings {
                 flush_interval: Duration::from_millis(self.flush_interval_ms.max(10)),
             },
             max_connections_per_ip: self.max_connections_per_ip,
+            trusted_proxies: TrustedProxies::parse(self.trusted_proxies.as_deref().unwrap_or(""))
+                .map_err(|e| {
+                SettingError::new("--trusted-proxies", "RAGCAST_TRUSTED_PROXIES", e)
+            })?,
             cors_origins,
             socket_buffer: self.socket_buffer,
             timings: EngineTimings {

@@ -30,6 +30,8 @@ pub struct Session {
     /// Who is connected: decides which projects and tasks this socket may touch. Replaced by
     /// `auth_refresh`.
     caller: RwLock<Caller>,
+    /// The client's address (behind a trusted proxy, the one it forwarded).
+    pub client_ip: Option<std::net::IpAddr>,
     /// This connection's place in the per-address cap, given back when the session is dropped.
     pub connection: Option<ConnectionSlot>,
     /// The one project room the socket is in. A tokio mutex: it is held across the database
@@ -38,17 +40,62 @@ pub struct Session {
     pub limiter: RateLimiter,
     /// Cancelled when the socket disconnects: ends its expiry timer.
     pub closed: CancellationToken,
+    lifecycle: Lifecycle,
+}
+
+/// Whether the connect handler or the disconnect handler ran first. A client that sends an
+/// invalid packet right after its CONNECT has its transport closed while the connect
+/// middlewares still run, and socketioxide may then call the disconnect handler before the
+/// connect one: such a socket is logged once, as closed during its handshake, and never counted.
+/// A mutex, not an atomic: each side logs while holding it, so the log's order is the real one.
+#[derive(Debug, Default)]
+struct Lifecycle(std::sync::Mutex<Stage>);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    #[default]
+    Connecting,
+    Connected,
+    Closed,
+}
+
+impl Lifecycle {
+    /// Runs `announce` and marks the socket connected, unless it is closed already.
+    fn connect(&self, announce: impl FnOnce()) -> bool {
+        let mut stage = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *stage != Stage::Connecting {
+            return false;
+        }
+        *stage = Stage::Connected;
+        announce();
+        true
+    }
+
+    /// Marks the socket closed and runs `announce` with whether it had been connected.
+    fn close(&self, announce: impl FnOnce(bool)) {
+        let mut stage = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let was_connected = *stage == Stage::Connected;
+        *stage = Stage::Closed;
+        announce(was_connected);
+    }
 }
 
 impl Session {
-    pub fn new(caller: Caller, connection: Option<ConnectionSlot>, limiter: RateLimiter) -> Self {
+    pub fn new(
+        caller: Caller,
+        client_ip: Option<std::net::IpAddr>,
+        connection: Option<ConnectionSlot>,
+        limiter: RateLimiter,
+    ) -> Self {
         Self {
             user_id: caller.user_id().map(str::to_owned),
             caller: RwLock::new(caller),
+            client_ip,
             connection,
             project: Mutex::new(None),
             limiter,
             closed: CancellationToken::new(),
+            lifecycle: Lifecycle::default(),
         }
     }
 
@@ -149,13 +196,19 @@ async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authentica
 /// expiry.
 pub async fn on_connect(socket: Socket) {
     let session = session_of(&socket);
-    metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
-    tracing::info!(
-        sid = %socket.id,
-        user = session.user_id().unwrap_or("-"),
-        transport = ?socket.transport_type(),
-        "socket connected"
-    );
+    let connected = session.lifecycle.connect(|| {
+        metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
+        tracing::info!(
+            sid = %socket.id,
+            user = session.user_id().unwrap_or("-"),
+            ip = ?session.client_ip,
+            transport = ?socket.transport_type(),
+            "socket connected"
+        );
+    });
+    if !connected {
+        return; // already closed, and logged so by `on_disconnect`
+    }
     send_to_socket(
         &socket,
         names::CONNECTION_STATUS,
@@ -188,9 +241,16 @@ fn on_ping(socket: &Socket, data: Value, ack: Ack) {
 }
 
 async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
-    session_of(&socket).closed.cancel();
-    metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
-    tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
+    let session = session_of(&socket);
+    session.closed.cancel();
+    session.lifecycle.close(|was_connected| {
+        if was_connected {
+            metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
+            tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
+        } else {
+            tracing::info!(sid = %socket.id, ?reason, "socket closed during its handshake");
+        }
+    });
 }
 
 /// The session of a socket. Every socket gets one before it connects; were it missing, the
@@ -205,6 +265,7 @@ pub fn session_of(socket: &Socket) -> Arc<Session> {
                 expires_at: None,
                 ends_at: None,
             }),
+            None,
             None,
             RateLimiter::new(&RateSettings {
                 events_per_sec: 1.0,
@@ -223,6 +284,8 @@ pub fn admit(socket: &Socket, event: &'static str) -> Result<Arc<Session>, Event
         Ok(()) => Ok(session),
         Err(wait) => {
             let retry_after_ms = wait.as_millis().max(1) as u64;
+            // Debug, not info: a flooding client would otherwise flood the log too.
+            tracing::debug!(sid = %socket.id, ip = ?session.client_ip, event, retry_after_ms, "rate limited");
             Err(EventError {
                 error: AppError::new(
                     ErrorCode::RateLimited,

@@ -1,6 +1,6 @@
 //! The server's TCP connections. Each is wrapped in a `StallGuard`: a write that cannot make
 //! progress for `stall_limit` (the client stopped reading and the kernel's send buffer is full)
-//! fails, and the connection is closed. Without it a client that pauses its socket stays
+//! fails, and the connection is closed; at the end of a shutdown every connection is cut. Without it a client that pauses its socket stays
 //! connected for ever, pinning whatever was queued for it: socketioxide's disconnect and
 //! Engine.IO's ping both need room in the very buffer that is full.
 
@@ -15,17 +15,24 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Accepts TCP connections, with `TCP_NODELAY` (tokens are small frames that must leave at once;
 /// Nagle would hold each one until the previous is acknowledged) and a stall guard.
 pub struct GuardedListener {
     inner: TcpListener,
     stall_limit: Duration,
+    closing: CancellationToken,
 }
 
 impl GuardedListener {
-    pub fn new(inner: TcpListener, stall_limit: Duration) -> Self {
-        Self { inner, stall_limit }
+    /// `closing` cuts every connection when cancelled (the end of a shutdown).
+    pub fn new(inner: TcpListener, stall_limit: Duration, closing: CancellationToken) -> Self {
+        Self {
+            inner,
+            stall_limit,
+            closing,
+        }
     }
 }
 
@@ -38,7 +45,8 @@ impl Listener for GuardedListener {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
-        (StallGuard::new(stream, self.stall_limit), addr)
+        let guard = StallGuard::new(stream, self.stall_limit).closed_by(&self.closing);
+        (guard, addr)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -78,6 +86,8 @@ pub struct StallGuard<S> {
     stalled: Option<Pin<Box<Sleep>>>,
     /// Cut already: every later write fails at once.
     cut: bool,
+    /// Resolves when every connection is to be cut (the end of a shutdown).
+    closing: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl<S: Cut> StallGuard<S> {
@@ -87,7 +97,31 @@ impl<S: Cut> StallGuard<S> {
             limit,
             stalled: None,
             cut: false,
+            closing: None,
         }
+    }
+
+    /// Cut when `token` is cancelled: the client sees its transport close and reconnects (to
+    /// another process, behind a balancer), where a Socket.IO disconnect would stop it.
+    pub fn closed_by(mut self, token: &CancellationToken) -> Self {
+        self.closing = Some(Box::pin(token.clone().cancelled_owned()));
+        self
+    }
+
+    /// Whether the connection is to be cut now; registers for the moment it is.
+    fn closing(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.cut {
+            return true;
+        }
+        let closing = self
+            .closing
+            .as_mut()
+            .is_some_and(|closing| closing.as_mut().poll(cx).is_ready());
+        if closing {
+            self.cut = true;
+            self.inner.cut();
+        }
+        closing
     }
 
     fn cut_error(&self) -> io::Error {
@@ -129,6 +163,10 @@ impl<S: AsyncRead + Unpin + Cut> AsyncRead for StallGuard<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.closing(cx) {
+            // The end of the stream, as if the client had closed it.
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -139,7 +177,7 @@ impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.cut {
+        if self.closing(cx) {
             return Poll::Ready(Err(self.cut_error()));
         }
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
@@ -156,7 +194,7 @@ impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.cut {
+        if self.closing(cx) {
             return Poll::Ready(Err(self.cut_error()));
         }
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
