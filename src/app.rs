@@ -1,6 +1,7 @@
 //! Wiring: database → services → Socket.IO layer + HTTP router → a bound listener. Tests call
 //! `App::build` with port 0 and drive the server over real sockets.
 
+use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Authenticator, ConnectionsPerIp};
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
-use crate::cluster::{Adapter, Cluster, Io};
+use crate::cluster::Cluster;
 use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
 use crate::http::{self, ApiState};
 use crate::ingest::chunker::ChunkSettings;
@@ -33,6 +34,7 @@ use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
 use crate::net::{GuardedListener, Peer};
 use crate::retrieval::HybridRetriever;
+use crate::socket::{Adapter, Io};
 use crate::{embed, events, store};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     io: Io,
+    db: DatabaseConnection,
     chat: ChatService,
     ingest: Ingestor,
     cluster: Cluster,
@@ -55,6 +58,8 @@ pub struct App {
 }
 
 const INGEST_WORKERS: usize = 2;
+/// At the end of a shutdown, between the last broadcast and cutting the connections.
+const WRITE_SETTLE: Duration = Duration::from_millis(300);
 /// Uploads waiting for (or in) ingestion at most (their bytes wait in the database).
 const INGEST_QUEUE: usize = 32;
 
@@ -160,7 +165,8 @@ impl App {
         broadcaster.attach(io.clone(), &cluster);
         cluster
             .start(
-                chat.clone(),
+                db.clone(),
+                Arc::new(chat.clone()),
                 vec![Arc::new(chat.clone()), Arc::new(ingest.clone())],
             )
             .await?;
@@ -188,6 +194,7 @@ impl App {
         }
 
         let api = http::router(ApiState {
+            db: db.clone(),
             chat: chat.clone(),
             ingest: ingest.clone(),
             metrics: metrics_handle(cluster.node_name()),
@@ -239,6 +246,7 @@ impl App {
             listener,
             router,
             io,
+            db,
             chat,
             ingest,
             cluster,
@@ -257,6 +265,10 @@ impl App {
         &self.chat
     }
 
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub fn ingestor(&self) -> &Ingestor {
         &self.ingest
     }
@@ -272,6 +284,7 @@ impl App {
             listener,
             router,
             io,
+            db,
             chat,
             cluster,
             grace,
@@ -284,8 +297,11 @@ impl App {
         let stop = async move {
             shutdown.await;
             chat.drain(grace).await;
-            chat.broadcaster().flush(CLOSE_TIMEOUT).await;
-            cluster.leave(&chat).await;
+            chat.flush_broadcasts(CLOSE_TIMEOUT).await;
+            cluster.leave(&db).await;
+            // The last events are in the sockets' queues: give their writers a moment to put
+            // them on the wire (a polling client's pending poll included) before the cut.
+            tokio::time::sleep(WRITE_SETTLE).await;
             // Transports are cut rather than sent a Socket.IO disconnect: socket.io-client
             // reconnects after a closed transport (behind a balancer, to another process) but
             // not after a disconnect the server chose.

@@ -18,8 +18,9 @@ use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
 
-use crate::cluster::{Cluster, Io, Socket};
+use crate::cluster::Cluster;
 use crate::rooms;
+use crate::socket::{Io, Socket};
 
 /// Who receives an event: the sockets of `rooms` (each once), minus `except`.
 #[derive(Debug, Clone, Default)]

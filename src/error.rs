@@ -19,7 +19,6 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable,
-    Conflict,
     Unavailable,
     Internal,
 }
@@ -30,7 +29,7 @@ impl ErrorCode {
     pub fn for_events(self) -> ErrorCode {
         match self {
             // `unauthorized` is an event code since v1.1 (PROTOCOL §8: session expiry).
-            ErrorCode::Unavailable | ErrorCode::Conflict => ErrorCode::Internal,
+            ErrorCode::Unavailable => ErrorCode::Internal,
             ErrorCode::PayloadTooLarge
             | ErrorCode::UnsupportedMediaType
             | ErrorCode::Unprocessable => ErrorCode::InvalidPayload,
@@ -50,7 +49,6 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -4,7 +4,9 @@
 //! - `config`: settings (clap + environment) and their validation.
 //! - `app`: wiring of the database, services, Socket.IO layer and HTTP router.
 //! - `auth`: callers (API key, JWT, open), access rules, rate limits and connection caps.
-//! - `events`: the Socket.IO side: typed payloads, one handler per client event.
+//! - `protocol`: the wire vocabulary: event names, payloads in and out, sources.
+//! - `socket`: the Socket.IO type aliases (adapter, io, socket, ack).
+//! - `events`: the Socket.IO side: one thin handler per client event.
 //! - `http`: the REST API, one file per resource.
 //! - `chat`: the chat pipeline both entry points call: store → retrieve → generate → store.
 //! - `embed`: embedders (built-in MiniLM, OpenAI-compatible, Ollama) behind the `Embedder` trait.
@@ -31,9 +33,11 @@ pub mod http;
 pub mod ingest;
 pub mod llm;
 pub mod net;
+pub mod protocol;
 pub mod retrieval;
 pub mod rooms;
 pub mod shutdown;
+pub mod socket;
 pub mod store;
 pub mod telemetry;
 pub mod time;

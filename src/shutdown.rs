@@ -1,7 +1,5 @@
 //! Shutdown: SIGTERM or Ctrl-C flips one token that every long task watches.
 
-use tokio_util::sync::CancellationToken;
-
 pub async fn signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -29,6 +27,3 @@ pub async fn signal() {
         _ = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
-
-/// Cancelled once when the server starts shutting down.
-pub type ShutdownToken = CancellationToken;

@@ -1,6 +1,8 @@
 //! JSON shapes of stored rows, as the HTTP API returns them (PROTOCOL §5–§6).
 
-use entities::{chat, document, message, project};
+use entities::{
+    chat, document, message, project, DocumentStatus, FinishReason, MessageStatus, Role,
+};
 use serde::Serialize;
 
 use crate::time::serde_iso;
@@ -47,12 +49,12 @@ impl From<chat::Model> for ChatView {
 pub struct MessageView {
     pub id: i64,
     pub chat_id: i64,
-    pub role: String,
+    pub role: Role,
     pub content: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub sources: serde_json::Value,
     pub model: Option<String>,
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<FinishReason>,
     pub client_message_id: Option<String>,
     pub token_count: i32,
     pub first_token_ms: Option<i64>,
@@ -92,7 +94,7 @@ pub struct DocumentView {
     pub project_id: i64,
     pub filename: String,
     pub content_type: String,
-    pub status: String,
+    pub status: DocumentStatus,
     pub progress: i32,
     pub error: Option<String>,
     pub size_bytes: i64,

@@ -6,6 +6,7 @@ mod common;
 use common::socket::{joined, next, Events};
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream};
+use ragcast::store::DocumentStatus;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -370,7 +371,7 @@ async fn documents_of_a_silent_node_are_taken_over_once_and_a_poison_one_is_fail
             .unwrap();
     entities::document::ActiveModel {
         id: Set(poison.id),
-        status: Set("processing".into()),
+        status: Set(DocumentStatus::Processing),
         attempts: Set(ragcast::ingest::MAX_ATTEMPTS),
         ..Default::default()
     }
@@ -400,13 +401,13 @@ async fn documents_of_a_silent_node_are_taken_over_once_and_a_poison_one_is_fail
         async move { store::documents::find(&db, id).await.unwrap().unwrap() }
     };
     for _ in 0..200 {
-        if row(orphan.id).await.status == "completed" {
+        if row(orphan.id).await.status == DocumentStatus::Completed {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let orphan = row(orphan.id).await;
-    assert_eq!(orphan.status, "completed");
+    assert_eq!(orphan.status, DocumentStatus::Completed);
     assert_eq!(orphan.attempts, 1);
     assert!(
         store::documents::upload(&db, orphan.id)
@@ -416,11 +417,11 @@ async fn documents_of_a_silent_node_are_taken_over_once_and_a_poison_one_is_fail
         "bytes dropped once indexed"
     );
     let poison = row(poison.id).await;
-    assert_eq!(poison.status, "failed");
+    assert_eq!(poison.status, DocumentStatus::Failed);
     assert!(poison.error.unwrap().contains("cut off 3 times"));
     assert_eq!(
         row(kept.id).await.status,
-        "queued",
+        DocumentStatus::Queued,
         "a beating node keeps its own"
     );
 }

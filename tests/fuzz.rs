@@ -6,7 +6,7 @@ mod common;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use ragcast::events::payloads::{
+use ragcast::protocol::payloads::{
     parse, ChatRef, MessageRef, Ping, ProjectRef, ResumeMessage, SendMessage, TaskRef,
 };
 use serde_json::{json, Map, Value};

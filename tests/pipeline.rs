@@ -7,6 +7,7 @@ use ragcast::app::App;
 use ragcast::config::Config;
 use ragcast::store;
 use ragcast::store::messages::NewExchange;
+use ragcast::store::{FinishReason, MessageStatus};
 use serde_json::json;
 
 const DOC: &str = "Water boils at 100 degrees Celsius at sea level.\n\nIce melts at 0 degrees.";
@@ -124,7 +125,7 @@ async fn a_reply_left_streaming_by_a_crash_is_interrupted_at_start() {
         )
         .await
         .unwrap();
-        assert_eq!(exchange.assistant.status, "streaming");
+        assert_eq!(exchange.assistant.status, MessageStatus::Streaming);
         db.close().await.unwrap();
         (chat.id, exchange.assistant.id)
     };
@@ -132,12 +133,12 @@ async fn a_reply_left_streaming_by_a_crash_is_interrupted_at_start() {
     let mut config = Config::for_database(&url);
     config.bind = "127.0.0.1:0".parse().unwrap();
     let app = App::build(config).await.unwrap();
-    let db = app.chat().db().clone();
+    let db = app.db().clone();
     let row = store::messages::find(&db, assistant_id)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "interrupted");
+    assert_eq!(row.status, MessageStatus::Interrupted);
     assert_eq!(row.chat_id, chat_id);
 }
 
@@ -177,7 +178,7 @@ async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_i
     let mut config = Config::for_database(&sqlite_url(&dir));
     config.bind = "127.0.0.1:0".parse().unwrap();
     let app = App::build(config).await.unwrap();
-    let db = app.chat().db().clone();
+    let db = app.db().clone();
     let project = store::projects::create(&db, "p").await.unwrap();
     let chat = store::chats::create(&db, project.id, "c").await.unwrap();
     let exchange_on = |node_id: &'static str| NewExchange {
@@ -219,7 +220,10 @@ async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_i
         async move { store::messages::find(&db, id).await.unwrap().unwrap() }
     };
     let silent_row = row(silent.assistant.id).await;
-    assert_eq!(silent_row.status, "interrupted");
-    assert_eq!(silent_row.finish_reason.as_deref(), Some("error"));
-    assert_eq!(row(alive.assistant.id).await.status, "streaming");
+    assert_eq!(silent_row.status, MessageStatus::Interrupted);
+    assert_eq!(silent_row.finish_reason, Some(FinishReason::Error));
+    assert_eq!(
+        row(alive.assistant.id).await.status,
+        MessageStatus::Streaming
+    );
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use ragcast::store::MessageStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ async fn a_locked_database_does_not_hold_back_the_tokens() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "complete");
+    assert_eq!(row.status, MessageStatus::Complete);
     assert_eq!(row.content, complete["content"].as_str().unwrap());
     app.shutdown().await;
 }
@@ -121,7 +122,7 @@ async fn a_stream_whose_row_another_node_ended_stops_without_a_word() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "interrupted");
+    assert_eq!(row.status, MessageStatus::Interrupted);
     assert_eq!(
         row.content, taken.content,
         "a partial save overwrote the ended row"
@@ -167,7 +168,7 @@ async fn reasoning_and_sources_are_saved_before_the_first_token() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "streaming");
+    assert_eq!(row.status, MessageStatus::Streaming);
     let reasoning = row.token_log.as_ref().map(|log| log["reasoning"].clone());
     assert!(
         reasoning.is_some_and(|r| r.as_array().is_some_and(|r| !r.is_empty())),

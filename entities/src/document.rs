@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::DocumentStatus;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "documents")]
 pub struct Model {
@@ -9,8 +11,8 @@ pub struct Model {
     pub filename: String,
     /// `text/plain`, `text/markdown` or `application/pdf`, as detected from the content.
     pub content_type: String,
-    /// `queued`, `processing`, `completed` or `failed`; only `completed` documents are searched.
-    pub status: String,
+    /// Only `completed` documents are searched.
+    pub status: DocumentStatus,
     /// 0..=100, never falling.
     pub progress: i32,
     pub error: Option<String>,

@@ -9,6 +9,7 @@
 //! - `chat`: a conversation inside a project.
 //! - `message`: a user question or an assistant reply, with its stream's metadata.
 //! - `node`: a running server process and its heartbeat.
+//! - `states`: the typed states of messages and documents.
 
 pub mod chat;
 pub mod chunk;
@@ -18,6 +19,9 @@ pub mod document_upload;
 pub mod message;
 pub mod node;
 pub mod project;
+pub mod states;
+
+pub use states::{DocumentStatus, FinishReason, MessageStatus, Role};
 
 pub mod prelude {
     pub use super::chat::Entity as Chat;

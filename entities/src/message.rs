@@ -1,17 +1,17 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::{FinishReason, MessageStatus, Role};
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub chat_id: i64,
-    /// `user` or `assistant`.
-    pub role: String,
+    pub role: Role,
     #[sea_orm(column_type = "Text")]
     pub content: String,
-    /// `streaming`, `complete`, `cancelled`, `failed` or `interrupted`.
-    pub status: String,
+    pub status: MessageStatus,
     pub model: Option<String>,
     /// The `message_sources` list as sent, so a replay sends the very same sources.
     pub sources: Option<Json>,
@@ -19,7 +19,7 @@ pub struct Model {
     /// `(index, token)` pairs, so boundaries are stored, not only the joined text.
     pub token_log: Option<Json>,
     pub token_count: i32,
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<FinishReason>,
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     pub usage: Option<Json>,

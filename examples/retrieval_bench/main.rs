@@ -329,7 +329,7 @@ async fn scale(chunks: usize) {
             .await
             .unwrap();
     }
-    store::documents::set_status(&db, doc.id, "completed", 100, None)
+    store::documents::set_status(&db, doc.id, store::DocumentStatus::Completed, 100, None)
         .await
         .unwrap();
     let ids = store::vectors::chunk_texts(&db, doc.id).await.unwrap();

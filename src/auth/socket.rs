@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::cluster::Socket;
+use crate::socket::Socket;
 use axum::extract::ConnectInfo;
 
 use crate::net::{Peer, TrustedProxies};

@@ -3,8 +3,8 @@
 
 use crate::broadcast::{Audience, Broadcaster};
 use crate::error::ErrorCode;
-use crate::events::names;
-use crate::events::outgoing::{AiProgress, ErrorEvent, MessageComplete, ProgressKind};
+use crate::protocol::names;
+use crate::protocol::outgoing::{AiProgress, ErrorEvent, MessageComplete, ProgressKind};
 use crate::rooms;
 
 /// Where `ai_progress` goes: `task:{task_id}` and, when the stream has a user, that user's copy

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use socketioxide::socket::Sid;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::outgoing::MessageComplete;
+use crate::protocol::outgoing::MessageComplete;
 use crate::retrieval::Source;
 use crate::store::messages::{self, TokenLog};
 

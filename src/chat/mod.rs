@@ -6,6 +6,7 @@ mod ending;
 mod live;
 mod partial;
 mod replay;
+mod rooms_ops;
 mod stream;
 mod takeover;
 
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use sea_orm::DatabaseConnection;
-use serde::{Deserialize, Serialize};
 use socketioxide::socket::Sid;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,35 +27,17 @@ use crate::auth::Caller;
 use crate::broadcast::{Audience, Broadcaster};
 use crate::cluster::{Cluster, ControlMessage};
 use crate::error::{AppError, ErrorCode};
-use crate::events::names;
-use crate::events::outgoing::MessageReceived;
-use crate::events::payloads::SendMessage;
 use crate::llm::LlmProvider;
+use crate::protocol::names;
+use crate::protocol::outgoing::MessageReceived;
+use crate::protocol::payloads::SendMessage;
 use crate::retrieval::Retriever;
 use crate::store::messages::{self, Exchange, InsertExchangeError, NewExchange};
 use crate::{rooms, store, time};
 
 pub const DEFAULT_TOP_K: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    Stop,
-    Length,
-    Cancelled,
-    Error,
-}
-
-impl FinishReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Stop => "stop",
-            FinishReason::Length => "length",
-            FinishReason::Cancelled => "cancelled",
-            FinishReason::Error => "error",
-        }
-    }
-}
+pub use crate::store::FinishReason;
 
 /// Who started a stream: the socket (which gets every event even outside the room) and caller.
 #[derive(Debug, Clone)]
@@ -180,12 +162,18 @@ impl ChatService {
         }
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.inner.db
     }
 
-    pub fn broadcaster(&self) -> &Broadcaster {
-        &self.inner.broadcaster
+    /// Database reachable? (`/ready`)
+    pub async fn database_up(&self) -> Result<(), AppError> {
+        Ok(self.inner.db.ping().await?)
+    }
+
+    /// Waits (at most `timeout`) until what was broadcast has been handed to the sockets.
+    pub async fn flush_broadcasts(&self, timeout: Duration) {
+        self.inner.broadcaster.flush(timeout).await;
     }
 
     pub fn node_id(&self) -> &str {
@@ -364,7 +352,7 @@ impl ChatService {
 
     /// The node running a `streaming` row when it is another node of the cluster.
     fn running_elsewhere(&self, row: &entities::message::Model) -> Option<String> {
-        let streaming = row.status == messages::MessageStatus::Streaming.as_str();
+        let streaming = row.status == crate::store::MessageStatus::Streaming;
         let node_id = row.node_id.as_deref()?;
         (streaming && self.inner.cluster.is_multi_node() && node_id != self.node_id())
             .then(|| node_id.to_owned())
@@ -387,10 +375,6 @@ impl ChatService {
         task_id: &str,
     ) -> Result<Vec<messages::TaskGeneration>, AppError> {
         Ok(messages::task_generations(&self.inner.db, task_id).await?)
-    }
-
-    pub fn limits(&self) -> StreamLimits {
-        self.inner.limits
     }
 
     pub fn live_stream(&self, message_id: i64) -> Option<Arc<LiveStream>> {

@@ -9,14 +9,16 @@ use serde_json::Value;
 use super::{ChatService, FinishReason};
 use crate::auth::Caller;
 use crate::broadcast::{send_to_socket, send_when_ready, Audience};
-use crate::cluster::{ControlMessage, Socket};
+use crate::cluster::ControlMessage;
 use crate::error::{AppError, ErrorCode};
-use crate::events::names;
-use crate::events::outgoing::{
+use crate::protocol::names;
+use crate::protocol::outgoing::{
     CompleteMetadata, ErrorEvent, MessageComplete, MessageSources, MessageToken,
 };
 use crate::retrieval::Source;
-use crate::store::messages::{self, MessageStatus, TokenLog};
+use crate::socket::Socket;
+use crate::store::messages::{self, TokenLog};
+use crate::store::{MessageStatus, Role};
 use crate::{rooms, store};
 
 /// A stream's recorded events, borrowed from the live log or read from the database.
@@ -60,7 +62,7 @@ impl StoredStream {
     /// The terminal event of an ended row, as it was (or would have been) sent.
     pub fn complete(&self) -> Option<MessageComplete> {
         let row = &self.row;
-        (row.status != MessageStatus::Streaming.as_str()).then(|| MessageComplete {
+        (row.status != MessageStatus::Streaming).then(|| MessageComplete {
             chat_id: row.chat_id,
             message_id: row.id,
             content: row.content.clone(),
@@ -68,7 +70,7 @@ impl StoredStream {
                 model: row.model.clone().unwrap_or_default(),
                 sources_count: self.sources.as_ref().map_or(0, Vec::len),
                 tokens: self.token_log.tokens.len(),
-                finish_reason: stored_finish_reason(row.finish_reason.as_deref()),
+                finish_reason: row.finish_reason.unwrap_or(FinishReason::Error),
                 first_token_ms: row.first_token_ms,
                 duration_ms: row.duration_ms.unwrap_or_default(),
                 usage: row
@@ -97,12 +99,10 @@ impl StoredStream {
 
     /// The `error` a live ending of this row sent, when it failed.
     fn failure(&self) -> Option<&'static str> {
-        match self.row.status.as_str() {
-            s if s == MessageStatus::Interrupted.as_str() => {
-                Some("the server stopped before the reply was complete")
-            }
-            s if s == MessageStatus::Failed.as_str() => Some("the generation failed"),
-            _ => None,
+        match self.row.status {
+            MessageStatus::Interrupted => Some("the server stopped before the reply was complete"),
+            MessageStatus::Failed => Some("the generation failed"),
+            MessageStatus::Streaming | MessageStatus::Complete | MessageStatus::Cancelled => None,
         }
     }
 }
@@ -181,7 +181,8 @@ impl ChatService {
             let sent = match target {
                 Target::Socket(socket) => send_to_socket(socket, event, payload),
                 Target::Room(room) => {
-                    self.broadcaster()
+                    self.inner
+                        .broadcaster
                         .send(&Audience::room(room.clone()), event, payload);
                     true
                 }
@@ -211,7 +212,7 @@ impl ChatService {
             Target::Room(room) => {
                 let audience = Audience::room(room);
                 for (event, payload) in &packets {
-                    self.broadcaster().send(&audience, event, payload);
+                    self.inner.broadcaster.send(&audience, event, payload);
                 }
             }
         }
@@ -224,22 +225,12 @@ impl ChatService {
     ) -> Result<(StoredStream, i64), AppError> {
         let row = messages::find(self.db(), message_id)
             .await?
-            .filter(|m| m.role == "assistant")
+            .filter(|m| m.role == Role::Assistant)
             .ok_or_else(|| AppError::not_found("stream"))?;
         let chat = store::chats::find(self.db(), row.chat_id)
             .await?
             .ok_or_else(|| AppError::not_found("stream"))?;
         Ok((StoredStream::new(row), chat.project_id))
-    }
-}
-
-/// An interrupted row has no finish reason stored: it ended in error.
-fn stored_finish_reason(stored: Option<&str>) -> FinishReason {
-    match stored {
-        Some("stop") => FinishReason::Stop,
-        Some("length") => FinishReason::Length,
-        Some("cancelled") => FinishReason::Cancelled,
-        _ => FinishReason::Error,
     }
 }
 
@@ -296,4 +287,19 @@ fn packets(recording: &Recording<'_>, after_index: Option<u64>) -> Vec<(&'static
         out.push((names::MESSAGE_COMPLETE, value(complete)));
     }
     out
+}
+
+#[async_trait::async_trait]
+impl crate::cluster::ControlHandler for ChatService {
+    fn cancel_here(&self, message_id: i64) -> bool {
+        ChatService::cancel_here(self, message_id)
+    }
+
+    async fn replay_to_room(&self, message_id: i64, socket_room: String, after_index: Option<u64>) {
+        if let Err(e) =
+            ChatService::replay_to_room(self, message_id, socket_room, after_index).await
+        {
+            tracing::warn!(message_id, "resume for another node failed: {e}");
+        }
+    }
 }

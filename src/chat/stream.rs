@@ -11,11 +11,11 @@ use super::partial::{PartialSaves, Saved};
 use super::{ChatService, FinishReason, LiveStream, SendRequest};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
-use crate::events::names;
-use crate::events::outgoing::{
+use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, Usage};
+use crate::protocol::names;
+use crate::protocol::outgoing::{
     AiProgress, CompleteMetadata, MessageComplete, MessageSources, MessageToken, ProgressKind,
 };
-use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, Usage};
 use crate::store::messages::{self, FinalReply, MessageStatus};
 
 pub(super) struct StreamJob {

@@ -12,7 +12,7 @@ use super::replay::StoredStream;
 use super::{ChatService, FinishReason, LiveStream};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
-use crate::store::messages::MessageStatus;
+use crate::store::MessageStatus;
 use crate::{rooms, store};
 
 impl ChatService {
@@ -81,8 +81,8 @@ impl ChatService {
         let Some(chat) = store::chats::find(self.db(), row.chat_id).await? else {
             return Ok(false);
         };
-        row.status = MessageStatus::Interrupted.as_str().to_owned();
-        row.finish_reason = Some(FinishReason::Error.as_str().to_owned());
+        row.status = MessageStatus::Interrupted;
+        row.finish_reason = Some(FinishReason::Error);
         self.announce_interrupted(StoredStream::new(row), chat.project_id, sender);
         Ok(true)
     }
@@ -107,7 +107,7 @@ impl ChatService {
                 "the server running this reply stopped before it was complete",
             )),
         }
-        .announce(self.broadcaster());
+        .announce(&self.inner.broadcaster);
     }
 }
 

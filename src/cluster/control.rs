@@ -1,11 +1,11 @@
 //! Control messages between nodes: the node that runs a stream acts on a `cancel_message` or
 //! `resume_message` that a client sent to another node.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use socketioxide_redis::drivers::{ChanItem, MessageStream};
-
-use crate::chat::ChatService;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -24,7 +24,21 @@ pub enum ControlMessage {
     },
 }
 
-pub(super) async fn listen(mut messages: MessageStream<ChanItem>, chat: ChatService) {
+/// What a node does with the control messages addressed to it (the chat service implements it,
+/// so the cluster never knows the pipeline).
+#[async_trait::async_trait]
+pub trait ControlHandler: Send + Sync + 'static {
+    /// Cancels a stream running here; false when it had already ended.
+    fn cancel_here(&self, message_id: i64) -> bool;
+    /// Replays a stream of this node to a socket's own room (logging a failure itself).
+    async fn replay_to_room(&self, message_id: i64, socket_room: String, after_index: Option<u64>);
+}
+
+pub(super) async fn listen(
+    mut messages: MessageStream<ChanItem>,
+    own_node_id: String,
+    handler: Arc<dyn ControlHandler>,
+) {
     while let Some((_, bytes)) = messages.next().await {
         let message: ControlMessage = match serde_json::from_slice(&bytes) {
             Ok(message) => message,
@@ -33,12 +47,11 @@ pub(super) async fn listen(mut messages: MessageStream<ChanItem>, chat: ChatServ
                 continue;
             }
         };
-        let chat = chat.clone();
         match message {
             ControlMessage::Cancel {
                 node_id,
                 message_id,
-            } if node_id == chat.node_id() && !chat.cancel_here(message_id) => {
+            } if node_id == own_node_id && !handler.cancel_here(message_id) => {
                 tracing::info!(message_id, "cancel from another node: the stream had ended");
             }
             ControlMessage::Resume {
@@ -46,15 +59,13 @@ pub(super) async fn listen(mut messages: MessageStream<ChanItem>, chat: ChatServ
                 message_id,
                 socket_room,
                 after_index,
-            } if node_id == chat.node_id() => {
+            } if node_id == own_node_id => {
                 // Off the listener: a replay from the database awaits.
+                let handler = handler.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = chat
+                    handler
                         .replay_to_room(message_id, socket_room, after_index)
                         .await
-                    {
-                        tracing::warn!(message_id, "resume for another node failed: {e}");
-                    }
                 });
             }
             _ => {}

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
 use super::Cluster;
-use crate::chat::ChatService;
 use crate::store;
+use sea_orm::DatabaseConnection;
 
 /// Work a stopped node leaves behind, taken over by a live one.
 #[async_trait::async_trait]
@@ -24,7 +24,7 @@ pub trait Orphans: Send + Sync {
 /// How many leases a silent node's row is kept before it is deleted.
 const FORGET_AFTER_LEASES: u32 = 60;
 
-pub(super) async fn keep(cluster: Cluster, chat: ChatService, orphans: Vec<Arc<dyn Orphans>>) {
+pub(super) async fn keep(cluster: Cluster, db: DatabaseConnection, orphans: Vec<Arc<dyn Orphans>>) {
     let lease = cluster.lease();
     let mut tick = tokio::time::interval((lease / 4).max(Duration::from_millis(250)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -34,7 +34,7 @@ pub(super) async fn keep(cluster: Cluster, chat: ChatService, orphans: Vec<Arc<d
         if cluster.is_leaving() {
             return;
         }
-        let beat = store::nodes::heartbeat(chat.db(), cluster.node_id(), cluster.node_name()).await;
+        let beat = store::nodes::heartbeat(&db, cluster.node_id(), cluster.node_name()).await;
         match (&beat, beating.record(beat.is_ok(), Instant::now())) {
             (Err(e), Change::Stopped) => tracing::error!("cannot write the node heartbeat: {e}"),
             (Ok(()), Change::Resumed) => tracing::info!("node heartbeat written again"),
@@ -53,7 +53,7 @@ pub(super) async fn keep(cluster: Cluster, chat: ChatService, orphans: Vec<Arc<d
             }
         }
         if let Err(e) =
-            store::nodes::remove_silent(chat.db(), now - lease * FORGET_AFTER_LEASES as i32).await
+            store::nodes::remove_silent(&db, now - lease * FORGET_AFTER_LEASES as i32).await
         {
             tracing::warn!("cannot forget stopped nodes: {e}");
         }
@@ -109,8 +109,8 @@ impl Beating {
 }
 
 /// Leaves the cluster at a clean stop, so nobody waits a lease for this node's streams.
-pub async fn leave(cluster: &Cluster, chat: &ChatService) {
-    if let Err(e) = store::nodes::remove(chat.db(), cluster.node_id()).await {
+pub async fn leave(cluster: &Cluster, db: &DatabaseConnection) {
+    if let Err(e) = store::nodes::remove(db, cluster.node_id()).await {
         tracing::warn!("cannot remove this node's heartbeat: {e}");
     }
 }

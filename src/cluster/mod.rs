@@ -14,7 +14,7 @@ mod control;
 mod lease;
 mod pubsub;
 
-pub use control::ControlMessage;
+pub use control::{ControlHandler, ControlMessage};
 pub use lease::Orphans;
 pub use pubsub::{PubSub, PubSubError};
 
@@ -23,19 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::SocketIo;
 use socketioxide_redis::drivers::Driver;
-use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
-use crate::chat::ChatService;
 use crate::config::{ClusterSettings, SettingError};
-
-/// The Socket.IO adapter of every deployment: socketioxide-redis over `PubSub`.
-pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, PubSub>;
-pub type Io = SocketIo<Adapter>;
-pub type Socket = SocketRef<Adapter>;
-pub type Ack = AckSender<Adapter>;
+use sea_orm::DatabaseConnection;
 
 /// How often a node checks that Redis answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -129,10 +121,12 @@ impl Cluster {
         format!("{}#ragcast#control", self.inner.prefix)
     }
 
-    /// Starts the background work of a node: Redis health, control messages, heartbeats.
+    /// Starts the background work of a node: Redis health, control messages (to `control`),
+    /// heartbeats in `db`, and the take-over of stopped nodes' work (by `orphans`).
     pub async fn start(
         &self,
-        chat: ChatService,
+        db: DatabaseConnection,
+        control: Arc<dyn ControlHandler>,
         orphans: Vec<Arc<dyn Orphans>>,
     ) -> Result<(), SettingError> {
         if let PubSub::Redis(redis) = &self.inner.pubsub {
@@ -143,9 +137,13 @@ impl Cluster {
                 .subscribe(self.control_channel(), 0)
                 .await
                 .map_err(|e| SettingError::redis(format!("cannot subscribe: {e}")))?;
-            tokio::spawn(control::listen(messages, chat.clone()));
+            tokio::spawn(control::listen(
+                messages,
+                self.node_id().to_owned(),
+                control,
+            ));
         }
-        tokio::spawn(lease::keep(self.clone(), chat, orphans));
+        tokio::spawn(lease::keep(self.clone(), db, orphans));
         Ok(())
     }
 
@@ -159,9 +157,9 @@ impl Cluster {
     }
 
     /// Leaves at a clean stop, so no other node waits a lease for this node's streams.
-    pub async fn leave(&self, chat: &ChatService) {
+    pub async fn leave(&self, db: &DatabaseConnection) {
         self.inner.leaving.store(true, Ordering::Relaxed);
-        lease::leave(self, chat).await;
+        lease::leave(self, db).await;
     }
 
     fn is_leaving(&self) -> bool {

@@ -1,14 +1,14 @@
 //! The answer to every client event: `{ ok: true, ...result }` or `{ ok: false, error }` to the
 //! ack callback, and on failure an `error` event naming the event and, where known, the ids.
 
-use crate::cluster::{Ack, Socket};
+use crate::socket::{Ack, Socket};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::broadcast::send_to_socket;
 use crate::error::{AppError, ErrorCode, ErrorDetail};
-use crate::events::names;
-use crate::events::outgoing::ErrorEvent;
+use crate::protocol::names;
+use crate::protocol::outgoing::ErrorEvent;
 
 /// An error of one event, with the ids a client needs to place it.
 #[derive(Debug)]

@@ -1,19 +1,16 @@
 //! Chat events: `send_message`, `cancel_message`, `resume_message`, `typing_*`. Thin: parse, call
 //! the pipeline, answer.
 
-use crate::cluster::{Ack, Socket};
+use crate::socket::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::ack::{respond, EventError};
-use super::names;
-use super::outgoing::Typing;
-use super::payloads::{parse, ChatRef, MessageRef, ResumeMessage, SendMessage};
 use super::session::admit;
-use crate::broadcast::{send_to_socket, Audience};
+use crate::broadcast::send_to_socket;
 use crate::chat::{ChatService, Origin, Started};
-use crate::error::AppError;
-use crate::{rooms, store};
+use crate::protocol::names;
+use crate::protocol::payloads::{parse, ChatRef, MessageRef, ResumeMessage, SendMessage};
 
 #[derive(Serialize)]
 struct Sent {
@@ -129,23 +126,8 @@ async fn typing(
     let session = admit(socket, event)?;
     let ChatRef { chat_id } = parse(data)?;
     let chat_id = chat_id.0;
-    let found = store::chats::find(chat.db(), chat_id)
+    chat.typing(&session.caller(), socket.id, chat_id, typing)
         .await
-        .map_err(|e| EventError::chat(AppError::from(e), chat_id))?
-        .ok_or_else(|| EventError::chat(AppError::not_found("chat"), chat_id))?;
-    session
-        .caller()
-        .require_visible(found.project_id, "chat")
         .map_err(|e| EventError::chat(e, chat_id))?;
-    chat.broadcaster().send(
-        &Audience::room(rooms::project(found.project_id)).except(socket.id),
-        names::TYPING,
-        &Typing {
-            chat_id,
-            user_id: session.user_id(),
-            sid: socket.id.to_string(),
-            typing,
-        },
-    );
     Ok(ChatAck { chat_id })
 }

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::names;
-use super::outgoing::ErrorEvent;
 use super::session::Session;
 use crate::broadcast::send_to_socket;
-use crate::cluster::Socket;
 use crate::error::ErrorCode;
+use crate::protocol::names;
+use crate::protocol::outgoing::ErrorEvent;
+use crate::socket::Socket;
 use crate::time;
 
 /// The `event` of the `error` a session's end sends: no client event caused it, the handshake's

@@ -15,9 +15,9 @@ use tokio::sync::mpsc;
 
 use super::ack::{payload_or_null, respond, EventError};
 use super::incoming::Incoming;
-use super::names;
-use crate::cluster::{Ack, Adapter, Socket};
 use crate::error::{AppError, ErrorCode};
+use crate::protocol::names;
+use crate::socket::{Ack, Adapter, Socket};
 
 /// Events waiting for their turn, per socket; past it the client is sending faster than it is
 /// served, and the event is refused at once (`busy`).

@@ -1,9 +1,5 @@
-//! The Socket.IO side (PROTOCOL §2–§4): typed payloads, one handler per event, thin handlers
-//! that call the chat pipeline or the store.
-
-pub mod names;
-pub mod outgoing;
-pub mod payloads;
+//! The Socket.IO side (PROTOCOL §2–§4): one handler per event, each parsing its payload (the
+//! types are in `protocol`), making one service call and answering.
 
 mod ack;
 mod chat;

@@ -1,18 +1,17 @@
 //! `join_project` / `leave_project`: the one-project-room rule (PROTOCOL §3).
 
-use crate::cluster::{Ack, Socket};
+use crate::socket::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::ack::{respond, EventError};
-use super::names;
-use super::outgoing::ProjectRoom;
-use super::payloads::{parse, ProjectRef};
 use super::session::admit;
 use crate::broadcast::send_to_socket;
 use crate::chat::ChatService;
-use crate::error::AppError;
-use crate::{rooms, store};
+use crate::protocol::names;
+use crate::protocol::outgoing::ProjectRoom;
+use crate::protocol::payloads::{parse, ProjectRef};
+use crate::rooms;
 
 #[derive(Serialize)]
 struct Joined {
@@ -28,13 +27,8 @@ async fn join(socket: &Socket, chat: &ChatService, data: Value) -> Result<Joined
     let session = admit(socket, names::JOIN_PROJECT)?;
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;
-    // Forbidden before not-found: a token must not learn which projects exist.
-    session.caller().require_project(project_id)?;
     let mut current = session.project.lock().await;
-    store::projects::find(chat.db(), project_id)
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(|| AppError::not_found("project"))?;
+    chat.check_join(&session.caller(), project_id).await?;
     if let Some(previous) = *current {
         if previous != project_id {
             socket.leave(rooms::project(previous));

@@ -7,15 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ack::{respond, EventError};
-use super::names;
-use super::outgoing::ProjectRoom;
-use super::payloads::{check_len, parse, Payload};
 use super::session::admit;
 use crate::auth::{Authenticator, Caller};
 use crate::broadcast::send_to_socket;
-use crate::cluster::{Ack, Socket};
 use crate::error::{AppError, ErrorCode};
+use crate::protocol::names;
+use crate::protocol::outgoing::ProjectRoom;
+use crate::protocol::payloads::{check_len, parse, Payload};
 use crate::rooms;
+use crate::socket::{Ack, Socket};
 
 #[derive(Debug, Deserialize)]
 struct AuthRefresh {

@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::cluster::{Ack, Cluster, Socket};
+use crate::cluster::Cluster;
+use crate::socket::{Ack, Socket};
 use serde_json::Value;
 use socketioxide::extract::State;
 use socketioxide::socket::DisconnectReason;
@@ -11,15 +12,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::ack::{respond, EventError};
 use super::inbox::{self, Inbox, Queued};
-use super::outgoing::{ConnectionStatus, Pong};
-use super::payloads::{parse, Ping};
-use super::{chat, expiry, names, projects, refresh, tasks};
+use super::{chat, expiry, projects, refresh, tasks};
 use crate::auth::{
     Authenticator, Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings,
 };
 use crate::broadcast::send_to_socket;
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
+use crate::protocol::names;
+use crate::protocol::outgoing::{ConnectionStatus, Pong};
+use crate::protocol::payloads::{parse, Ping};
 use crate::{rooms, time};
 
 /// Per-socket state, kept in the socket's extensions (stored by `auth::authenticate`).

@@ -1,15 +1,15 @@
 //! `task_subscribe` / `task_unsubscribe`: follow a generation's `ai_progress` by task id.
 
-use crate::cluster::{Ack, Socket};
+use crate::socket::{Ack, Socket};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::ack::{respond, EventError};
-use super::names;
-use super::payloads::{parse, TaskRef};
 use super::session::admit;
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
+use crate::protocol::names;
+use crate::protocol::payloads::{parse, TaskRef};
 use crate::rooms;
 
 #[derive(Serialize)]

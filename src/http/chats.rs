@@ -12,14 +12,11 @@ use serde_json::{json, Value};
 use super::extract::{Ids, JsonValue, QueryParams};
 use super::projects::require;
 use crate::auth::ApiCaller;
-use crate::broadcast::Audience;
 use crate::chat::{ChatService, Origin, Started};
 use crate::error::AppError;
-use crate::events::names;
-use crate::events::payloads::{parse, Payload, SendMessage};
-use crate::ingest::ProjectUpdate;
+use crate::protocol::payloads::{parse, Payload, SendMessage};
+use crate::store;
 use crate::views::{ChatView, MessageView};
-use crate::{rooms, store};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NewChat {
@@ -44,7 +41,6 @@ pub async fn create(
     Ids([project_id]): Ids<1>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ChatView>), AppError> {
-    caller.require_project(project_id)?;
     // The body is optional: no body means a chat with the default title.
     let new: NewChat = if body.iter().all(u8::is_ascii_whitespace) {
         NewChat::default()
@@ -53,23 +49,9 @@ pub async fn create(
             .map_err(|e| AppError::invalid(format!("the body is not valid JSON: {e}")))?;
         parse(value)?
     };
-    require(chat.db(), project_id).await?;
-    let title = new
-        .title
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "New chat".to_owned());
-    let created = store::chats::create(chat.db(), project_id, &title).await?;
-    let view = ChatView::from(created);
-    chat.broadcaster().send(
-        &Audience::room(rooms::project(project_id)),
-        names::PROJECT_UPDATE,
-        &ProjectUpdate {
-            project_id,
-            kind: "chat_created".into(),
-            data: serde_json::to_value(&view).unwrap_or_default(),
-        },
-    );
+    let view = chat
+        .create_chat(&caller, project_id, new.title.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -164,8 +146,6 @@ pub async fn send(
         }
         Started::Duplicate { .. } => {}
     }
-    let stored = store::messages::find(chat.db(), message_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("message"))?;
+    let stored = chat.message(message_id).await?;
     Ok((StatusCode::OK, Json(MessageView::from(stored))).into_response())
 }

@@ -12,15 +12,13 @@ use serde_json::json;
 use super::extract::{Body, Ids};
 use super::projects::require;
 use crate::auth::ApiCaller;
-use crate::broadcast::Audience;
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
-use crate::events::names;
-use crate::events::payloads::Payload;
 use crate::ingest::detect::{detect, Kind};
-use crate::ingest::{Ingestor, ProjectUpdate, Upload};
+use crate::ingest::{Ingestor, Upload};
+use crate::protocol::payloads::Payload;
+use crate::store;
 use crate::views::DocumentView;
-use crate::{rooms, store};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TextDocument {
@@ -153,21 +151,7 @@ pub async fn remove(
     ApiCaller(caller): ApiCaller,
     Ids([project_id, document_id]): Ids<2>,
 ) -> Result<StatusCode, AppError> {
-    caller.require_backend()?;
-    let doc = store::documents::find(chat.db(), document_id)
-        .await?
-        .filter(|d| d.project_id == project_id)
-        .ok_or_else(|| AppError::not_found("document"))?;
-    // Its chunks leave the index in the same statement (cascade + index triggers).
-    store::documents::delete(chat.db(), &doc).await?;
-    chat.broadcaster().send(
-        &Audience::room(rooms::project(project_id)),
-        names::PROJECT_UPDATE,
-        &ProjectUpdate {
-            project_id,
-            kind: "document_deleted".into(),
-            data: json!({ "document_id": doc.id, "filename": doc.filename }),
-        },
-    );
+    chat.delete_document(&caller, project_id, document_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

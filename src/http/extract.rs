@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use serde_json::Value;
 
 use crate::error::{AppError, ErrorCode};
-use crate::events::payloads::{parse, Payload};
+use crate::protocol::payloads::{parse, Payload};
 
 /// A JSON body parsed into a typed payload, with the same validation as the socket events.
 pub struct Body<T>(pub T);

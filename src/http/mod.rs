@@ -30,10 +30,12 @@ use crate::ingest::Ingestor;
 /// What the routes need, each piece extractable on its own (`State<ChatService>` …).
 #[derive(Clone)]
 pub struct ApiState {
+    /// For the read-only listings, which are one store call each.
+    pub db: DatabaseConnection,
     pub chat: ChatService,
     pub ingest: Ingestor,
     pub metrics: PrometheusHandle,
-    pub io: crate::cluster::Io,
+    pub io: crate::socket::Io,
     pub cluster: crate::cluster::Cluster,
     pub auth: Arc<Authenticator>,
 }
@@ -58,7 +60,7 @@ impl FromRef<ApiState> for Ingestor {
 
 impl FromRef<ApiState> for DatabaseConnection {
     fn from_ref(state: &ApiState) -> Self {
-        state.chat.db().clone()
+        state.db.clone()
     }
 }
 

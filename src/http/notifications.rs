@@ -7,15 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::extract::{Body, Ids};
-use super::projects::require;
 use crate::auth::{ApiCaller, Caller};
-use crate::broadcast::Audience;
 use crate::chat::ChatService;
 use crate::error::AppError;
-use crate::events::names;
-use crate::events::payloads::{Id, Payload};
-use crate::ingest::{DocumentStatus, DocumentStatusEvent, ProjectUpdate};
-use crate::rooms;
+use crate::protocol::names;
+use crate::protocol::outgoing::{DocumentStatusEvent, ProjectUpdate, UpdateKind};
+use crate::protocol::payloads::{Id, Payload};
+use crate::store::DocumentStatus;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivered {
@@ -138,7 +136,7 @@ pub async fn update(
     let claimed = body.project_id.map(|id| id.0);
     let event = ProjectUpdate {
         project_id,
-        kind: body.kind,
+        kind: UpdateKind::Custom(body.kind),
         data: body.data,
     };
     deliver(
@@ -161,12 +159,9 @@ async fn deliver<T: Serialize + ?Sized>(
     event: &str,
     payload: &T,
 ) -> Result<Json<Delivered>, AppError> {
-    caller.require_backend()?;
+    caller.require_backend()?; // before the body's checks: a non-back end learns nothing
     check_project_matches(claimed_project_id, project_id)?;
-    require(chat.db(), project_id).await?;
-    let delivered =
-        chat.broadcaster()
-            .send(&Audience::room(rooms::project(project_id)), event, payload);
+    let delivered = chat.notify(caller, project_id, event, payload).await?;
     Ok(Json(Delivered {
         event: event.to_owned(),
         delivered,

@@ -20,7 +20,7 @@ pub async fn ready(State(state): State<ApiState>) -> impl IntoResponse {
         let body = json!({ "status": "draining", "node": state.cluster.node_name() });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     }
-    let database = match state.chat.db().ping().await {
+    let database = match state.chat.database_up().await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!("not ready: database unreachable: {e}");

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::extract::{Body, Ids};
 use crate::auth::ApiCaller;
 use crate::error::AppError;
-use crate::events::payloads::Payload;
+use crate::protocol::payloads::Payload;
 use crate::store;
 use crate::views::ProjectView;
 

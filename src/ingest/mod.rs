@@ -25,13 +25,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use entities::document;
 use sea_orm::{DatabaseConnection, DbErr};
-use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::broadcast::{Audience, Broadcaster};
 use crate::embed::Embedder;
 use crate::error::{AppError, ErrorCode};
-use crate::events::names;
+use crate::protocol::names;
 use crate::rooms;
 use crate::store::{self, documents::NewDocument};
 use chunker::ChunkSettings;
@@ -42,46 +41,9 @@ use pdf::{PdfError, PdfLimits};
 /// it unfinished is one).
 pub const MAX_ATTEMPTS: i32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DocumentStatus {
-    Queued,
-    Processing,
-    Completed,
-    Failed,
-}
+pub use crate::store::DocumentStatus;
 
-impl DocumentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocumentStatus::Queued => "queued",
-            DocumentStatus::Processing => "processing",
-            DocumentStatus::Completed => "completed",
-            DocumentStatus::Failed => "failed",
-        }
-    }
-}
-
-/// The `document_status` event.
-#[derive(Debug, Clone, Serialize)]
-pub struct DocumentStatusEvent {
-    pub project_id: i64,
-    pub document_id: i64,
-    pub filename: String,
-    pub status: DocumentStatus,
-    pub progress: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The `project_update` event.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProjectUpdate {
-    pub project_id: i64,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub data: serde_json::Value,
-}
+use crate::protocol::outgoing::{DocumentStatusEvent, ProjectUpdate, UpdateKind};
 
 /// An upload whose kind is known, ready to be stored.
 pub struct Upload {
@@ -263,14 +225,9 @@ impl Ingestor {
         progress: i32,
         error: Option<String>,
     ) {
-        if let Err(e) = store::documents::set_status(
-            &self.inner.db,
-            doc.id,
-            status.as_str(),
-            progress,
-            error.as_deref(),
-        )
-        .await
+        if let Err(e) =
+            store::documents::set_status(&self.inner.db, doc.id, status, progress, error.as_deref())
+                .await
         {
             tracing::error!(
                 document_id = doc.id,
@@ -307,7 +264,7 @@ impl Ingestor {
             names::PROJECT_UPDATE,
             &ProjectUpdate {
                 project_id: doc.project_id,
-                kind: "document_added".into(),
+                kind: UpdateKind::DocumentAdded,
                 data: serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
             },
         );

@@ -7,9 +7,9 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use super::{GenerationRequest, LlmEvent, LlmProvider, LlmStream};
-use crate::chat::FinishReason;
 use crate::config::BuiltinSettings;
 use crate::retrieval::{query_terms, Retrieval, Source};
+use crate::store::FinishReason;
 
 pub const BUILTIN_MODEL: &str = "builtin";
 pub const NOTHING_RELEVANT: &str =

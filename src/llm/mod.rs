@@ -16,13 +16,13 @@ pub use upstream::{ApiKey, HttpProvider, UpstreamSettings};
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::chat::FinishReason;
 use crate::retrieval::Source;
+use crate::store::FinishReason;
 
 /// One earlier turn of the chat, for providers that take history.
 #[derive(Debug, Clone)]
 pub struct HistoryTurn {
-    pub role: String,
+    pub role: crate::store::Role,
     pub content: String,
 }
 

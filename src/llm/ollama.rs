@@ -119,7 +119,7 @@ impl WireFormat for Ollama {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::FinishReason;
+    use crate::store::FinishReason;
 
     #[test]
     fn lines_become_events() {

@@ -12,7 +12,7 @@ use super::upstream::{
     authorized, describe, frames_from, Frame, Frames, UpstreamSettings, WireFormat,
 };
 use super::{prompt, GenerationRequest, LlmError, LlmEvent, Usage};
-use crate::chat::FinishReason;
+use crate::store::FinishReason;
 
 pub struct OpenAi;
 

@@ -48,7 +48,7 @@ pub fn trim_history(history: &[HistoryTurn], budget_chars: usize) -> Vec<ChatMes
         }
         used += len;
         kept.push(ChatMessage {
-            role: turn.role.clone(),
+            role: turn.role.as_str().to_owned(),
             content: turn.content.clone(),
         });
     }
@@ -73,9 +73,11 @@ pub fn messages(request: &GenerationRequest, history_budget_chars: usize) -> Vec
 mod tests {
     use super::*;
 
-    fn turn(role: &str, content: &str) -> HistoryTurn {
+    use crate::store::Role;
+
+    fn turn(role: Role, content: &str) -> HistoryTurn {
         HistoryTurn {
-            role: role.into(),
+            role,
             content: content.into(),
         }
     }
@@ -83,9 +85,9 @@ mod tests {
     #[test]
     fn history_is_trimmed_oldest_first() {
         let history = [
-            turn("user", "aaaa"),
-            turn("assistant", "bbbb"),
-            turn("user", "cc"),
+            turn(Role::User, "aaaa"),
+            turn(Role::Assistant, "bbbb"),
+            turn(Role::User, "cc"),
         ];
         let kept = trim_history(&history, 6);
         assert_eq!(

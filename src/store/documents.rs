@@ -1,12 +1,9 @@
-use entities::{chunk, document, document_upload};
+use entities::{chunk, document, document_upload, DocumentStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-
-/// The states of a document that ingestion has not finished.
-const UNFINISHED: [&str; 2] = ["queued", "processing"];
 
 pub struct NewDocument<'a> {
     pub project_id: i64,
@@ -29,7 +26,7 @@ pub async fn create(
         project_id: Set(new.project_id),
         filename: Set(new.filename.to_owned()),
         content_type: Set(new.content_type.to_owned()),
-        status: Set("queued".to_owned()),
+        status: Set(DocumentStatus::Queued),
         progress: Set(0),
         error: Set(None),
         size_bytes: Set(new.size_bytes),
@@ -75,7 +72,10 @@ pub async fn start_attempt(
     node_id: &str,
 ) -> Result<Option<document::Model>, DbErr> {
     let result = document::Entity::update_many()
-        .col_expr(document::Column::Status, Expr::value("processing"))
+        .col_expr(
+            document::Column::Status,
+            Expr::value(DocumentStatus::Processing),
+        )
         .col_expr(
             document::Column::Attempts,
             Expr::col(document::Column::Attempts).add(1),
@@ -83,7 +83,7 @@ pub async fn start_attempt(
         .col_expr(document::Column::NodeId, Expr::value(node_id))
         .col_expr(document::Column::UpdatedAt, Expr::value(crate::time::now()))
         .filter(document::Column::Id.eq(id))
-        .filter(document::Column::Status.is_in(UNFINISHED))
+        .filter(document::Column::Status.is_in(DocumentStatus::UNFINISHED))
         .exec(db)
         .await?;
     if result.rows_affected == 0 {
@@ -95,7 +95,7 @@ pub async fn start_attempt(
 /// Documents whose ingestion has not finished, oldest first.
 pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<document::Model>, DbErr> {
     document::Entity::find()
-        .filter(document::Column::Status.is_in(UNFINISHED))
+        .filter(document::Column::Status.is_in(DocumentStatus::UNFINISHED))
         .order_by_asc(document::Column::Id)
         .all(db)
         .await
@@ -107,7 +107,7 @@ pub async fn unfinished_elsewhere(
     alive: Vec<String>,
 ) -> Result<Vec<document::Model>, DbErr> {
     document::Entity::find()
-        .filter(document::Column::Status.is_in(UNFINISHED))
+        .filter(document::Column::Status.is_in(DocumentStatus::UNFINISHED))
         .filter(
             document::Column::NodeId
                 .is_null()
@@ -132,7 +132,7 @@ pub async fn claim(
     let result = document::Entity::update_many()
         .col_expr(document::Column::NodeId, Expr::value(node_id))
         .filter(document::Column::Id.eq(doc.id))
-        .filter(document::Column::Status.is_in(UNFINISHED))
+        .filter(document::Column::Status.is_in(DocumentStatus::UNFINISHED))
         .filter(owner)
         .exec(db)
         .await?;
@@ -157,13 +157,13 @@ pub async fn list(
 pub async fn set_status(
     db: &impl ConnectionTrait,
     id: i64,
-    status: &str,
+    status: DocumentStatus,
     progress: i32,
     error: Option<&str>,
 ) -> Result<(), DbErr> {
     document::ActiveModel {
         id: Set(id),
-        status: Set(status.to_owned()),
+        status: Set(status),
         progress: Set(progress),
         error: Set(error.map(str::to_owned)),
         updated_at: Set(crate::time::now()),

@@ -7,29 +7,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::chat::FinishReason;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    Streaming,
-    Complete,
-    Cancelled,
-    Failed,
-    Interrupted,
-}
-
-impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Streaming => "streaming",
-            MessageStatus::Complete => "complete",
-            MessageStatus::Cancelled => "cancelled",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Interrupted => "interrupted",
-        }
-    }
-}
+pub use entities::{FinishReason, MessageStatus, Role};
 
 /// The streamed pieces of a reply, stored so a replay resends the very same `(index, token)` pairs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -71,12 +49,12 @@ pub async fn insert_exchange(
 ) -> Result<Exchange, InsertExchangeError> {
     let txn = db.begin().await?;
     let now = crate::time::now();
-    let row = |role: &str, content: &str, status: MessageStatus, model: Option<&str>| {
+    let row = |role: Role, content: &str, status: MessageStatus, model: Option<&str>| {
         message::ActiveModel {
             chat_id: Set(new.chat_id),
-            role: Set(role.to_owned()),
+            role: Set(role),
             content: Set(content.to_owned()),
-            status: Set(status.as_str().to_owned()),
+            status: Set(status),
             model: Set(model.map(str::to_owned)),
             sources: Set(None),
             token_log: Set(None),
@@ -95,14 +73,19 @@ pub async fn insert_exchange(
             ..Default::default()
         }
     };
-    let user = row("user", new.content, MessageStatus::Complete, None)
+    let user = row(Role::User, new.content, MessageStatus::Complete, None)
         .insert(&txn)
         .await
         .map_err(duplicate_or_db)?;
-    let assistant = row("assistant", "", MessageStatus::Streaming, Some(new.model))
-        .insert(&txn)
-        .await
-        .map_err(duplicate_or_db)?;
+    let assistant = row(
+        Role::Assistant,
+        "",
+        MessageStatus::Streaming,
+        Some(new.model),
+    )
+    .insert(&txn)
+    .await
+    .map_err(duplicate_or_db)?;
     txn.commit().await?;
     Ok(Exchange { user, assistant })
 }
@@ -125,8 +108,8 @@ pub async fn find_exchange_by_client_id(
         .filter(message::Column::ClientMessageId.eq(client_message_id))
         .all(db)
         .await?;
-    let user = rows.iter().find(|m| m.role == "user").cloned();
-    let assistant = rows.into_iter().find(|m| m.role == "assistant");
+    let user = rows.iter().find(|m| m.role == Role::User).cloned();
+    let assistant = rows.into_iter().find(|m| m.role == Role::Assistant);
     Ok(user
         .zip(assistant)
         .map(|(user, assistant)| Exchange { user, assistant }))
@@ -159,7 +142,7 @@ const HISTORY_TURNS: u64 = 200;
 /// One earlier message, as a prompt uses it.
 #[derive(Debug, Clone, sea_orm::FromQueryResult)]
 pub struct Turn {
-    pub role: String,
+    pub role: Role,
     pub content: String,
 }
 
@@ -176,7 +159,7 @@ pub async fn history(
         .column(message::Column::Content)
         .filter(message::Column::ChatId.eq(chat_id))
         .filter(message::Column::Id.lt(before_id))
-        .filter(message::Column::Status.ne(MessageStatus::Streaming.as_str()))
+        .filter(message::Column::Status.ne(MessageStatus::Streaming))
         .filter(message::Column::Content.ne(""))
         .order_by_desc(message::Column::Id)
         .limit(HISTORY_TURNS)
@@ -207,12 +190,12 @@ pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Re
     let token_log = serde_json::to_value(&reply.token_log)
         .map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
     let update = message::ActiveModel {
-        status: Set(reply.status.as_str().to_owned()),
+        status: Set(reply.status),
         content: Set(reply.content),
         sources: Set(Some(reply.sources)),
         token_log: Set(Some(token_log)),
         token_count: Set(token_count),
-        finish_reason: Set(Some(reply.finish_reason.as_str().to_owned())),
+        finish_reason: Set(Some(reply.finish_reason)),
         first_token_ms: Set(reply.first_token_ms),
         duration_ms: Set(Some(reply.duration_ms)),
         usage: Set(reply.usage),
@@ -231,7 +214,7 @@ async fn update_if_streaming(
     let result = message::Entity::update_many()
         .set(update)
         .filter(message::Column::Id.eq(id))
-        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -242,15 +225,18 @@ pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr
     let result = message::Entity::update_many()
         .col_expr(
             message::Column::Status,
-            Expr::value(MessageStatus::Interrupted.as_str()),
+            Expr::value(MessageStatus::Interrupted),
         )
         // Ended now, by an error, as an ending by SIGTERM is (PROTOCOL §5).
-        .col_expr(message::Column::FinishReason, Expr::value("error"))
+        .col_expr(
+            message::Column::FinishReason,
+            Expr::value(FinishReason::Error),
+        )
         .col_expr(
             message::Column::CompletedAt,
             Expr::value(crate::time::now()),
         )
-        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
         .exec(db)
         .await?;
     Ok(result.rows_affected)
@@ -287,7 +273,7 @@ pub async fn task_generations(
                 Err(_) => message::Column::TaskId.eq(task_id),
             },
         )
-        .filter(message::Column::Role.eq("assistant"))
+        .filter(message::Column::Role.eq(Role::Assistant))
         .into_model::<TaskGeneration>()
         .all(db)
         .await

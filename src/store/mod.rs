@@ -7,6 +7,8 @@ pub mod nodes;
 pub mod projects;
 pub mod vectors;
 
+pub use entities::{DocumentStatus, FinishReason, MessageStatus, Role};
+
 use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};

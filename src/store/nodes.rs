@@ -5,7 +5,7 @@ use entities::{message, node};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::messages::MessageStatus;
+use super::{FinishReason, MessageStatus, Role};
 
 /// Records that node `id` is alive now.
 pub async fn heartbeat(db: &impl ConnectionTrait, id: &str, name: &str) -> Result<(), DbErr> {
@@ -51,8 +51,8 @@ pub async fn orphaned_streams(
 ) -> Result<Vec<message::Model>, DbErr> {
     let alive = alive(db, alive_since).await?;
     message::Entity::find()
-        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
-        .filter(message::Column::Role.eq("assistant"))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
+        .filter(message::Column::Role.eq(Role::Assistant))
         .filter(
             message::Column::NodeId
                 .is_null()
@@ -68,15 +68,18 @@ pub async fn interrupt_orphan(db: &impl ConnectionTrait, message_id: i64) -> Res
     let result = message::Entity::update_many()
         .col_expr(
             message::Column::Status,
-            Expr::value(MessageStatus::Interrupted.as_str()),
+            Expr::value(MessageStatus::Interrupted),
         )
-        .col_expr(message::Column::FinishReason, Expr::value("error"))
+        .col_expr(
+            message::Column::FinishReason,
+            Expr::value(FinishReason::Error),
+        )
         .col_expr(
             message::Column::CompletedAt,
             Expr::value(crate::time::now()),
         )
         .filter(message::Column::Id.eq(message_id))
-        .filter(message::Column::Status.eq(MessageStatus::Streaming.as_str()))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -1,6 +1,6 @@
 //! Chunk embeddings and the per-project index version that tells nodes their cache is stale.
 
-use entities::{chunk, chunk_vector, document, project};
+use entities::{chunk, chunk_vector, document, project, DocumentStatus};
 use futures::TryStreamExt;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -63,7 +63,7 @@ pub async fn each_of_project(
         .join(JoinType::InnerJoin, chunk::Relation::Document.def())
         .filter(chunk_vector::Column::ProjectId.eq(project_id))
         .filter(chunk_vector::Column::Model.eq(model))
-        .filter(document::Column::Status.eq("completed"))
+        .filter(document::Column::Status.eq(DocumentStatus::Completed))
         .order_by_asc(chunk_vector::Column::ChunkId)
         .into_tuple::<(i64, Vec<u8>)>()
         .stream(db)
@@ -115,7 +115,7 @@ pub async fn stale_documents(
         .filter(chunk::Column::Id.not_in_subquery(current))
         .into_query();
     document::Entity::find()
-        .filter(document::Column::Status.eq("completed"))
+        .filter(document::Column::Status.eq(DocumentStatus::Completed))
         .filter(document::Column::Id.in_subquery(stale_chunks))
         .order_by_asc(document::Column::Id)
         .all(db)

@@ -96,7 +96,7 @@ async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempD
     }
     .expect("app starts");
     let addr = app.local_addr();
-    let db = app.chat().db().clone();
+    let db = app.db().clone();
     let ingestor = app.ingestor().clone();
     let stop = CancellationToken::new();
     let signal = stop.clone();

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use crate::chat::FinishReason;
+use super::sources::Source;
 use crate::error::ErrorCode;
 use crate::llm::Usage;
-use crate::retrieval::Source;
+use crate::store::{DocumentStatus, FinishReason};
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionStatus<'a> {
@@ -113,4 +113,52 @@ pub struct AiProgress<'a> {
     pub message_id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<FinishReason>,
+}
+
+/// The `document_status` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentStatusEvent {
+    pub project_id: i64,
+    pub document_id: i64,
+    pub filename: String,
+    pub status: DocumentStatus,
+    pub progress: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The `project_update` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectUpdate {
+    pub project_id: i64,
+    #[serde(rename = "type")]
+    pub kind: UpdateKind,
+    pub data: serde_json::Value,
+}
+
+/// A `project_update`'s `type`: the server's own, or one a back end sent
+/// (`POST /api/projects/{id}/updates`), passed on as it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateKind {
+    DocumentAdded,
+    DocumentDeleted,
+    ChatCreated,
+    Custom(String),
+}
+
+impl UpdateKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            UpdateKind::DocumentAdded => "document_added",
+            UpdateKind::DocumentDeleted => "document_deleted",
+            UpdateKind::ChatCreated => "chat_created",
+            UpdateKind::Custom(kind) => kind,
+        }
+    }
+}
+
+impl Serialize for UpdateKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }

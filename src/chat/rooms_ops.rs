@@ -1,0 +1,140 @@
+//! What the transports ask of a project's room besides chatting: joining it, typing, creating
+//! chats, deleting documents and back-end notifications. Each checks access and existence, then
+//! reaches the room; handlers only parse and answer.
+
+use entities::{message, project};
+use serde::Serialize;
+use socketioxide::socket::Sid;
+
+use super::ChatService;
+use crate::auth::Caller;
+use crate::broadcast::Audience;
+use crate::error::AppError;
+use crate::protocol::names;
+use crate::protocol::outgoing::{ProjectUpdate, Typing, UpdateKind};
+use crate::views::ChatView;
+use crate::{rooms, store};
+
+/// The title of a chat created without one.
+const DEFAULT_CHAT_TITLE: &str = "New chat";
+
+impl ChatService {
+    /// The project, or `not_found`.
+    pub async fn project(&self, project_id: i64) -> Result<project::Model, AppError> {
+        store::projects::find(&self.inner.db, project_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("project"))
+    }
+
+    /// May `caller` enter `project_{id}`? Forbidden before not-found: a token must not learn
+    /// which projects exist.
+    pub async fn check_join(&self, caller: &Caller, project_id: i64) -> Result<(), AppError> {
+        caller.require_project(project_id)?;
+        self.project(project_id).await.map(drop)
+    }
+
+    /// `typing` to the chat's project room, except the typing socket itself.
+    pub async fn typing(
+        &self,
+        caller: &Caller,
+        from: Sid,
+        chat_id: i64,
+        typing: bool,
+    ) -> Result<(), AppError> {
+        let found = store::chats::find(&self.inner.db, chat_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("chat"))?;
+        caller.require_visible(found.project_id, "chat")?;
+        self.inner.broadcaster.send(
+            &Audience::room(rooms::project(found.project_id)).except(from),
+            names::TYPING,
+            &Typing {
+                chat_id,
+                user_id: caller.user_id(),
+                sid: from.to_string(),
+                typing,
+            },
+        );
+        Ok(())
+    }
+
+    /// A new chat (a blank title becomes the default), announced as `project_update`
+    /// `chat_created`.
+    pub async fn create_chat(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        title: Option<&str>,
+    ) -> Result<ChatView, AppError> {
+        caller.require_project(project_id)?;
+        self.project(project_id).await?;
+        let title = title
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or(DEFAULT_CHAT_TITLE);
+        let view = ChatView::from(store::chats::create(&self.inner.db, project_id, title).await?);
+        self.announce(
+            project_id,
+            UpdateKind::ChatCreated,
+            serde_json::to_value(&view).unwrap_or_default(),
+        );
+        Ok(view)
+    }
+
+    /// Deletes a document of the project (its chunks leave the index in the same statement),
+    /// announced as `project_update` `document_deleted`. Back ends only.
+    pub async fn delete_document(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        document_id: i64,
+    ) -> Result<(), AppError> {
+        caller.require_backend()?;
+        let doc = store::documents::find(&self.inner.db, document_id)
+            .await?
+            .filter(|d| d.project_id == project_id)
+            .ok_or_else(|| AppError::not_found("document"))?;
+        store::documents::delete(&self.inner.db, &doc).await?;
+        self.announce(
+            project_id,
+            UpdateKind::DocumentDeleted,
+            serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
+        );
+        Ok(())
+    }
+
+    /// A back end's event into `project_{id}`; answers how many sockets it reached here.
+    pub async fn notify<T: Serialize + ?Sized>(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        event: &str,
+        payload: &T,
+    ) -> Result<usize, AppError> {
+        caller.require_backend()?;
+        self.project(project_id).await?;
+        Ok(self
+            .inner
+            .broadcaster
+            .send(&Audience::room(rooms::project(project_id)), event, payload))
+    }
+
+    /// A stored message, or `not_found`.
+    pub async fn message(&self, message_id: i64) -> Result<message::Model, AppError> {
+        store::messages::find(&self.inner.db, message_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("message"))
+    }
+
+    fn announce(&self, project_id: i64, kind: UpdateKind, data: serde_json::Value) {
+        self.inner.broadcaster.send(
+            &Audience::room(rooms::project(project_id)),
+            names::PROJECT_UPDATE,
+            &ProjectUpdate {
+                project_id,
+                kind,
+                data,
+            },
+        );
+    }
+}

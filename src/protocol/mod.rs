@@ -1,0 +1,8 @@
+//! The wire vocabulary (PROTOCOL §2–§8): event names, rooms' payloads in and out, and the
+//! sources a reply cites. Plain types with serde; every other layer may use them, they use
+//! nothing above `error` and the stored states.
+
+pub mod names;
+pub mod outgoing;
+pub mod payloads;
+pub mod sources;

@@ -1,0 +1,34 @@
+//! The passages a reply cites, exactly as `message_sources` carries them (and as stored).
+
+use serde::{Deserialize, Serialize};
+
+/// One retrieved passage, exactly as `message_sources` carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The chunk id.
+    pub id: i64,
+    pub content: String,
+    pub metadata: SourceMetadata,
+    /// Fused relevance in [0, 1]; higher is better (see `fusion`).
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceMetadata {
+    pub document_id: i64,
+    pub filename: String,
+    pub page: Option<i32>,
+    pub chunk_index: i32,
+    /// How it was found (absent on sources stored before hybrid retrieval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Retrieval>,
+}
+
+/// Which ranking found a source: both, or one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retrieval {
+    Hybrid,
+    Keyword,
+    Vector,
+}
