@@ -93,60 +93,66 @@ impl TrustedProxies {
     }
 }
 
-/// The `for=` addresses of every `Forwarded` header, in order; `None` without one, `Err` when
-/// one cannot be read (junk, or an obfuscated or `unknown` node: its address is not known).
-fn forwarded_for(headers: &HeaderMap) -> Option<Result<Vec<IpAddr>, ()>> {
-    let values: Vec<_> = headers.get_all("forwarded").iter().collect();
+/// Every value of the header `name` as text: `None` without one, `Err` when one is not text.
+fn header_texts<'h>(headers: &'h HeaderMap, name: &str) -> Option<Result<Vec<&'h str>, ()>> {
+    let values: Vec<_> = headers.get_all(name).iter().collect();
     if values.is_empty() {
         return None;
     }
-    let mut hops = Vec::new();
-    for value in values {
-        let Ok(value) = value.to_str() else {
-            return Some(Err(()));
-        };
-        for element in value.split(',') {
-            for pair in element.split(';') {
-                let Some((key, node)) = pair.split_once('=') else {
-                    if pair.trim().is_empty() {
-                        continue;
-                    }
-                    return Some(Err(()));
-                };
-                if key.trim().eq_ignore_ascii_case("for") {
-                    match node_ip(node.trim().trim_matches('"')) {
-                        Some(ip) => hops.push(ip),
-                        None => return Some(Err(())),
-                    }
+    Some(
+        values
+            .into_iter()
+            .map(|v| v.to_str().map_err(drop))
+            .collect(),
+    )
+}
+
+/// The `for=` addresses of every `Forwarded` header, in order; `None` without one, `Err` when
+/// one cannot be read (junk, or an obfuscated or `unknown` node: its address is not known).
+fn forwarded_for(headers: &HeaderMap) -> Option<Result<Vec<IpAddr>, ()>> {
+    let texts = header_texts(headers, "forwarded")?;
+    Some(texts.and_then(|texts| {
+        let mut hops = Vec::new();
+        for pair in texts
+            .iter()
+            .flat_map(|t| t.split(','))
+            .flat_map(|e| e.split(';'))
+        {
+            let Some((key, node)) = pair.split_once('=') else {
+                if pair.trim().is_empty() {
+                    continue;
                 }
+                return Err(());
+            };
+            if key.trim().eq_ignore_ascii_case("for") {
+                hops.push(node_ip(node.trim().trim_matches('"')).ok_or(())?);
             }
         }
-    }
-    if hops.is_empty() {
-        return Some(Err(()));
-    }
-    Some(Ok(hops))
+        if hops.is_empty() {
+            Err(())
+        } else {
+            Ok(hops)
+        }
+    }))
 }
 
 /// The addresses of every `X-Forwarded-For` header, in order.
 fn x_forwarded_for(headers: &HeaderMap) -> Option<Result<Vec<IpAddr>, ()>> {
-    let values: Vec<_> = headers.get_all("x-forwarded-for").iter().collect();
-    if values.is_empty() {
-        return None;
-    }
-    let mut hops = Vec::new();
-    for value in values {
-        let Ok(value) = value.to_str() else {
-            return Some(Err(()));
-        };
-        for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            match node_ip(item) {
-                Some(ip) => hops.push(ip),
-                None => return Some(Err(())),
-            }
+    let texts = header_texts(headers, "x-forwarded-for")?;
+    Some(texts.and_then(|texts| {
+        let hops = texts
+            .iter()
+            .flat_map(|t| t.split(','))
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| node_ip(item).ok_or(()))
+            .collect::<Result<Vec<_>, ()>>()?;
+        if hops.is_empty() {
+            Err(())
+        } else {
+            Ok(hops)
         }
-    }
-    Some(if hops.is_empty() { Err(()) } else { Ok(hops) })
+    }))
 }
 
 /// An address with or without a port: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`,
