@@ -220,14 +220,14 @@ async fn update_if_streaming(
     Ok(result.rows_affected == 1)
 }
 
-/// Rows left `streaming` by a crash become `interrupted`. Returns how many.
-pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let result = message::Entity::update_many()
+/// The update that ends `streaming` rows as `interrupted`: now, by an error, as an ending by
+/// SIGTERM is (PROTOCOL §5). Callers add which rows.
+pub(super) fn interrupt_streaming_rows() -> sea_orm::UpdateMany<message::Entity> {
+    message::Entity::update_many()
         .col_expr(
             message::Column::Status,
             Expr::value(MessageStatus::Interrupted),
         )
-        // Ended now, by an error, as an ending by SIGTERM is (PROTOCOL §5).
         .col_expr(
             message::Column::FinishReason,
             Expr::value(FinishReason::Error),
@@ -237,9 +237,11 @@ pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr
             Expr::value(crate::time::now()),
         )
         .filter(message::Column::Status.eq(MessageStatus::Streaming))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+}
+
+/// Rows left `streaming` by a crash become `interrupted`. Returns how many.
+pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    Ok(interrupt_streaming_rows().exec(db).await?.rows_affected)
 }
 
 /// One (user, project) pair that ran generations with a task id.

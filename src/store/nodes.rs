@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use entities::{message, node};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::{FinishReason, MessageStatus, Role};
+use super::{MessageStatus, Role};
 
 /// Records that node `id` is alive now.
 pub async fn heartbeat(db: &impl ConnectionTrait, id: &str, name: &str) -> Result<(), DbErr> {
@@ -65,21 +65,8 @@ pub async fn orphaned_streams(
 /// Marks one orphaned stream `interrupted`; `false` when it was no longer streaming (another
 /// node took it first, or it ended), so exactly one node announces it.
 pub async fn interrupt_orphan(db: &impl ConnectionTrait, message_id: i64) -> Result<bool, DbErr> {
-    let result = message::Entity::update_many()
-        .col_expr(
-            message::Column::Status,
-            Expr::value(MessageStatus::Interrupted),
-        )
-        .col_expr(
-            message::Column::FinishReason,
-            Expr::value(FinishReason::Error),
-        )
-        .col_expr(
-            message::Column::CompletedAt,
-            Expr::value(crate::time::now()),
-        )
+    let result = super::messages::interrupt_streaming_rows()
         .filter(message::Column::Id.eq(message_id))
-        .filter(message::Column::Status.eq(MessageStatus::Streaming))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
