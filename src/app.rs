@@ -27,9 +27,8 @@ use crate::auth::{self, Authenticator, ConnectionsPerIp};
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
 use crate::cluster::Cluster;
-use crate::config::{Config, CorsOrigins, JwtKey, LlmKind, SettingError};
+use crate::config::{AuthMode, Config, CorsOrigins, JwtKey, LlmSettings, SettingError};
 use crate::http::{self, ApiState};
-use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
 use crate::net::{GuardedListener, Peer};
@@ -78,7 +77,9 @@ impl App {
         config: Config,
         llm: Arc<dyn LlmProvider>,
     ) -> Result<App, StartError> {
-        let cluster = Cluster::connect(&config.cluster).await?;
+        let cluster = Cluster::connect(&config.cluster)
+            .await
+            .map_err(redis_error)?;
         // Before the database: a wrong embedder stops the start with its one line.
         let embedder = embed::start(&config.embedder)
             .await
@@ -127,10 +128,7 @@ impl App {
             IngestSettings {
                 workers: INGEST_WORKERS,
                 queue: INGEST_QUEUE,
-                chunking: ChunkSettings {
-                    size: config.chunk_size,
-                    overlap: config.chunk_overlap,
-                },
+                chunking: config.chunking,
                 pdf: config.pdf,
                 pdf_extractor: config.pdf_extractor.clone(),
             },
@@ -169,7 +167,8 @@ impl App {
                 Arc::new(chat.clone()),
                 vec![Arc::new(chat.clone()), Arc::new(ingest.clone())],
             )
-            .await?;
+            .await
+            .map_err(redis_error)?;
         // Alone, every unfinished document was cut off by an earlier stop; with other nodes,
         // only those of stopped nodes are, and the lease hands them over.
         if !cluster.is_multi_node() {
@@ -235,13 +234,13 @@ impl App {
             .layer(SetRequestIdLayer::new(request_id, CountingRequestId::default()));
 
         log_effective_settings(&config);
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|e| SettingError {
-                flag: "--bind",
-                env: "RAGCAST_BIND",
-                reason: format!("cannot listen on {}: {e}", config.bind),
-            })?;
+        let listener = TcpListener::bind(config.bind).await.map_err(|e| {
+            SettingError::new(
+                "--bind",
+                "RAGCAST_BIND",
+                format!("cannot listen on {}: {e}", config.bind),
+            )
+        })?;
         Ok(App {
             listener,
             router,
@@ -370,6 +369,11 @@ fn log_effective_settings(config: &Config) {
     );
 }
 
+/// A Redis the cluster cannot use names `--redis-url`.
+fn redis_error(e: crate::cluster::StartError) -> SettingError {
+    SettingError::redis(e.to_string())
+}
+
 /// An embedder that cannot start names the setting to fix.
 fn embedder_error(e: embed::StartError) -> SettingError {
     let (flag, env) = match &e {
@@ -381,37 +385,38 @@ fn embedder_error(e: embed::StartError) -> SettingError {
 }
 
 fn authenticator(config: &Config) -> Result<Authenticator, SettingError> {
-    let api_key = config.api_key.clone();
-    let authenticator = match &config.jwt {
-        JwtKey::None => Authenticator::open(api_key),
-        JwtKey::Secret(secret) => Authenticator::hs256(secret.as_bytes(), api_key),
-        JwtKey::PublicKeyPem(pem) => {
-            Authenticator::from_public_key_pem(pem, api_key).map_err(|reason| SettingError {
-                flag: "--jwt-public-key-file",
-                env: "RAGCAST_JWT_PUBLIC_KEY_FILE",
-                reason,
-            })?
+    let api_key = config.auth.api_key.clone();
+    match &config.auth.mode {
+        AuthMode::None => Ok(Authenticator::open(api_key)),
+        AuthMode::Jwt { key, leeway } => {
+            let authenticator = match key {
+                JwtKey::Secret(secret) => Authenticator::hs256(secret.as_bytes(), api_key),
+                JwtKey::PublicKeyPem(pem) => Authenticator::from_public_key_pem(pem, api_key)
+                    .map_err(|reason| {
+                        SettingError::new(
+                            "--jwt-public-key-file",
+                            "RAGCAST_JWT_PUBLIC_KEY_FILE",
+                            reason,
+                        )
+                    })?,
+            };
+            Ok(authenticator.with_leeway(*leeway))
         }
-    };
-    Ok(authenticator.with_leeway(config.jwt_leeway))
+    }
 }
 
 /// The model provider `--llm` names.
 fn provider(config: &Config) -> Result<Arc<dyn LlmProvider>, SettingError> {
-    let built: Result<Arc<dyn LlmProvider>, String> = match (config.llm, &config.upstream) {
-        (LlmKind::Openai, Some(settings)) => {
+    let built: Result<Arc<dyn LlmProvider>, String> = match &config.llm {
+        LlmSettings::Builtin(settings) => Ok(Arc::new(BuiltinGenerator::new(settings))),
+        LlmSettings::OpenAi(settings) => {
             HttpProvider::new(OpenAi, settings.clone()).map(|p| Arc::new(p) as _)
         }
-        (LlmKind::Ollama, Some(settings)) => {
+        LlmSettings::Ollama(settings) => {
             HttpProvider::new(Ollama, settings.clone()).map(|p| Arc::new(p) as _)
         }
-        _ => Ok(Arc::new(BuiltinGenerator::new(&config.builtin))),
     };
-    built.map_err(|reason| SettingError {
-        flag: "--llm",
-        env: "RAGCAST_LLM",
-        reason,
-    })
+    built.map_err(|reason| SettingError::new("--llm", "RAGCAST_LLM", reason))
 }
 
 fn cors(origins: &CorsOrigins) -> CorsLayer {

@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use ragcast::app::{App, StartError};
 use ragcast::config::Settings;
 use ragcast::{shutdown, telemetry};
@@ -17,11 +16,13 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn serve() -> ExitCode {
     telemetry::init("info,sqlx=warn,socketioxide=warn,engineioxide=warn");
-    let config = match Settings::parse().validate() {
+    let config = match Settings::from_args_and_env().validate() {
         Ok(config) => config,
         Err(e) => return setting_error(e.into()),
     };
-    if config.auth == ragcast::config::AuthMode::None && !config.bind.ip().is_loopback() {
+    if matches!(config.auth.mode, ragcast::config::AuthMode::None)
+        && !config.bind.ip().is_loopback()
+    {
         tracing::warn!(
             bind = %config.bind,
             "auth mode `none` on a non-loopback address: anyone who reaches this port can use every project"

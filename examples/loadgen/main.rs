@@ -31,64 +31,58 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    Fanout,
+    Idle,
+    Connect,
+    #[value(name = "first_token")]
+    FirstToken,
+    Ping,
+    Churn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    Websocket,
+    Polling,
+}
+
+#[derive(clap::Parser)]
+#[command(
+    name = "loadgen",
+    about = "ragcast's load generator (see the file's doc comment)"
+)]
 struct Args {
-    scenario: String,
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
     url: String,
+    /// The server's process id, for its CPU and RSS figures.
+    #[arg(long)]
     pid: Option<u32>,
+    #[arg(long, default_value_t = 1000)]
     receivers: usize,
+    #[arg(long, default_value_t = 300)]
     events: usize,
+    /// Broadcasts per second (default: a burst).
+    #[arg(long)]
     rate: Option<f64>,
+    #[arg(long, default_value_t = 10_000)]
     connections: usize,
-    polling: bool,
+    /// How `connect` handshakes: straight websocket, or long-polling first and then the upgrade.
+    #[arg(long, value_enum, default_value = "websocket")]
+    transport: Transport,
+    /// Other sockets kept busy during `first_token` and `ping`.
+    #[arg(long, default_value_t = 0)]
     busy: usize,
+    /// Broadcasts a second to the busy sockets' project.
+    #[arg(long, default_value_t = 50.0)]
     busy_rate: f64,
+    /// CI: check completeness only; a lost or reordered event fails the run.
+    #[arg(long)]
     smoke: bool,
-}
-
-fn parse_args() -> Args {
-    let mut args = std::env::args().skip(1);
-    let scenario = args.next().unwrap_or_else(|| usage());
-    let mut parsed = Args {
-        scenario,
-        url: "http://127.0.0.1:8000".into(),
-        pid: None,
-        receivers: 1000,
-        events: 300,
-        rate: None,
-        connections: 10_000,
-        polling: false,
-        busy: 0,
-        busy_rate: 50.0,
-        smoke: false,
-    };
-    while let Some(flag) = args.next() {
-        if flag == "--smoke" {
-            parsed.smoke = true;
-            continue;
-        }
-        let value = args.next().unwrap_or_else(|| usage());
-        match flag.as_str() {
-            "--url" => parsed.url = value,
-            "--pid" => parsed.pid = value.parse().ok(),
-            "--receivers" => parsed.receivers = value.parse().unwrap_or_else(|_| usage()),
-            "--events" => parsed.events = value.parse().unwrap_or_else(|_| usage()),
-            "--rate" => parsed.rate = value.parse().ok(),
-            "--connections" => parsed.connections = value.parse().unwrap_or_else(|_| usage()),
-            "--transport" => parsed.polling = value == "polling",
-            "--busy" => parsed.busy = value.parse().unwrap_or_else(|_| usage()),
-            "--busy-rate" => parsed.busy_rate = value.parse().unwrap_or_else(|_| usage()),
-            _ => usage(),
-        }
-    }
-    parsed
-}
-
-fn usage() -> ! {
-    eprintln!(
-        "usage: loadgen fanout|idle|connect|first_token|ping|churn --url URL --pid PID [--receivers N] [--events E] \
-         [--rate R] [--connections N] [--transport websocket|polling] [--busy N] [--busy-rate R] [--smoke]"
-    );
-    std::process::exit(2)
 }
 
 /// CPU seconds (user + system) of a process, from /proc/PID/stat.
@@ -187,18 +181,17 @@ async fn create_project(http: &reqwest::Client, url: &str) -> i64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     let http = reqwest::Client::new();
     let started_cpu = own_cpu_seconds();
     let started = Instant::now();
-    match args.scenario.as_str() {
-        "fanout" => fanout(&args, &http).await,
-        "idle" => idle(&args, &http).await,
-        "connect" => connect(&args).await,
-        "first_token" => first_token(&args, &http).await,
-        "ping" => ping(&args, &http).await,
-        "churn" => churn(&args).await,
-        _ => usage(),
+    match args.scenario {
+        Scenario::Fanout => fanout(&args, &http).await,
+        Scenario::Idle => idle(&args, &http).await,
+        Scenario::Connect => connect(&args).await,
+        Scenario::FirstToken => first_token(&args, &http).await,
+        Scenario::Ping => ping(&args, &http).await,
+        Scenario::Churn => churn(&args).await,
     }
     let own = (own_cpu_seconds() - started_cpu) / started.elapsed().as_secs_f64();
     println!("loadgen CPU: {:.0} % of a core", own * 100.0);
@@ -321,7 +314,7 @@ async fn connect(args: &Args) {
     let http = reqwest::Client::new();
     let cpu_before = args.pid.map(cpu_seconds);
     let started = Instant::now();
-    let polling = args.polling;
+    let polling = args.transport == Transport::Polling;
     let sockets: Vec<Ws> = futures::stream::iter(0..args.connections)
         .map(|_| {
             let (http, url) = (http.clone(), args.url.clone());

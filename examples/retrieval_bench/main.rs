@@ -47,25 +47,44 @@ struct Question {
     kind: String,
 }
 
-fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+#[derive(clap::Parser)]
+#[command(
+    name = "retrieval_bench",
+    about = "Retrieval quality and speed (see the file's doc comment)"
+)]
+enum Bench {
+    /// Recall@5 and MRR@10 on the project's own corpus, keyword / vector / hybrid.
+    Quality(Fusion),
+    /// Hybrid search latency and vector cache RSS on one project of N chunks.
+    Scale {
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
+    },
+    /// Built-in embedding speed of 1 000-character chunks.
+    Embed {
+        #[arg(long, default_value_t = 200)]
+        chunks: usize,
+    },
+}
+
+/// How `quality` fuses the rankings, and what it prints.
+#[derive(clap::Args, Clone, Copy)]
+struct Fusion {
+    #[arg(long, default_value_t = 60.0)]
+    rrf_k: f64,
+    #[arg(long, default_value_t = 0.2)]
+    min_similarity: f32,
+    /// Print each question whose relevant document is not in the first five.
+    #[arg(long)]
+    misses: bool,
 }
 
 #[tokio::main]
 async fn main() {
-    match std::env::args().nth(1).as_deref() {
-        Some("quality") => quality().await,
-        Some("scale") => scale(flag("--chunks", 100_000)).await,
-        Some("embed") => embed_speed(flag("--chunks", 200)).await,
-        _ => {
-            eprintln!("usage: retrieval_bench quality|scale|embed [options] (see the source)");
-            std::process::exit(2);
-        }
+    match <Bench as clap::Parser>::parse() {
+        Bench::Quality(fusion) => quality(fusion).await,
+        Bench::Scale { chunks } => scale(chunks).await,
+        Bench::Embed { chunks } => embed_speed(chunks).await,
     }
 }
 
@@ -82,6 +101,7 @@ async fn server(
     name: &str,
     embedder: EmbedderSettings,
     mode: RetrievalMode,
+    fusion: Fusion,
 ) -> (String, reqwest::Client) {
     let mut config = Config::for_database(&format!(
         "sqlite://{}?mode=rwc",
@@ -90,8 +110,8 @@ async fn server(
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.embedder = embedder;
     config.retrieval.mode = mode;
-    config.retrieval.rrf_k = flag("--rrf-k", 60.0);
-    config.retrieval.min_similarity = flag("--min-similarity", 0.2);
+    config.retrieval.rrf_k = fusion.rrf_k;
+    config.retrieval.min_similarity = fusion.min_similarity;
     let app = App::build(config).await.expect("server starts");
     let url = format!("http://{}", app.local_addr());
     tokio::spawn(app.run(std::future::pending()));
@@ -109,7 +129,7 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
         .unwrap()
 }
 
-async fn quality() {
+async fn quality(fusion: Fusion) {
     let corpus: Corpus = serde_json::from_str(include_str!("corpus.json")).expect("corpus.json");
     let dir = tempfile::tempdir().unwrap();
     println!(
@@ -121,8 +141,8 @@ async fn quality() {
             .iter()
             .filter(|q| q.kind == "paraphrase")
             .count(),
-        flag("--rrf-k", 60.0),
-        flag("--min-similarity", 0.2)
+        fusion.rrf_k,
+        fusion.min_similarity
     );
     println!(
         "| retrieval | kind | questions | recall@5 | MRR@10 |\n| --- | --- | --- | --- | --- |"
@@ -136,7 +156,8 @@ async fn quality() {
         ("built-in, vector only", builtin(), RetrievalMode::Vector),
         ("built-in, hybrid", builtin(), RetrievalMode::Hybrid),
     ] {
-        let (url, http) = server(&dir, &format!("{}.db", label.len()), embedder, mode).await;
+        let (url, http) =
+            server(&dir, &format!("{}.db", label.len()), embedder, mode, fusion).await;
         let project = post(
             &http,
             &format!("{url}/api/projects"),
@@ -206,7 +227,7 @@ async fn quality() {
                 .count() as f64
                 / q.relevant.len() as f64;
             let rr = rank.map_or(0.0, |r| 1.0 / (r + 1) as f64);
-            if std::env::args().any(|a| a == "--misses") && rank.is_none_or(|r| r >= 5) {
+            if fusion.misses && rank.is_none_or(|r| r >= 5) {
                 let how: Vec<String> = reply["sources"]
                     .as_array()
                     .unwrap()

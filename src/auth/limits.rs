@@ -2,80 +2,65 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, NotUntil, Quota};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RateSettings {
     /// Any event: sustained rate per second and burst.
     pub events_per_sec: f64,
-    pub events_burst: f64,
+    pub events_burst: u32,
     /// `send_message`: sustained rate per minute and burst.
     pub messages_per_min: f64,
-    pub messages_burst: f64,
+    pub messages_burst: u32,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    at: Instant,
+/// `burst` events at once, then one every `1 / per_sec` seconds.
+fn quota(per_sec: f64, burst: u32) -> Quota {
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(Duration::from_secs_f64(1.0 / per_sec))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(burst)
 }
 
-impl Bucket {
-    fn new(capacity: f64, per_sec: f64) -> Self {
-        Self {
-            tokens: capacity,
-            capacity,
-            per_sec,
-            at: Instant::now(),
-        }
-    }
-
-    /// Takes one token, or says how long until one is there.
-    fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))
-        }
-    }
-}
-
-/// One socket's buckets. A std mutex: held for a few arithmetic operations, never across `.await`.
-#[derive(Debug)]
+/// One socket's token buckets (governor's GCRA: lock-free, exact).
 pub struct RateLimiter {
-    events: Mutex<Bucket>,
-    messages: Mutex<Bucket>,
+    events: DefaultDirectRateLimiter,
+    messages: DefaultDirectRateLimiter,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").finish_non_exhaustive()
+    }
 }
 
 impl RateLimiter {
     pub fn new(settings: &RateSettings) -> Self {
         Self {
-            events: Mutex::new(Bucket::new(settings.events_burst, settings.events_per_sec)),
-            messages: Mutex::new(Bucket::new(
-                settings.messages_burst,
-                settings.messages_per_min / 60.0,
+            events: DefaultDirectRateLimiter::direct(quota(
+                settings.events_per_sec,
+                settings.events_burst,
             )),
+            messages: DefaultDirectRateLimiter::direct(quota(
+                settings.messages_per_min / 60.0,
+                settings.messages_burst,
+            )),
+            clock: DefaultClock::default(),
         }
     }
 
     /// `Err(retry_after)` when the event must be refused.
     pub fn check(&self, is_message: bool) -> Result<(), Duration> {
-        let now = Instant::now();
-        let lock = |m: &Mutex<Bucket>| {
-            // Poisoning cannot leave a bucket inconsistent: it is plain numbers.
-            let mut bucket = m.lock().unwrap_or_else(|p| p.into_inner());
-            bucket.take(now)
-        };
-        lock(&self.events)?;
+        let retry_after = |refused: NotUntil<_>| refused.wait_time_from(self.clock.now());
+        self.events.check().map_err(retry_after)?;
         if is_message {
-            lock(&self.messages)?;
+            self.messages.check().map_err(retry_after)?;
         }
         Ok(())
     }
@@ -138,14 +123,26 @@ mod tests {
 
     #[test]
     fn a_bucket_refuses_past_its_burst_and_refills() {
-        let start = Instant::now();
-        let mut bucket = Bucket::new(2.0, 10.0);
-        bucket.at = start;
-        assert!(bucket.take(start).is_ok());
-        assert!(bucket.take(start).is_ok());
-        let wait = bucket.take(start).unwrap_err();
+        use governor::clock::FakeRelativeClock;
+        let clock = FakeRelativeClock::default();
+        let bucket = governor::RateLimiter::direct_with_clock(quota(10.0, 2), clock.clone());
+        assert!(bucket.check().is_ok());
+        assert!(bucket.check().is_ok());
+        let wait = bucket.check().unwrap_err().wait_time_from(clock.now());
         assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100));
-        assert!(bucket.take(start + Duration::from_millis(100)).is_ok());
+        clock.advance(Duration::from_millis(100));
+        assert!(bucket.check().is_ok());
+        assert!(bucket.check().is_err(), "one came back, not the burst");
+    }
+
+    #[test]
+    fn a_rate_per_minute_becomes_a_period() {
+        use governor::clock::FakeRelativeClock;
+        let clock = FakeRelativeClock::default();
+        let bucket = governor::RateLimiter::direct_with_clock(quota(1.0 / 60.0, 1), clock.clone());
+        assert!(bucket.check().is_ok());
+        let wait = bucket.check().unwrap_err().wait_time_from(clock.now());
+        assert!(wait > Duration::from_secs(59) && wait <= Duration::from_secs(60));
     }
 
     #[test]

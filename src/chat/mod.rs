@@ -1,6 +1,6 @@
 //! The chat pipeline: store the question → retrieve → generate → store the reply, emitting the
 //! stream's events (PROTOCOL §5). Plain async code that the socket handlers and the HTTP routes
-//! both call; it knows rooms, not sockets.
+//! both call. It addresses rooms (and a sender by its socket id), never a socket itself.
 
 mod ending;
 mod live;
@@ -366,15 +366,6 @@ impl ChatService {
                 "the node running this stream cannot be reached; try again in a moment",
             )
         })
-    }
-
-    /// Who ran generations with `task_id`, and in which projects (a live one's row is stored
-    /// before it runs).
-    pub async fn task_generations(
-        &self,
-        task_id: &str,
-    ) -> Result<Vec<messages::TaskGeneration>, AppError> {
-        Ok(messages::task_generations(&self.inner.db, task_id).await?)
     }
 
     pub fn live_stream(&self, message_id: i64) -> Option<Arc<LiveStream>> {

@@ -9,7 +9,7 @@ use socketioxide::socket::Sid;
 use super::ChatService;
 use crate::auth::Caller;
 use crate::broadcast::Audience;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::outgoing::{ProjectUpdate, Typing, UpdateKind};
 use crate::views::ChatView;
@@ -19,6 +19,40 @@ use crate::{rooms, store};
 const DEFAULT_CHAT_TITLE: &str = "New chat";
 
 impl ChatService {
+    /// The rooms `caller` joins to follow `task_id`'s `ai_progress`: any task for the API key and
+    /// auth mode `none`; for a user, their own copy of the task room plus the API key's
+    /// generations of it in projects they may see, or `forbidden` when it is another user's task.
+    pub async fn task_rooms(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+    ) -> Result<Vec<String>, AppError> {
+        let Some(user) = caller.user_id() else {
+            return Ok(vec![rooms::task(task_id, None)]);
+        };
+        // A live generation's row is stored before it runs, so this sees it.
+        let generations = store::messages::task_generations(&self.inner.db, task_id).await?;
+        let foreign = generations.iter().any(|g| g.user_id.is_some());
+        let own = generations
+            .iter()
+            .any(|g| g.user_id.as_deref() == Some(user));
+        if foreign && !own {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                "this task belongs to another user",
+            ));
+        }
+        let mut rooms = vec![rooms::task(task_id, Some(user))];
+        rooms.extend(
+            generations
+                .iter()
+                .filter(|g| g.user_id.is_none())
+                .filter(|g| caller.may_use(g.project_id))
+                .map(|g| rooms::project_task(g.project_id, task_id)),
+        );
+        Ok(rooms)
+    }
+
     /// The project, or `not_found`.
     pub async fn project(&self, project_id: i64) -> Result<project::Model, AppError> {
         store::projects::find(&self.inner.db, project_id)

@@ -26,13 +26,33 @@ use std::time::Duration;
 use socketioxide_redis::drivers::Driver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
-use crate::config::{ClusterSettings, SettingError};
 use sea_orm::DatabaseConnection;
 
 /// How often a node checks that Redis answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a check waits for the answer: a Redis that hangs is unready within about a second.
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How processes find each other; `redis_url: None` is a single process.
+#[derive(Clone)]
+pub struct ClusterSettings {
+    /// A `redis://` URL with RESP3 selected.
+    pub redis_url: Option<String>,
+    pub prefix: String,
+    pub node_name: String,
+    pub lease: Duration,
+}
+
+/// Why a node cannot join: Redis does not answer as the cluster needs.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("no answer: {0}")]
+    Ping(String),
+    #[error("cannot subscribe: {0}")]
+    Subscribe(String),
+}
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -55,17 +75,17 @@ struct Inner {
 
 impl Cluster {
     /// Connects to Redis when one is configured; an unreachable Redis stops the start.
-    pub async fn connect(settings: &ClusterSettings) -> Result<Self, SettingError> {
+    pub async fn connect(settings: &ClusterSettings) -> Result<Self, StartError> {
         let pubsub = match &settings.redis_url {
             None => PubSub::Off,
             Some(url) => {
                 let redis = pubsub::RedisPubSub::connect(url)
                     .await
-                    .map_err(|e| SettingError::redis(format!("cannot connect: {e}")))?;
+                    .map_err(|e| StartError::Connect(e.to_string()))?;
                 redis
                     .ping()
                     .await
-                    .map_err(|e| SettingError::redis(format!("no answer: {e}")))?;
+                    .map_err(|e| StartError::Ping(e.to_string()))?;
                 PubSub::Redis(redis)
             }
         };
@@ -128,7 +148,7 @@ impl Cluster {
         db: DatabaseConnection,
         control: Arc<dyn ControlHandler>,
         orphans: Vec<Arc<dyn Orphans>>,
-    ) -> Result<(), SettingError> {
+    ) -> Result<(), StartError> {
         if let PubSub::Redis(redis) = &self.inner.pubsub {
             tokio::spawn(watch_redis(self.clone(), redis.clone()));
             let messages = self
@@ -136,7 +156,7 @@ impl Cluster {
                 .pubsub
                 .subscribe(self.control_channel(), 0)
                 .await
-                .map_err(|e| SettingError::redis(format!("cannot subscribe: {e}")))?;
+                .map_err(|e| StartError::Subscribe(e.to_string()))?;
             tokio::spawn(control::listen(
                 messages,
                 self.node_id().to_owned(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::SettingError;
+use super::parse;
 use crate::embed::{EmbedderSettings, RemoteSettings, Wire};
 use crate::retrieval::{RetrievalMode, RetrievalSettings};
 
@@ -42,7 +42,7 @@ pub struct EmbedArgs {
     pub embedder_threads: usize,
 
     /// Base URL of `--embedder openai` (with /v1) or `ollama`.
-    #[arg(long, env = "RAGCAST_EMBEDDER_BASE_URL")]
+    #[arg(long, env = "RAGCAST_EMBEDDER_BASE_URL", value_parser = parse::http_url)]
     pub embedder_base_url: Option<String>,
 
     /// Embedding model the server is asked for.
@@ -62,11 +62,12 @@ pub struct EmbedArgs {
     pub retrieval: RetrievalKind,
 
     /// Reciprocal rank fusion's k.
-    #[arg(long, env = "RAGCAST_RRF_K", default_value_t = 60.0)]
+    #[arg(long, env = "RAGCAST_RRF_K", default_value_t = 60.0, value_parser = parse::rrf_k)]
     pub rrf_k: f64,
 
     /// Cosine similarity a chunk needs to be a vector candidate.
-    #[arg(long, env = "RAGCAST_VECTOR_MIN_SIMILARITY", default_value_t = 0.2)]
+    #[arg(long, env = "RAGCAST_VECTOR_MIN_SIMILARITY", default_value_t = 0.2,
+          value_parser = parse::similarity)]
     pub vector_min_similarity: f32,
 }
 
@@ -77,16 +78,16 @@ pub fn default_model_dir() -> PathBuf {
 }
 
 impl EmbedArgs {
-    pub fn embedder(&self) -> Result<EmbedderSettings, SettingError> {
+    pub fn embedder(&self) -> EmbedderSettings {
         let dir = self
             .embedder_model_dir
             .clone()
             .unwrap_or_else(default_model_dir);
         let threads = self.embedder_threads;
         let (wire, default_url, default_model) = match self.embedder {
-            EmbedderKind::Auto => return Ok(EmbedderSettings::Auto { dir, threads }),
-            EmbedderKind::Builtin => return Ok(EmbedderSettings::Builtin { dir, threads }),
-            EmbedderKind::None => return Ok(EmbedderSettings::None),
+            EmbedderKind::Auto => return EmbedderSettings::Auto { dir, threads },
+            EmbedderKind::Builtin => return EmbedderSettings::Builtin { dir, threads },
+            EmbedderKind::None => return EmbedderSettings::None,
             EmbedderKind::Openai => (
                 Wire::OpenAi,
                 "https://api.openai.com/v1",
@@ -94,23 +95,12 @@ impl EmbedArgs {
             ),
             EmbedderKind::Ollama => (Wire::Ollama, "http://127.0.0.1:11434", "nomic-embed-text"),
         };
-        let base_url = self
-            .embedder_base_url
-            .clone()
-            .unwrap_or_else(|| default_url.to_owned());
-        match url::Url::parse(&base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(SettingError::new(
-                    "--embedder-base-url",
-                    "RAGCAST_EMBEDDER_BASE_URL",
-                    format!("`{base_url}` is not an http(s) URL"),
-                ))
-            }
-        }
-        Ok(EmbedderSettings::Remote(RemoteSettings {
+        EmbedderSettings::Remote(RemoteSettings {
             wire,
-            base_url,
+            base_url: self
+                .embedder_base_url
+                .clone()
+                .unwrap_or_else(|| default_url.to_owned()),
             model: self
                 .embedder_model
                 .clone()
@@ -118,25 +108,11 @@ impl EmbedArgs {
             api_key: self.embedder_api_key.clone().filter(|k| !k.is_empty()),
             dimension: self.embedder_dimension.map(|d| d as usize),
             timeout: Duration::from_secs(60),
-        }))
+        })
     }
 
-    pub fn retrieval(&self) -> Result<RetrievalSettings, SettingError> {
-        if !(self.rrf_k.is_finite() && self.rrf_k >= 0.0) {
-            return Err(SettingError::new(
-                "--rrf-k",
-                "RAGCAST_RRF_K",
-                "must be a number ≥ 0",
-            ));
-        }
-        if !(-1.0..=1.0).contains(&self.vector_min_similarity) {
-            return Err(SettingError::new(
-                "--vector-min-similarity",
-                "RAGCAST_VECTOR_MIN_SIMILARITY",
-                "must be between -1 and 1",
-            ));
-        }
-        Ok(RetrievalSettings {
+    pub fn retrieval(&self) -> RetrievalSettings {
+        RetrievalSettings {
             mode: match self.retrieval {
                 RetrievalKind::Hybrid => RetrievalMode::Hybrid,
                 RetrievalKind::Keyword => RetrievalMode::Keyword,
@@ -144,6 +120,6 @@ impl EmbedArgs {
             },
             rrf_k: self.rrf_k,
             min_similarity: self.vector_min_similarity,
-        })
+        }
     }
 }

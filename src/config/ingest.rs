@@ -1,10 +1,41 @@
-//! Settings of document ingestion: what one PDF may cost. clap checks the ranges itself.
+//! Settings of document ingestion: how text is cut into chunks, and what one PDF may cost.
+//! clap checks the ranges itself.
 
 use std::time::Duration;
 
 use clap::Args;
 
+use super::SettingError;
+use crate::ingest::chunker::ChunkSettings;
 use crate::ingest::pdf::PdfLimits;
+
+#[derive(Debug, Clone, Args)]
+pub struct ChunkArgs {
+    /// Size of a document chunk, in characters.
+    #[arg(long, env = "RAGCAST_CHUNK_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub chunk_size: u64,
+
+    /// Overlap between neighbouring chunks, in characters (less than half of --chunk-size).
+    #[arg(long, env = "RAGCAST_CHUNK_OVERLAP", default_value_t = 150)]
+    pub chunk_overlap: u64,
+}
+
+impl ChunkArgs {
+    pub fn settings(&self) -> Result<ChunkSettings, SettingError> {
+        if self.chunk_overlap >= self.chunk_size / 2 {
+            return Err(SettingError::new(
+                "--chunk-overlap",
+                "RAGCAST_CHUNK_OVERLAP",
+                "must be less than half of --chunk-size",
+            ));
+        }
+        Ok(ChunkSettings {
+            size: self.chunk_size as usize,
+            overlap: self.chunk_overlap as usize,
+        })
+    }
+}
 
 const MIB: u64 = 1024 * 1024;
 

@@ -271,9 +271,9 @@ pub fn session_of(socket: &Socket) -> Arc<Session> {
             None,
             RateLimiter::new(&RateSettings {
                 events_per_sec: 1.0,
-                events_burst: 1.0,
+                events_burst: 1,
                 messages_per_min: 1.0,
-                messages_burst: 1.0,
+                messages_burst: 1,
             }),
         ))
     })

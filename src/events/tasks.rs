@@ -29,35 +29,7 @@ async fn subscribe(
 ) -> Result<Subscription, EventError> {
     let session = admit(socket, names::TASK_SUBSCRIBE)?;
     let TaskRef { task_id } = parse(data)?;
-    let rooms_to_join = match session.user_id() {
-        // The API key and auth mode `none` follow any task.
-        None => vec![rooms::task(&task_id, None)],
-        Some(user) => {
-            let generations = chat.task_generations(&task_id).await?;
-            let foreign = generations.iter().any(|g| g.user_id.is_some());
-            let own = generations
-                .iter()
-                .any(|g| g.user_id.as_deref() == Some(user));
-            if foreign && !own {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "this task belongs to another user",
-                )
-                .into());
-            }
-            // The user's own copy of the task room, and the rooms of the API key's generations
-            // of this task in projects this user may see.
-            let mut rooms = vec![rooms::task(&task_id, Some(user))];
-            rooms.extend(
-                generations
-                    .iter()
-                    .filter(|g| g.user_id.is_none())
-                    .filter(|g| session.caller().may_use(g.project_id))
-                    .map(|g| rooms::project_task(g.project_id, &task_id)),
-            );
-            rooms
-        }
-    };
+    let rooms_to_join = chat.task_rooms(&session.caller(), &task_id).await?;
     let rooms = socket.rooms();
     let followed = rooms.iter().filter(|r| rooms::is_task(r)).count();
     let new = rooms_to_join

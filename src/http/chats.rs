@@ -92,31 +92,13 @@ pub async fn messages(
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
-/// The body of `POST /api/chats/{id}/messages`: `send_message`'s fields without `chat_id`
-/// (documentation only; the route parses it as `SendMessage`).
-#[allow(dead_code)]
-#[derive(utoipa::ToSchema)]
-pub struct SendMessageBody {
-    /// 1..32768 characters after trimming.
-    message: String,
-    model: Option<String>,
-    /// 0..2
-    temperature: Option<f64>,
-    include_history: Option<bool>,
-    /// 1..50, default 5
-    top_k: Option<u32>,
-    /// at most 128 characters; a repeat in the same chat is not generated again
-    client_message_id: Option<String>,
-    task_id: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 pub struct SendOptions {
     wait: Option<bool>,
 }
 
 /// The same pipeline as `send_message`, with no sender socket: events go to the project room.
-#[utoipa::path(post, path = "/api/chats/{id}/messages", tag = "chats", params(("id" = i64, Path), ("wait" = Option<bool>, Query)), request_body = SendMessageBody, responses((status = 200, body = MessageView), (status = 202, description = "`{ message_id }` with ?wait=false")))]
+#[utoipa::path(post, path = "/api/chats/{id}/messages", tag = "chats", params(("id" = i64, Path), ("wait" = Option<bool>, Query)), request_body = SendMessage, responses((status = 200, body = MessageView), (status = 202, description = "`{ message_id }` with ?wait=false")))]
 pub async fn send(
     State(chat): State<ChatService>,
     ApiCaller(caller): ApiCaller,

@@ -1,6 +1,5 @@
 //! `/api/projects/{id}/documents`.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::http::StatusCode;
@@ -14,8 +13,7 @@ use super::projects::require;
 use crate::auth::ApiCaller;
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
-use crate::ingest::detect::{detect, Kind};
-use crate::ingest::{Ingestor, Upload};
+use crate::ingest::{Ingestor, ReceivedFile};
 use crate::protocol::payloads::Payload;
 use crate::store;
 use crate::views::DocumentView;
@@ -63,10 +61,10 @@ pub async fn upload(
         file_field(multipart).await?
     } else if content_type.starts_with("application/json") {
         let Body(doc) = Body::<TextDocument>::from_request(request, &()).await?;
-        File {
+        ReceivedFile {
             filename: doc.filename,
             declared_type: Some("text/plain".into()),
-            bytes: Bytes::from(doc.content.into_bytes()),
+            bytes: doc.content.into_bytes(),
         }
     } else {
         return Err(AppError::new(
@@ -74,36 +72,14 @@ pub async fn upload(
             "send multipart/form-data with a `file` field, or JSON { filename, content }",
         ));
     };
-    crate::ingest::check_filename(&file.filename).map_err(AppError::invalid)?;
-
-    let kind = detect(&file.filename, file.declared_type.as_deref(), &file.bytes)?;
-    if kind == Kind::Pdf {
-        ingest.check_pdf(&file.bytes).await?;
-    }
-    let created = ingest
-        .submit(
-            Upload {
-                project_id,
-                filename: file.filename.trim().to_owned(),
-                kind,
-                bytes: file.bytes.to_vec(),
-            },
-            place,
-        )
-        .await?;
+    let created = ingest.accept(project_id, file, place).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": created.id, "status": "queued" })),
     ))
 }
 
-struct File {
-    filename: String,
-    declared_type: Option<String>,
-    bytes: Bytes,
-}
-
-async fn file_field(mut multipart: Multipart) -> Result<File, AppError> {
+async fn file_field(mut multipart: Multipart) -> Result<ReceivedFile, AppError> {
     let too_large_or_invalid = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::new(
@@ -124,10 +100,10 @@ async fn file_field(mut multipart: Multipart) -> Result<File, AppError> {
             .ok_or_else(|| AppError::invalid("the `file` field has no filename"))?;
         let declared_type = field.content_type().map(str::to_owned);
         let bytes = field.bytes().await.map_err(too_large_or_invalid)?;
-        return Ok(File {
+        return Ok(ReceivedFile {
             filename,
             declared_type,
-            bytes,
+            bytes: bytes.to_vec(),
         });
     }
     Err(AppError::invalid("the multipart body has no `file` field"))

@@ -3,9 +3,9 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::chats::SendMessageBody;
 use super::{chats, documents, notifications, operations, projects};
 use crate::auth::ApiCaller;
+use crate::protocol::payloads::SendMessage;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +30,7 @@ use crate::auth::ApiCaller;
         notifications::update,
         openapi_json,
     ),
-    components(schemas(SendMessageBody))
+    components(schemas(SendMessage))
 )]
 pub struct ApiDoc;
 

@@ -34,7 +34,7 @@ use crate::protocol::names;
 use crate::rooms;
 use crate::store::{self, documents::NewDocument};
 use chunker::ChunkSettings;
-use detect::Kind;
+use detect::{detect, Kind};
 use pdf::{PdfError, PdfLimits};
 
 /// Ingestion attempts a document gets before it is failed (each start of the server that finds
@@ -45,12 +45,19 @@ pub use crate::store::DocumentStatus;
 
 use crate::protocol::outgoing::{DocumentStatusEvent, ProjectUpdate, UpdateKind};
 
-/// An upload whose kind is known, ready to be stored.
-pub struct Upload {
-    pub project_id: i64,
+/// A file as it arrived: the name and type the client gave, and its bytes.
+pub struct ReceivedFile {
     pub filename: String,
-    pub kind: Kind,
+    pub declared_type: Option<String>,
     pub bytes: Vec<u8>,
+}
+
+/// An upload whose kind is known, ready to be stored.
+struct Upload {
+    project_id: i64,
+    filename: String,
+    kind: Kind,
+    bytes: Vec<u8>,
 }
 
 /// How ingestion runs.
@@ -109,9 +116,31 @@ impl Ingestor {
         self.inner.queue.reserve()
     }
 
+    /// Checks a received file (its name, its kind from its bytes, a PDF that opens) and
+    /// submits it into `place`: the upload, as HTTP and any other entry point hand it over.
+    pub async fn accept(
+        &self,
+        project_id: i64,
+        file: ReceivedFile,
+        place: QueuePlace,
+    ) -> Result<document::Model, AppError> {
+        check_filename(&file.filename).map_err(AppError::invalid)?;
+        let kind = detect(&file.filename, file.declared_type.as_deref(), &file.bytes)?;
+        if kind == Kind::Pdf {
+            self.check_pdf(&file.bytes).await?;
+        }
+        let upload = Upload {
+            project_id,
+            filename: file.filename.trim().to_owned(),
+            kind,
+            bytes: file.bytes,
+        };
+        self.submit(upload, place).await
+    }
+
     /// Loads a PDF (in the extraction child) so a file that is no usable PDF is refused at once
     /// (422). A PDF over a limit is accepted: its ingestion then fails naming the limit.
-    pub async fn check_pdf(&self, bytes: &[u8]) -> Result<(), AppError> {
+    async fn check_pdf(&self, bytes: &[u8]) -> Result<(), AppError> {
         let settings = &self.inner.settings;
         match pdf::check(&settings.pdf_extractor, bytes.to_vec(), settings.pdf).await {
             Ok(_) | Err(PdfError::OverLimit(_)) => Ok(()),
@@ -124,11 +153,7 @@ impl Ingestor {
 
     /// Stores the document as `queued` with its bytes and ingests it in the background; its
     /// queue place is given back once it is indexed (or failed).
-    pub async fn submit(
-        &self,
-        upload: Upload,
-        place: QueuePlace,
-    ) -> Result<document::Model, AppError> {
+    async fn submit(&self, upload: Upload, place: QueuePlace) -> Result<document::Model, AppError> {
         let doc = store::documents::create(
             &self.inner.db,
             NewDocument {

@@ -7,13 +7,19 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use super::{GenerationRequest, LlmEvent, LlmProvider, LlmStream};
-use crate::config::BuiltinSettings;
 use crate::retrieval::{query_terms, Retrieval, Source};
 use crate::store::FinishReason;
 
 pub const BUILTIN_MODEL: &str = "builtin";
 pub const NOTHING_RELEVANT: &str =
     "The project's documents hold nothing relevant to this question.";
+
+/// How the built-in generator paces and bounds its answers.
+#[derive(Debug, Clone)]
+pub struct BuiltinSettings {
+    pub token_delay: Duration,
+    pub max_tokens: usize,
+}
 
 pub struct BuiltinGenerator {
     token_delay: Duration,

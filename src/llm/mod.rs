@@ -8,7 +8,7 @@ pub mod prompt;
 mod think;
 pub mod upstream;
 
-pub use builtin::BuiltinGenerator;
+pub use builtin::{BuiltinGenerator, BuiltinSettings};
 pub use ollama::Ollama;
 pub use openai::OpenAi;
 pub use upstream::{ApiKey, HttpProvider, UpstreamSettings};

@@ -137,15 +137,22 @@ impl Payload for MessageRef {}
 pub const MAX_MESSAGE_CHARS: usize = 32_768;
 pub const MAX_ID_CHARS: usize = 128;
 
-/// `send_message`; `POST /api/chats/{id}/messages` takes the same body with `chat_id` from the path.
-#[derive(Debug, Clone, Deserialize)]
+/// `send_message`; `POST /api/chats/{id}/messages` takes the same body with `chat_id` from the
+/// path (its OpenAPI schema, `SendMessageBody`, leaves `chat_id` out).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = SendMessageBody)]
 pub struct SendMessage {
+    #[schema(ignore)]
     pub chat_id: Id,
+    /// 1..32768 characters after trimming.
     pub message: String,
     pub model: Option<String>,
+    /// 0..2
     pub temperature: Option<f64>,
     pub include_history: Option<bool>,
+    /// 1..50, default 5
     pub top_k: Option<u32>,
+    /// At most 128 characters; a repeat in the same chat is not generated again.
     pub client_message_id: Option<String>,
     pub task_id: Option<String>,
 }

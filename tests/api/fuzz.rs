@@ -1,7 +1,7 @@
 //! Hostile input, property-tested for a bounded number of cases: every event payload decoder and
 //! every JSON body takes arbitrary JSON without panicking, and the server answers 4xx, never 5xx.
 
-mod common;
+use crate::helpers;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -91,7 +91,7 @@ proptest! {
 
 #[tokio::test]
 async fn every_json_body_answers_4xx_not_5xx() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
     let routes = [
         "/api/projects".to_owned(),
@@ -119,7 +119,7 @@ async fn every_json_body_answers_4xx_not_5xx() {
 
 #[tokio::test]
 async fn deep_nesting_and_invalid_utf8_are_refused_cleanly() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (project_id, _) = app.seed("Some text.").await;
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let deep_object = format!("{{\"name\":{deep}}}");

@@ -1,6 +1,6 @@
 //! `GET /api/openapi.json` lists every route, and every route it lists is served.
 
-mod common;
+use crate::helpers;
 
 use serde_json::Value;
 
@@ -28,7 +28,7 @@ const ROUTES: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_each_is_served() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (status, doc) = app.get("/api/openapi.json").await;
     assert_eq!(status, 200);
     let paths = doc["paths"].as_object().expect("paths");

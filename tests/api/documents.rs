@@ -1,9 +1,9 @@
 //! Uploads over real HTTP (reqwest, multipart), progress events seen by a Socket.IO client,
 //! PDF pages carried into `message_sources`, and every refusal path.
 
-mod common;
+use crate::helpers;
 
-use common::socket::{joined, next, Events};
+use helpers::socket::{joined, next, Events};
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream};
 use ragcast::store::DocumentStatus;
@@ -53,7 +53,7 @@ fn pdf(pages: &[&str]) -> Vec<u8> {
 }
 
 async fn upload(
-    app: &common::TestApp,
+    app: &helpers::TestApp,
     project_id: i64,
     name: &str,
     mime: &str,
@@ -95,7 +95,7 @@ async fn statuses(rx: &mut Events, document_id: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_multi_page_pdf_is_indexed_with_page_numbers() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (project_id, chat_id) = app.seed("Unrelated notes about gardening.").await;
     let (socket, mut rx) = joined(&app.url, project_id).await;
 
@@ -196,7 +196,7 @@ async fn a_multi_page_pdf_is_indexed_with_page_numbers() {
 
 #[tokio::test]
 async fn bad_uploads_are_refused_with_their_status() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (project_id, _) = app.seed("Some text.").await;
 
     let (status, body) = upload(
@@ -273,7 +273,7 @@ async fn bad_uploads_are_refused_with_their_status() {
 
 #[tokio::test]
 async fn documents_without_text_fail_with_a_reason_and_stay_unsearchable() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (project_id, chat_id) = app.seed("Some text.").await;
     let (socket, mut rx) = joined(&app.url, project_id).await;
 
@@ -341,7 +341,7 @@ async fn documents_of_a_silent_node_are_taken_over_once_and_a_poison_one_is_fail
     use ragcast::store::{self, documents::NewDocument};
     use sea_orm::{ActiveModelTrait, Set};
 
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let db = app.db.clone();
     let ingest = app.ingestor.clone();
     let project = store::projects::create(&db, "p").await.unwrap();

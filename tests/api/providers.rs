@@ -1,14 +1,14 @@
 //! The OpenAI-compatible and Ollama providers against local stubs that speak each wire format
 //! byte for byte (tests/common/stub.rs): stream parsing, failures, retry, cancel, the prompt.
 
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::socket::{ask, joined, next, send_message, start_message, until_complete, Events};
-use common::stub::{split_at, Finish, Reply, Stub};
-use common::TestApp;
+use helpers::socket::{ask, joined, next, send_message, start_message, until_complete, Events};
+use helpers::stub::{split_at, Finish, Reply, Stub};
+use helpers::TestApp;
 use ragcast::llm::{ApiKey, HttpProvider, Ollama, OpenAi, UpstreamSettings};
 use rust_socketio::asynchronous::Client;
 use serde_json::{json, Value};
@@ -33,12 +33,12 @@ fn settings(base_url: String) -> UpstreamSettings {
 async fn openai_app(stub: &Stub, tweak: impl FnOnce(&mut UpstreamSettings)) -> TestApp {
     let mut s = settings(format!("{}/v1", stub.url()));
     tweak(&mut s);
-    common::spawn_app_with(Some(Arc::new(HttpProvider::new(OpenAi, s).unwrap()))).await
+    helpers::spawn_app_with(Some(Arc::new(HttpProvider::new(OpenAi, s).unwrap()))).await
 }
 
 async fn ollama_app(stub: &Stub) -> TestApp {
     let s = settings(stub.url());
-    common::spawn_app_with(Some(Arc::new(HttpProvider::new(Ollama, s).unwrap()))).await
+    helpers::spawn_app_with(Some(Arc::new(HttpProvider::new(Ollama, s).unwrap()))).await
 }
 
 /// An SSE body: each chunk as `data:` with CRLF line ends, keep-alive comments between, `[DONE]`.

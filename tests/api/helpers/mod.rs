@@ -1,12 +1,11 @@
 //! `spawn_app`: a real server on port 0 with a fresh SQLite database, logs only with `TEST_LOG`.
-#![allow(dead_code)]
 
 pub mod embed_stub;
 pub mod postgres;
+pub mod scripted;
 pub mod socket;
 pub mod stub;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ragcast::app::App;
@@ -18,7 +17,6 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub database_url: String,
     /// The server's own database handle.
     pub db: DatabaseConnection,
@@ -102,7 +100,6 @@ async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempD
     let signal = stop.clone();
     let server = tokio::spawn(app.run(async move { signal.cancelled().await }));
     TestApp {
-        addr,
         database_url,
         db,
         ingestor,

@@ -2,12 +2,12 @@
 //! search misses; the OpenAI and Ollama embedding wire formats against a stub server; switching
 //! embedder re-embeds without ever mixing dimensions; the same on PostgreSQL.
 
-mod common;
+use crate::helpers;
 
 use std::time::Duration;
 
-use common::embed_stub::EmbedStub;
-use common::TestApp;
+use helpers::embed_stub::EmbedStub;
+use helpers::TestApp;
 use ragcast::config::Config;
 use ragcast::embed::{EmbedderSettings, RemoteSettings, Wire};
 use ragcast::retrieval::RetrievalMode;
@@ -116,8 +116,8 @@ async fn the_builtin_embedder_finds_paraphrases_that_keyword_search_misses() {
         return;
     }
     let keyword =
-        common::spawn_configured(None, |c| c.retrieval.mode = RetrievalMode::Keyword).await;
-    let hybrid = common::spawn_configured(None, |c| {
+        helpers::spawn_configured(None, |c| c.retrieval.mode = RetrievalMode::Keyword).await;
+    let hybrid = helpers::spawn_configured(None, |c| {
         c.embedder = EmbedderSettings::Builtin {
             dir: ragcast::config::default_model_dir(),
             threads: 1,
@@ -231,7 +231,7 @@ async fn remote_wire_formats_on(databases: [&str; 2]) {
     ];
     for ((wire, dimension, model), database_url) in wires.into_iter().zip(databases) {
         let stub = EmbedStub::start(dimension).await;
-        let app = common::spawn_configured_on(database_url, |c: &mut Config| {
+        let app = helpers::spawn_configured_on(database_url, |c: &mut Config| {
             c.embedder = remote(&stub, wire, model)
         })
         .await;
@@ -277,7 +277,7 @@ async fn openai_and_ollama_embedding_servers_are_spoken_to_in_their_wire_format(
 
 async fn switching_embedder_on(database_url: &str) {
     let first = EmbedStub::start(16).await;
-    let app = common::spawn_configured_on(database_url, |c| {
+    let app = helpers::spawn_configured_on(database_url, |c| {
         c.embedder = remote(&first, Wire::OpenAi, "small")
     })
     .await;
@@ -290,7 +290,7 @@ async fn switching_embedder_on(database_url: &str) {
 
     // Another embedder of another dimension on the same database.
     let second = EmbedStub::start(24).await;
-    let app = common::spawn_configured_on(database_url, |c| {
+    let app = helpers::spawn_configured_on(database_url, |c| {
         c.embedder = remote(&second, Wire::Ollama, "large")
     })
     .await;
@@ -317,20 +317,20 @@ async fn switching_embedder_on(database_url: &str) {
 #[tokio::test]
 async fn switching_embedder_re_embeds_and_never_mixes_dimensions() {
     let dir = tempfile::tempdir().unwrap();
-    switching_embedder_on(&common::sqlite_url(&dir)).await;
+    switching_embedder_on(&helpers::sqlite_url(&dir)).await;
 }
 
 #[tokio::test]
 async fn remote_embedders_and_switching_run_on_postgresql() {
-    let Some((base, url, name)) = common::postgres::fresh_database().await else {
+    let Some((base, url, name)) = helpers::postgres::fresh_database().await else {
         return;
     };
     switching_embedder_on(&url).await;
-    common::postgres::drop_database(&base, &name).await;
-    let (_, openai, openai_name) = common::postgres::fresh_database().await.unwrap();
-    let (_, ollama, ollama_name) = common::postgres::fresh_database().await.unwrap();
+    helpers::postgres::drop_database(&base, &name).await;
+    let (_, openai, openai_name) = helpers::postgres::fresh_database().await.unwrap();
+    let (_, ollama, ollama_name) = helpers::postgres::fresh_database().await.unwrap();
     remote_wire_formats_on([&openai, &ollama]).await;
     for name in [openai_name, ollama_name] {
-        common::postgres::drop_database(&base, &name).await;
+        helpers::postgres::drop_database(&base, &name).await;
     }
 }

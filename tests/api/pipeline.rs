@@ -1,8 +1,8 @@
 //! The chat pipeline and its storage, driven over HTTP and through the library.
 
-mod common;
+use crate::helpers;
 
-use common::{spawn_app, sqlite_url};
+use helpers::{spawn_app, sqlite_url};
 use ragcast::app::App;
 use ragcast::config::Config;
 use ragcast::store;
@@ -103,7 +103,7 @@ async fn http_errors_use_the_error_body() {
 
 #[tokio::test]
 async fn a_reply_left_streaming_by_a_crash_is_interrupted_at_start() {
-    common::init_logs();
+    helpers::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
     let (chat_id, assistant_id) = {
@@ -144,7 +144,7 @@ async fn a_reply_left_streaming_by_a_crash_is_interrupted_at_start() {
 
 #[tokio::test]
 async fn a_repeated_client_message_id_is_refused_by_the_database() {
-    common::init_logs();
+    helpers::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let db = store::connect(&sqlite_url(&dir)).await.unwrap();
     store::migrate(&db).await.unwrap();
@@ -173,7 +173,7 @@ async fn a_repeated_client_message_id_is_refused_by_the_database() {
 
 #[tokio::test]
 async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_its_own() {
-    common::init_logs();
+    helpers::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_database(&sqlite_url(&dir));
     config.bind = "127.0.0.1:0".parse().unwrap();

@@ -1,20 +1,18 @@
 //! A Rust Socket.IO client (rust_socketio) through a whole stream.
 
-mod common;
+use crate::helpers;
 
-use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
-use common::socket::{ask, client, joined, next, Events};
-use futures::StreamExt;
-use ragcast::llm::{GenerationRequest, LlmError, LlmEvent, LlmProvider, LlmStream};
+use helpers::scripted::{Scripted, Step};
+use helpers::socket::{ask, client, joined, next, Events};
+use ragcast::llm::{LlmError, LlmEvent};
 use rust_socketio::asynchronous::Client;
 use rust_socketio::TransportType;
 use serde_json::json;
 
 async fn whole_stream(transport: TransportType) {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let (project_id, chat_id) = app
         .seed("Water boils at 100 degrees Celsius. Cats sleep.")
         .await;
@@ -99,56 +97,30 @@ async fn a_whole_stream_over_polling() {
     whole_stream(TransportType::Polling).await;
 }
 
-/// A provider named `model` whose every generation is `script()`.
-struct Scripted {
-    model: &'static str,
-    script: fn() -> LlmStream,
-}
-
-impl LlmProvider for Scripted {
-    fn default_model(&self) -> &str {
-        self.model
-    }
-
-    fn generate(&self, _: GenerationRequest) -> LlmStream {
-        (self.script)()
-    }
-}
-
-fn scripted(model: &'static str, script: fn() -> LlmStream) -> Option<Arc<dyn LlmProvider>> {
-    Some(Arc::new(Scripted { model, script }))
-}
-
 /// Two tokens, then a broken upstream.
-fn breaks_mid_stream() -> LlmStream {
-    futures::stream::iter([
-        Ok(LlmEvent::Text("partial ".into())),
-        Ok(LlmEvent::Text("reply".into())),
-        Err(LlmError::Malformed("unexpected end of JSON".into())),
-    ])
-    .boxed()
+fn breaks_mid_stream() -> Vec<Step> {
+    vec![
+        Step::Say(LlmEvent::Text("partial ".into())),
+        Step::Say(LlmEvent::Text("reply".into())),
+        Step::Fail(LlmError::Malformed("unexpected end of JSON".into())),
+    ]
 }
 
 /// A bug: one token, then a panic.
-fn panics_mid_stream() -> LlmStream {
-    let bug = futures::stream::poll_fn(|_| -> Poll<Option<Result<LlmEvent, LlmError>>> {
-        panic!("a bug in the provider")
-    });
-    futures::stream::iter([Ok(LlmEvent::Text("partial".into()))])
-        .chain(bug)
-        .boxed()
+fn panics_mid_stream() -> Vec<Step> {
+    vec![Step::Say(LlmEvent::Text("partial".into())), Step::Panic]
 }
 
 /// A model that thinks out loud for ever (well, 10 000 pieces), then answers.
-fn reasons_for_ever() -> LlmStream {
-    let thoughts = (0..10_000).map(|i| Ok(LlmEvent::Reasoning(format!("thought {i} "))));
-    futures::stream::iter(thoughts)
-        .chain(futures::stream::iter([Ok(LlmEvent::Text("answer".into()))]))
-        .boxed()
+fn reasons_for_ever() -> Vec<Step> {
+    (0..10_000)
+        .map(|i| Step::Say(LlmEvent::Reasoning(format!("thought {i} "))))
+        .chain([Step::Say(LlmEvent::Text("answer".into()))])
+        .collect()
 }
 
 /// A client joined to a seeded project: `(socket, events, chat_id)`.
-async fn asker(app: &common::TestApp) -> (Client, Events, i64) {
+async fn asker(app: &helpers::TestApp) -> (Client, Events, i64) {
     let (project_id, chat_id) = app.seed("Water boils at 100 degrees.").await;
     let (socket, rx) = joined(&app.url, project_id).await;
     (socket, rx, chat_id)
@@ -156,7 +128,7 @@ async fn asker(app: &common::TestApp) -> (Client, Events, i64) {
 
 #[tokio::test]
 async fn a_failed_generation_emits_generation_failed_then_one_message_complete() {
-    let app = common::spawn_app_with(scripted("breaks", breaks_mid_stream)).await;
+    let app = helpers::spawn_app_with(Scripted::new("breaks", breaks_mid_stream).provider()).await;
     let (socket, mut rx, chat_id) = asker(&app).await;
     let (message_id, events) = ask(&socket, &mut rx, chat_id).await;
     let order: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
@@ -194,7 +166,7 @@ async fn a_failed_generation_emits_generation_failed_then_one_message_complete()
 
 #[tokio::test]
 async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
-    let app = common::spawn_app_with(scripted("panics", panics_mid_stream)).await;
+    let app = helpers::spawn_app_with(Scripted::new("panics", panics_mid_stream).provider()).await;
     let (socket, mut rx, chat_id) = asker(&app).await;
     // One more than the streams a socket may run at once (4): a leaked slot refuses the last.
     for _ in 0..5 {
@@ -233,9 +205,12 @@ async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
 
 #[tokio::test]
 async fn reasoning_counts_towards_the_longest_reply() {
-    let app = common::spawn_configured(scripted("reasons", reasons_for_ever), |config| {
-        config.streams.max_reply_tokens = 50;
-    })
+    let app = helpers::spawn_configured(
+        Scripted::new("reasons", reasons_for_ever).provider(),
+        |config| {
+            config.streams.max_reply_tokens = 50;
+        },
+    )
     .await;
     let (socket, mut rx, chat_id) = asker(&app).await;
     let (_, events) = ask(&socket, &mut rx, chat_id).await;

@@ -1,15 +1,15 @@
 //! How a live stream and the database get along: a slow database does not hold back tokens, and
 //! a stream whose row another node ended stops without a word.
 
-mod common;
+use crate::helpers;
 
 use ragcast::store::MessageStatus;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::socket::{self, Events};
-use futures::StreamExt;
-use ragcast::llm::{GenerationRequest, LlmEvent, LlmProvider, LlmStream};
+use helpers::scripted::{Scripted, Step};
+use helpers::socket::{self, Events};
+use ragcast::config::LlmSettings;
+use ragcast::llm::{BuiltinSettings, LlmEvent};
 use ragcast::store;
 use rust_socketio::asynchronous::Client;
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -24,17 +24,19 @@ fn long_doc() -> String {
 }
 
 /// A server streaming one token every 10 ms, saving the partial reply every 100 ms.
-async fn slow_stream_app(max_tokens: usize) -> common::TestApp {
-    common::spawn_configured(None, |config| {
-        config.builtin.token_delay = Duration::from_millis(10);
-        config.builtin.max_tokens = max_tokens;
+async fn slow_stream_app(max_tokens: usize) -> helpers::TestApp {
+    helpers::spawn_configured(None, |config| {
+        config.llm = LlmSettings::Builtin(BuiltinSettings {
+            token_delay: Duration::from_millis(10),
+            max_tokens,
+        });
         config.streams.flush_interval = Duration::from_millis(100);
     })
     .await
 }
 
 /// A client in a project with a long document, and the id of the reply it asked for.
-async fn start_long_stream(app: &common::TestApp) -> (Client, Events, Value) {
+async fn start_long_stream(app: &helpers::TestApp) -> (Client, Events, Value) {
     let (project_id, chat_id) = app.seed(&long_doc()).await;
     let (client, mut rx) = socket::joined(&app.url, project_id).await;
     let message = json!({ "chat_id": chat_id, "message": "rivers water", "top_k": 50 });
@@ -130,31 +132,18 @@ async fn a_stream_whose_row_another_node_ended_stops_without_a_word() {
     app.shutdown().await;
 }
 
-/// Thinks for a while (a piece every 20 ms), then answers.
-struct SlowThinker;
-
-impl LlmProvider for SlowThinker {
-    fn default_model(&self) -> &str {
-        "thinker"
-    }
-
-    fn generate(&self, _: GenerationRequest) -> LlmStream {
-        futures::stream::unfold(0, |i| async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let event = match i {
-                0..50 => LlmEvent::Reasoning(format!("step {i} ")),
-                50 => LlmEvent::Text("done".into()),
-                _ => return None,
-            };
-            Some((Ok(event), i + 1))
-        })
-        .boxed()
-    }
+/// Thinks for a while (50 pieces), then answers.
+fn thinks_then_answers() -> Vec<Step> {
+    (0..50)
+        .map(|i| Step::Say(LlmEvent::Reasoning(format!("step {i} "))))
+        .chain([Step::Say(LlmEvent::Text("done".into()))])
+        .collect()
 }
 
 #[tokio::test]
 async fn reasoning_and_sources_are_saved_before_the_first_token() {
-    let app = common::spawn_configured(Some(Arc::new(SlowThinker)), |config| {
+    let thinker = Scripted::new("thinker", thinks_then_answers).paced(Duration::from_millis(20));
+    let app = helpers::spawn_configured(thinker.provider(), |config| {
         config.streams.flush_interval = Duration::from_millis(100);
     })
     .await;

@@ -1,9 +1,9 @@
 //! The same code on PostgreSQL: migrations, the full-text index and the whole pipeline.
 //! Needs `RAGCAST_TEST_DATABASE_URL` (CI sets it); each run gets a fresh database.
 
-mod common;
+use crate::helpers;
 
-use common::postgres::{drop_database, fresh_database};
+use helpers::postgres::{drop_database, fresh_database};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
@@ -12,7 +12,7 @@ async fn the_pipeline_runs_on_postgresql() {
     let Some((base, url, name)) = fresh_database().await else {
         return;
     };
-    let app = common::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
+    let app = helpers::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
     let (project_id, chat_id) = app
         .seed("Water boils at 100 degrees Celsius at sea level.\n\nPenguins live in Antarctica.")
         .await;
@@ -62,9 +62,9 @@ async fn a_database_outage_gives_errors_then_the_server_recovers_by_itself() {
     let Some((base, url, name)) = fresh_database().await else {
         return;
     };
-    let app = common::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
+    let app = helpers::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
     let (project_id, chat_id) = app.seed("Water boils at 100 degrees Celsius.").await;
-    let (socket, mut rx) = common::socket::joined(&app.url, project_id).await;
+    let (socket, mut rx) = helpers::socket::joined(&app.url, project_id).await;
 
     // The outage: no new connections, and the open ones killed.
     let admin = Database::connect(&base).await.unwrap();
@@ -103,7 +103,7 @@ async fn a_database_outage_gives_errors_then_the_server_recovers_by_itself() {
         )
         .await
         .unwrap();
-    let error = common::socket::next(&mut rx, "error").await;
+    let error = helpers::socket::next(&mut rx, "error").await;
     assert_eq!(error["code"], "internal");
     assert!(
         error["message"].as_str().unwrap().contains("unavailable"),
