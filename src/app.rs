@@ -138,7 +138,7 @@ impl App {
             .ping_interval(config.timings.ping_interval)
             .ping_timeout(config.timings.ping_timeout)
             .connect_timeout(config.timings.connect_timeout)
-            .max_buffer_size(config.socket_buffer)
+            .max_buffer_size(config.socket_high_water)
             .max_payload(config.max_payload)
             .ws_max_message_size(config.max_payload as usize)
             .ws_max_frame_size(config.max_payload as usize)
@@ -147,6 +147,7 @@ impl App {
             .with_state(authenticator.clone())
             .with_state(connections)
             .with_state(config.rates)
+            .with_state(config.outbox)
             .with_state(config.trusted_proxies.clone())
             .with_state(cluster.clone())
             .with_adapter::<Adapter>(cluster.adapter_state())
@@ -354,7 +355,9 @@ fn log_effective_settings(config: &Config) {
     let t = config.timings;
     tracing::info!(
         max_connections_per_ip = config.max_connections_per_ip,
-        socket_buffer = config.socket_buffer,
+        socket_high_water = config.socket_high_water,
+        socket_max_waiting = config.outbox.max_waiting,
+        slow_socket_timeout_ms = config.outbox.stall_limit.as_millis() as u64,
         max_payload = config.max_payload,
         max_body = config.max_body,
         polling_max_packets = config.polling_max_packets,

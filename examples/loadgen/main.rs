@@ -80,6 +80,13 @@ struct Args {
     /// Broadcasts a second to the busy sockets' project.
     #[arg(long, default_value_t = 50.0)]
     busy_rate: f64,
+    /// `fanout`: receivers more that join and then never read (a receive buffer as small as the
+    /// kernel allows): what the other receivers pay for a slow one.
+    #[arg(long, default_value_t = 0)]
+    paused: usize,
+    /// `fanout`: padding bytes in each event, so a paused receiver's queue fills.
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
     /// CI: check completeness only; a lost or reordered event fails the run.
     #[arg(long)]
     smoke: bool,
@@ -127,9 +134,32 @@ async fn open_websocket(url: &str, sid: Option<&str>) -> Ws {
     ws
 }
 
+/// A websocket whose receive buffer is as small as the kernel allows: once its reader stops,
+/// the server's queue for it fills after a few events, not megabytes.
+async fn open_small_websocket(url: &str) -> Ws {
+    let authority = url.trim_start_matches("http://");
+    let addr = tokio::net::lookup_host(authority)
+        .await
+        .expect("server address")
+        .next()
+        .expect("server address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    let stream = socket.connect(addr).await.expect("connects");
+    let ws_url = format!("ws://{authority}/socket.io/?EIO=4&transport=websocket");
+    let (ws, _) = tokio_tungstenite::client_async(ws_url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("websocket opens");
+    ws
+}
+
 /// Opens a websocket, does the Socket.IO connect, and returns it once `connection_status` came.
 async fn open_socket(url: &str) -> Ws {
-    let mut ws = open_websocket(url, None).await;
+    socket_io_connect(open_websocket(url, None).await).await
+}
+
+/// The Socket.IO connect on an open websocket.
+async fn socket_io_connect(mut ws: Ws) -> Ws {
     // Engine.IO open packet.
     read_text(&mut ws).await;
     ws.send(Message::text("40")).await.expect("connect sent");
@@ -211,6 +241,14 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
         join(&mut ws, project_id).await;
         sockets.push(ws);
     }
+    // Held, never read, until the run ends.
+    let mut paused = Vec::with_capacity(args.paused);
+    for _ in 0..args.paused {
+        let mut ws = socket_io_connect(open_small_websocket(&args.url).await).await;
+        join(&mut ws, project_id).await;
+        paused.push(ws);
+    }
+    let pad = "x".repeat(args.payload_bytes);
     let origin = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, u64)>();
     for (receiver, mut ws) in sockets.into_iter().enumerate() {
@@ -241,7 +279,7 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
     for seq in 0..args.events {
         let t = origin.elapsed().as_micros() as u64;
         http.post(&trigger)
-            .json(&json!({ "event": "bench", "data": { "seq": seq, "t": t } }))
+            .json(&json!({ "event": "bench", "data": { "seq": seq, "t": t, "pad": pad } }))
             .send()
             .await
             .expect("event sent");
@@ -274,12 +312,13 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
     let seconds = send_started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu_before;
     println!(
-        "fanout: {delivered}/{expected} delivered ({} lost), {out_of_order} out of order, {:.0} events/s, latency p50 {:.1} ms p99 {:.1} ms, server CPU {:.2} µs per delivered event",
+        "fanout: {delivered}/{expected} delivered ({} lost), {out_of_order} out of order, {:.0} events/s, latency p50 {:.1} ms p99 {:.1} ms, server CPU {:.2} µs per delivered event ({} paused receivers besides)",
         expected - delivered,
         delivered as f64 / seconds,
         latency.value_at_quantile(0.5) as f64 / 1000.0,
         latency.value_at_quantile(0.99) as f64 / 1000.0,
         cpu * 1e6 / delivered.max(1) as f64,
+        paused.len(),
     );
     if delivered < expected || out_of_order > 0 {
         eprintln!("fanout failed: events were lost or reordered");

@@ -1,20 +1,21 @@
 //! `resume_message`: what a client missed of a stream, to that socket only. A live stream is
 //! replayed from its log, a finished one from the database; the `(index, token)` pairs are the
-//! very ones that were streamed. A stream live on another node is replayed by that node, through
-//! the adapter, to the socket's own room.
+//! very ones that were streamed, one by one or (`compact`) as one `message_snapshot`. A stream
+//! live on another node is replayed by that node, through the adapter, to the socket's own room.
 
 use entities::message;
 use serde_json::Value;
 
 use super::{ChatService, FinishReason};
 use crate::auth::Caller;
-use crate::broadcast::{send_to_socket, send_when_ready, Audience};
+use crate::broadcast::{send_piece_to_socket, send_to_socket, Audience, Broadcaster};
 use crate::cluster::ControlMessage;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::outgoing::{
-    CompleteMetadata, ErrorEvent, MessageComplete, MessageSources, MessageToken,
+    CompleteMetadata, ErrorEvent, MessageComplete, MessageSnapshot, MessageSources, MessageToken,
 };
+use crate::protocol::payloads::ResumeFrom;
 use crate::retrieval::Source;
 use crate::socket::Socket;
 use crate::store::messages::{self, TokenLog};
@@ -25,6 +26,7 @@ use crate::{rooms, store};
 struct Recording<'a> {
     chat_id: i64,
     message_id: i64,
+    status: MessageStatus,
     sources: Option<&'a [Source]>,
     reasoning: &'a [String],
     tokens: &'a [String],
@@ -81,20 +83,17 @@ impl StoredStream {
         })
     }
 
-    fn packets(&self, after_index: Option<u64>) -> Vec<(&'static str, Value)> {
-        let complete = self.complete();
-        packets(
-            &Recording {
-                chat_id: self.row.chat_id,
-                message_id: self.row.id,
-                sources: self.sources.as_deref(),
-                reasoning: &self.token_log.reasoning,
-                tokens: &self.token_log.tokens,
-                complete: complete.as_ref(),
-                failure: self.failure(),
-            },
-            after_index,
-        )
+    fn recording<'a>(&'a self, complete: Option<&'a MessageComplete>) -> Recording<'a> {
+        Recording {
+            chat_id: self.row.chat_id,
+            message_id: self.row.id,
+            status: self.row.status,
+            sources: self.sources.as_deref(),
+            reasoning: &self.token_log.reasoning,
+            tokens: &self.token_log.tokens,
+            complete,
+            failure: self.failure(),
+        }
     }
 
     /// The `error` a live ending of this row sent, when it failed.
@@ -113,17 +112,51 @@ enum Target<'a> {
     Room(String),
 }
 
+impl Target<'_> {
+    /// Sends the replay in order; stops once the socket is closed or being disconnected.
+    fn send(&self, broadcaster: &Broadcaster, packets: &[Replayed<'_>]) {
+        for packet in packets {
+            let reached = match (self, packet) {
+                (Target::Socket(socket), Replayed::Piece(event, piece)) => {
+                    send_piece_to_socket(socket, event, piece)
+                }
+                (Target::Socket(socket), Replayed::Event(event, payload)) => {
+                    send_to_socket(socket, event, payload)
+                }
+                (Target::Room(room), Replayed::Piece(event, piece)) => {
+                    broadcaster.send_piece(&Audience::room(room.clone()), event, piece);
+                    true
+                }
+                (Target::Room(room), Replayed::Event(event, payload)) => {
+                    broadcaster.send(&Audience::room(room.clone()), event, payload);
+                    true
+                }
+            };
+            if !reached {
+                break;
+            }
+        }
+    }
+}
+
+/// One event of a replay: a stream piece (which a socket that is behind gets merged), or any
+/// other event.
+enum Replayed<'a> {
+    Piece(&'static str, MessageToken<'a>),
+    Event(&'static str, Value),
+}
+
 impl ChatService {
     pub async fn replay(
         &self,
         socket: &Socket,
         message_id: i64,
-        after_index: Option<u64>,
+        from: ResumeFrom,
         caller: &Caller,
     ) -> Result<(), AppError> {
         if let Some(live) = self.live_stream(message_id) {
             caller.require_visible(live.project_id, "stream")?;
-            self.replay_live(&live, &Target::Socket(socket), after_index);
+            self.replay_live(&live, &Target::Socket(socket), from);
             return Ok(());
         }
         let (stored, project_id) = self.stored_stream(message_id).await?;
@@ -134,12 +167,11 @@ impl ChatService {
                     node_id,
                     message_id,
                     socket_room: rooms::socket(socket.id),
-                    after_index,
+                    from,
                 })
                 .await;
         }
-        self.replay_stored(&stored, Target::Socket(socket), after_index)
-            .await;
+        self.replay_stored(&stored, &Target::Socket(socket), from);
         Ok(())
     }
 
@@ -148,74 +180,46 @@ impl ChatService {
         &self,
         message_id: i64,
         socket_room: String,
-        after_index: Option<u64>,
+        from: ResumeFrom,
     ) -> Result<(), AppError> {
         let target = Target::Room(socket_room);
         if let Some(live) = self.live_stream(message_id) {
-            self.replay_live(&live, &target, after_index);
+            self.replay_live(&live, &target, from);
             return Ok(());
         }
         // It ended after the other node looked: the stored reply is complete.
         let (stored, _) = self.stored_stream(message_id).await?;
-        self.replay_stored(&stored, target, after_index).await;
+        self.replay_stored(&stored, &target, from);
         Ok(())
     }
 
-    /// Under the log lock, so no live event slips in between: sent at once, and a socket
-    /// that overflows is disconnected (it resumes again from where it got to).
-    fn replay_live(&self, live: &super::LiveStream, target: &Target<'_>, after_index: Option<u64>) {
+    /// Under the log lock, so no live event slips in between; what follows comes live.
+    fn replay_live(&self, live: &super::LiveStream, target: &Target<'_>, from: ResumeFrom) {
         let log = live.log();
-        let packets = packets(
-            &Recording {
-                chat_id: live.chat_id,
-                message_id: live.message_id,
-                sources: log.sources.as_deref(),
-                reasoning: &log.reasoning,
-                tokens: &log.tokens,
-                complete: log.complete.as_ref(),
-                failure: None,
-            },
-            after_index,
-        );
-        for (event, payload) in &packets {
-            let sent = match target {
-                Target::Socket(socket) => send_to_socket(socket, event, payload),
-                Target::Room(room) => {
-                    self.inner
-                        .broadcaster
-                        .send(&Audience::room(room.clone()), event, payload);
-                    true
+        let recording = Recording {
+            chat_id: live.chat_id,
+            message_id: live.message_id,
+            status: log.complete.as_ref().map_or(MessageStatus::Streaming, |c| {
+                match c.metadata.finish_reason {
+                    FinishReason::Stop | FinishReason::Length => MessageStatus::Complete,
+                    FinishReason::Cancelled => MessageStatus::Cancelled,
+                    FinishReason::Error => MessageStatus::Failed,
                 }
-            };
-            if !sent {
-                break;
-            }
-        }
+            }),
+            sources: log.sources.as_deref(),
+            reasoning: &log.reasoning,
+            tokens: &log.tokens,
+            complete: log.complete.as_ref(),
+            failure: None,
+        };
+        target.send(&self.inner.broadcaster, &recording.packets(from));
     }
 
-    async fn replay_stored(
-        &self,
-        stored: &StoredStream,
-        target: Target<'_>,
-        after_index: Option<u64>,
-    ) {
-        let packets = stored.packets(after_index);
-        match target {
-            // Nothing else is sent for a finished stream, so the replay can wait for the socket.
-            Target::Socket(socket) => {
-                for (event, payload) in &packets {
-                    if !send_when_ready(socket, event, payload).await {
-                        break;
-                    }
-                }
-            }
-            Target::Room(room) => {
-                let audience = Audience::room(room);
-                for (event, payload) in &packets {
-                    self.inner.broadcaster.send(&audience, event, payload);
-                }
-            }
-        }
+    /// Through the socket's outbox: a socket that falls behind gets the pieces merged.
+    fn replay_stored(&self, stored: &StoredStream, target: &Target<'_>, from: ResumeFrom) {
+        let complete = stored.complete();
+        let recording = stored.recording(complete.as_ref());
+        target.send(&self.inner.broadcaster, &recording.packets(from));
     }
 
     /// The assistant row `message_id` and its project.
@@ -234,59 +238,103 @@ impl ChatService {
     }
 }
 
-/// The replay's events in order, as `(event, payload)`.
-fn packets(recording: &Recording<'_>, after_index: Option<u64>) -> Vec<(&'static str, Value)> {
-    fn value(payload: impl serde::Serialize) -> Value {
-        serde_json::to_value(payload).unwrap_or_default()
+fn value(payload: impl serde::Serialize) -> Value {
+    serde_json::to_value(payload).unwrap_or_default()
+}
+
+impl<'a> Recording<'a> {
+    /// The replay's events in order.
+    fn packets(&self, from: ResumeFrom) -> Vec<Replayed<'a>> {
+        let mut out = if from.compact {
+            vec![Replayed::Event(
+                names::MESSAGE_SNAPSHOT,
+                value(self.snapshot(from.after_index)),
+            )]
+        } else {
+            self.pieces(from.after_index)
+        };
+        if let Some(complete) = self.complete {
+            if let Some(message) = self.failure {
+                out.push(Replayed::Event(
+                    names::ERROR,
+                    value(ErrorEvent {
+                        code: ErrorCode::GenerationFailed,
+                        message: message.to_owned(),
+                        event: names::SEND_MESSAGE,
+                        chat_id: Some(self.chat_id),
+                        message_id: Some(self.message_id),
+                        retry_after_ms: None,
+                    }),
+                ));
+            }
+            out.push(Replayed::Event(names::MESSAGE_COMPLETE, value(complete)));
+        }
+        out
     }
-    let piece = |token: &str, index: usize| {
-        value(MessageToken {
-            chat_id: recording.chat_id,
-            message_id: recording.message_id,
-            token,
-            index,
+
+    /// The first token after `after_index` (the whole stream, sources and reasoning included,
+    /// without one).
+    fn first_token(after_index: Option<u64>) -> usize {
+        after_index.map_or(0, |a| {
+            usize::try_from(a).map_or(usize::MAX, |a| a.saturating_add(1))
         })
-    };
-    let mut out = Vec::with_capacity(recording.tokens.len() + 2);
-    let first_token = match after_index {
-        None => {
-            if let Some(sources) = recording.sources {
-                out.push((
+    }
+
+    /// Sources, reasoning and tokens one by one, as they were streamed.
+    fn pieces(&self, after_index: Option<u64>) -> Vec<Replayed<'a>> {
+        let piece = |event, token: &'a str, index| {
+            Replayed::Piece(
+                event,
+                MessageToken {
+                    chat_id: self.chat_id,
+                    message_id: self.message_id,
+                    token,
+                    index,
+                },
+            )
+        };
+        let mut out = Vec::with_capacity(self.tokens.len() + 2);
+        if after_index.is_none() {
+            if let Some(sources) = self.sources {
+                out.push(Replayed::Event(
                     names::MESSAGE_SOURCES,
                     value(MessageSources {
-                        chat_id: recording.chat_id,
-                        message_id: recording.message_id,
+                        chat_id: self.chat_id,
+                        message_id: self.message_id,
                         sources,
                     }),
                 ));
             }
-            for (index, token) in recording.reasoning.iter().enumerate() {
-                out.push((names::MESSAGE_REASONING, piece(token, index)));
+            for (index, token) in self.reasoning.iter().enumerate() {
+                out.push(piece(names::MESSAGE_REASONING, token, index));
             }
-            0
         }
-        Some(after) => usize::try_from(after).map_or(usize::MAX, |a| a.saturating_add(1)),
-    };
-    for (index, token) in recording.tokens.iter().enumerate().skip(first_token) {
-        out.push((names::MESSAGE_TOKEN, piece(token, index)));
-    }
-    if let Some(complete) = recording.complete {
-        if let Some(message) = recording.failure {
-            out.push((
-                names::ERROR,
-                value(ErrorEvent {
-                    code: ErrorCode::GenerationFailed,
-                    message: message.to_owned(),
-                    event: names::SEND_MESSAGE,
-                    chat_id: Some(recording.chat_id),
-                    message_id: Some(recording.message_id),
-                    retry_after_ms: None,
-                }),
-            ));
+        let first = Self::first_token(after_index);
+        for (index, token) in self.tokens.iter().enumerate().skip(first) {
+            out.push(piece(names::MESSAGE_TOKEN, token, index));
         }
-        out.push((names::MESSAGE_COMPLETE, value(complete)));
+        out
     }
-    out
+
+    /// Everything after `after_index` so far, as one event.
+    fn snapshot(&self, after_index: Option<u64>) -> MessageSnapshot<'a> {
+        let first = Self::first_token(after_index);
+        MessageSnapshot {
+            chat_id: self.chat_id,
+            message_id: self.message_id,
+            content: self.tokens.iter().skip(first).map(String::as_str).collect(),
+            // Reasoning comes before the answer: a client past a token has it already.
+            reasoning: if after_index.is_none() {
+                self.reasoning.concat()
+            } else {
+                String::new()
+            },
+            last_index: self.tokens.len().checked_sub(1),
+            last_reasoning_index: self.reasoning.len().checked_sub(1),
+            sources: self.sources.unwrap_or_default(),
+            status: self.status,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -295,10 +343,8 @@ impl crate::cluster::ControlHandler for ChatService {
         ChatService::cancel_here(self, message_id)
     }
 
-    async fn replay_to_room(&self, message_id: i64, socket_room: String, after_index: Option<u64>) {
-        if let Err(e) =
-            ChatService::replay_to_room(self, message_id, socket_room, after_index).await
-        {
+    async fn replay_to_room(&self, message_id: i64, socket_room: String, from: ResumeFrom) {
+        if let Err(e) = ChatService::replay_to_room(self, message_id, socket_room, from).await {
             tracing::warn!(message_id, "resume for another node failed: {e}");
         }
     }

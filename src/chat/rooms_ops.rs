@@ -8,7 +8,7 @@ use socketioxide::socket::Sid;
 
 use super::ChatService;
 use crate::auth::Caller;
-use crate::broadcast::Audience;
+use crate::broadcast::{Audience, Fold};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::outgoing::{ProjectUpdate, Typing, UpdateKind};
@@ -79,7 +79,8 @@ impl ChatService {
             .await?
             .ok_or_else(|| AppError::not_found("chat"))?;
         caller.require_visible(found.project_id, "chat")?;
-        self.inner.broadcaster.send(
+        // Not worth waiting for: a socket that is behind does without.
+        self.inner.broadcaster.send_folded(
             &Audience::room(rooms::project(found.project_id)).except(from),
             names::TYPING,
             &Typing {
@@ -88,6 +89,7 @@ impl ChatService {
                 sid: from.to_string(),
                 typing,
             },
+            Fold::Droppable,
         );
         Ok(())
     }
@@ -158,6 +160,34 @@ impl ChatService {
         store::messages::find(&self.inner.db, message_id)
             .await?
             .ok_or_else(|| AppError::not_found("message"))
+    }
+
+    /// One message as it stands, for `caller`: a stream live on this node with everything it
+    /// streamed so far (its stored row lags by the flush interval), any other as stored. With
+    /// the last token's index (`None` before the first).
+    pub async fn message_now(
+        &self,
+        message_id: i64,
+        caller: &Caller,
+    ) -> Result<(message::Model, Option<usize>), AppError> {
+        let mut row = self.message(message_id).await?;
+        let chat = store::chats::find(&self.inner.db, row.chat_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("message"))?;
+        caller.require_visible(chat.project_id, "message")?;
+        if let Some(live) = self.live_stream(message_id) {
+            let log = live.log();
+            if log.complete.is_none() {
+                row.content = log.tokens.concat();
+                row.token_count = log.tokens.len() as i32;
+                return Ok((row, log.tokens.len().checked_sub(1)));
+            }
+        }
+        // Every save writes the token count from the same log as the tokens.
+        let last_index = usize::try_from(row.token_count)
+            .ok()
+            .and_then(|n| n.checked_sub(1));
+        Ok((row, last_index))
     }
 
     fn announce(&self, project_id: i64, kind: UpdateKind, data: serde_json::Value) {

@@ -276,7 +276,7 @@ impl StreamJob {
             _ => (names::MESSAGE_TOKEN, &mut log.tokens),
         };
         let index = pieces.len();
-        broadcaster.send(
+        broadcaster.send_piece(
             &self.audience,
             event,
             &MessageToken {

@@ -7,6 +7,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use socketioxide_redis::drivers::{ChanItem, MessageStream};
 
+use crate::protocol::payloads::ResumeFrom;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControlMessage {
@@ -20,7 +22,9 @@ pub enum ControlMessage {
         message_id: i64,
         /// The resuming socket's own room, which the adapter reaches on its node.
         socket_room: String,
-        after_index: Option<u64>,
+        /// Where the resume starts; a node before v1.1 sends only `after_index`.
+        #[serde(flatten)]
+        from: ResumeFrom,
     },
 }
 
@@ -31,7 +35,7 @@ pub trait ControlHandler: Send + Sync + 'static {
     /// Cancels a stream running here; false when it had already ended.
     fn cancel_here(&self, message_id: i64) -> bool;
     /// Replays a stream of this node to a socket's own room (logging a failure itself).
-    async fn replay_to_room(&self, message_id: i64, socket_room: String, after_index: Option<u64>);
+    async fn replay_to_room(&self, message_id: i64, socket_room: String, from: ResumeFrom);
 }
 
 pub(super) async fn listen(
@@ -58,15 +62,13 @@ pub(super) async fn listen(
                 node_id,
                 message_id,
                 socket_room,
-                after_index,
+                from,
             } if node_id == own_node_id => {
                 // Off the listener: a replay from the database awaits.
                 let handler = handler.clone();
-                tokio::spawn(async move {
-                    handler
-                        .replay_to_room(message_id, socket_room, after_index)
-                        .await
-                });
+                tokio::spawn(
+                    async move { handler.replay_to_room(message_id, socket_room, from).await },
+                );
             }
             _ => {}
         }

@@ -28,6 +28,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 
 use crate::auth::RateSettings;
+use crate::broadcast::OutboxSettings;
 use crate::chat::StreamLimits;
 use crate::cluster::ClusterSettings;
 use crate::embed::EmbedderSettings;
@@ -108,7 +109,10 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     pub trusted_proxies: TrustedProxies,
     pub cors_origins: CorsOrigins,
-    pub socket_buffer: usize,
+    /// Packets socketioxide queues per socket (`--socket-high-water`).
+    pub socket_high_water: usize,
+    /// What may wait behind it, and for how long.
+    pub outbox: OutboxSettings,
     pub timings: EngineTimings,
     pub polling_max_packets: usize,
     pub max_payload: u64,
@@ -144,6 +148,7 @@ impl Settings {
         let server = self.server;
         let web_dir = server.web_dir()?;
         let auth = self.auth.settings()?;
+        let (socket_high_water, outbox) = server.socket_queues()?;
         let cors_origins = match (server.cors_origins.clone(), &auth.mode) {
             (Some(origins), _) => origins,
             (None, AuthMode::None) => CorsOrigins::Any,
@@ -161,7 +166,8 @@ impl Settings {
             max_connections_per_ip: server.max_connections_per_ip as usize,
             trusted_proxies: server.trusted_proxies.clone(),
             cors_origins,
-            socket_buffer: server.socket_buffer as usize,
+            socket_high_water,
+            outbox,
             timings: server.timings(),
             polling_max_packets: server.polling_max_packets as usize,
             max_payload: server.max_payload,
@@ -348,6 +354,17 @@ mod tests {
         }
         let config = parse(&["--cors-origins", "http://a.test:3000/"]).unwrap();
         assert!(matches!(config.cors_origins, CorsOrigins::List(l) if l == ["http://a.test:3000"]));
+    }
+
+    #[test]
+    fn the_high_water_mark_defaults_to_an_eighth_of_the_socket_buffer() {
+        let config = parse(&["--socket-buffer", "800"]).unwrap();
+        assert_eq!(config.socket_high_water, 100);
+        assert_eq!(config.outbox.max_waiting, 700);
+        let err = parse(&["--socket-buffer", "64", "--socket-high-water", "64"])
+            .err()
+            .unwrap();
+        assert_eq!(err.flag, "--socket-high-water");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{parse, SettingError};
+use crate::broadcast::OutboxSettings;
 use crate::net::TrustedProxies;
 
 #[derive(Debug, Clone)]
@@ -45,11 +46,22 @@ pub struct ServerArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_ip: u64,
 
-    /// Packets a socket may have queued before it counts as too slow and is disconnected
-    /// (it then reconnects and resumes). Token streams need far more than socketioxide's 128.
+    /// Events a socket may have waiting, in all, before it counts as too slow and is
+    /// disconnected (it then reconnects and resumes).
     #[arg(long, env = "RAGCAST_SOCKET_BUFFER", default_value_t = 8192,
           value_parser = clap::value_parser!(u64).range(16..=10_000_000))]
     pub socket_buffer: u64,
+
+    /// Packets queued for a socket in socketioxide; past it the socket is behind and its events
+    /// wait in its outbox, where a stream's tokens merge (default: an eighth of --socket-buffer).
+    #[arg(long, env = "RAGCAST_SOCKET_HIGH_WATER",
+          value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
+    pub socket_high_water: Option<u64>,
+
+    /// Milliseconds a socket that is behind may take nothing at all before it is disconnected.
+    #[arg(long, env = "RAGCAST_SLOW_SOCKET_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub slow_socket_timeout_ms: u64,
 
     /// Milliseconds between two Engine.IO pings (socket.io's default).
     #[arg(long, env = "RAGCAST_PING_INTERVAL_MS", default_value_t = 25_000,
@@ -95,6 +107,26 @@ pub struct ServerArgs {
 const DEFAULT_WEB_DIR: &str = "examples/web/dist";
 
 impl ServerArgs {
+    /// socketioxide's queue per socket, and the outbox behind it: `--socket-buffer` in all.
+    pub fn socket_queues(&self) -> Result<(usize, OutboxSettings), SettingError> {
+        let total = self.socket_buffer as usize;
+        let high_water = self.socket_high_water.map_or(total / 8, |h| h as usize);
+        if high_water >= total {
+            return Err(SettingError::new(
+                "--socket-high-water",
+                "RAGCAST_SOCKET_HIGH_WATER",
+                "must be less than --socket-buffer",
+            ));
+        }
+        Ok((
+            high_water,
+            OutboxSettings {
+                max_waiting: total - high_water,
+                stall_limit: Duration::from_millis(self.slow_socket_timeout_ms),
+            },
+        ))
+    }
+
     pub fn timings(&self) -> EngineTimings {
         EngineTimings {
             ping_interval: Duration::from_millis(self.ping_interval_ms),

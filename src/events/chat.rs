@@ -10,7 +10,9 @@ use super::session::admit;
 use crate::broadcast::send_to_socket;
 use crate::chat::{ChatService, Origin, Started};
 use crate::protocol::names;
-use crate::protocol::payloads::{parse, ChatRef, MessageRef, ResumeMessage, SendMessage};
+use crate::protocol::payloads::{
+    parse, ChatRef, MessageRef, ResumeFrom, ResumeMessage, SendMessage,
+};
 
 #[derive(Serialize)]
 struct Sent {
@@ -51,9 +53,14 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
     if let Started::Duplicate { received } = &started {
         // To the sender alone: the first message's ids, then what a resume would send.
         send_to_socket(socket, names::MESSAGE_RECEIVED, received);
-        chat.replay(socket, received.message_id, None, &session.caller())
-            .await
-            .map_err(|e| EventError::chat(e, chat_id))?;
+        chat.replay(
+            socket,
+            received.message_id,
+            ResumeFrom::WHOLE_SNAPSHOT,
+            &session.caller(),
+        )
+        .await
+        .map_err(|e| EventError::chat(e, chat_id))?;
     }
     Ok(Sent {
         chat_id,
@@ -94,11 +101,9 @@ async fn resume(
     data: Value,
 ) -> Result<MessageAck, EventError> {
     let session = admit(socket, names::RESUME_MESSAGE)?;
-    let ResumeMessage {
-        message_id,
-        after_index,
-    } = parse(data)?;
-    chat.replay(socket, message_id.0, after_index, &session.caller())
+    let resume: ResumeMessage = parse(data)?;
+    let message_id = resume.message_id;
+    chat.replay(socket, message_id.0, resume.from(), &session.caller())
         .await
         .map_err(|e| EventError::message(e, message_id.0))?;
     Ok(MessageAck {

@@ -16,7 +16,7 @@ use super::{chat, expiry, projects, refresh, tasks};
 use crate::auth::{
     Authenticator, Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings,
 };
-use crate::broadcast::send_to_socket;
+use crate::broadcast::{send_to_socket, Outbox, OutboxSettings};
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
@@ -143,8 +143,11 @@ pub async fn prepare(
     State(cluster): State<Cluster>,
     State(chat): State<ChatService>,
     State(authenticator): State<Arc<Authenticator>>,
+    State(outbox): State<OutboxSettings>,
 ) -> Result<(), std::convert::Infallible> {
     let session = session_of(&socket);
+    // Before the connect ack and any room: every event to this socket passes through it.
+    socket.extensions.insert(Outbox::new(outbox));
     socket.join(rooms::socket(socket.id));
     if cluster.is_multi_node() {
         socket.join(cluster.node_room().to_owned());

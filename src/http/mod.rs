@@ -5,6 +5,7 @@ mod chats;
 mod detach;
 mod documents;
 mod extract;
+mod messages;
 mod notifications;
 mod openapi;
 mod operations;
@@ -100,5 +101,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/chats/{id}/messages",
             get(chats::messages).post(chats::send),
         )
+        .route("/api/messages/{id}", get(messages::show))
+        .route("/api/messages/{id}/cancel", post(messages::cancel))
         .with_state(state)
 }

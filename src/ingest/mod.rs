@@ -27,7 +27,7 @@ use entities::document;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Semaphore;
 
-use crate::broadcast::{Audience, Broadcaster};
+use crate::broadcast::{Audience, Broadcaster, Fold};
 use crate::embed::Embedder;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
@@ -269,7 +269,8 @@ impl Ingestor {
         progress: i32,
         error: Option<String>,
     ) {
-        self.inner.broadcaster.send(
+        // A socket that is behind needs only a document's latest status.
+        self.inner.broadcaster.send_folded(
             &Audience::room(rooms::project(doc.project_id)),
             names::DOCUMENT_STATUS,
             &DocumentStatusEvent {
@@ -280,6 +281,7 @@ impl Ingestor {
                 progress,
                 error,
             },
+            Fold::Latest(doc.id),
         );
     }
 

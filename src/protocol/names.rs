@@ -40,6 +40,7 @@ pub const MESSAGE_SOURCES: &str = "message_sources";
 pub const MESSAGE_TOKEN: &str = "message_token";
 pub const MESSAGE_REASONING: &str = "message_reasoning";
 pub const MESSAGE_COMPLETE: &str = "message_complete";
+pub const MESSAGE_SNAPSHOT: &str = "message_snapshot";
 pub const AI_PROGRESS: &str = "ai_progress";
 pub const DOCUMENT_STATUS: &str = "document_status";
 pub const PROJECT_UPDATE: &str = "project_update";
@@ -58,6 +59,7 @@ pub const SERVER_EVENTS: &[&str] = &[
     MESSAGE_TOKEN,
     MESSAGE_REASONING,
     MESSAGE_COMPLETE,
+    MESSAGE_SNAPSHOT,
     AI_PROGRESS,
     DOCUMENT_STATUS,
     PROJECT_UPDATE,

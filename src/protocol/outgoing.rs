@@ -162,3 +162,30 @@ impl Serialize for UpdateKind {
         serializer.serialize_str(self.as_str())
     }
 }
+
+/// A `message_token` / `message_reasoning` as a socket that fell behind gets it: the pieces
+/// `from_index..=index` joined (PROTOCOL §8). `from_index` is left out when it is one piece.
+#[derive(Debug, Serialize)]
+pub struct MergedPiece<'a> {
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub token: &'a str,
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_index: Option<usize>,
+}
+
+/// `message_snapshot`: everything a stream sent after `after_index` so far, in one event
+/// (PROTOCOL §8), then the live tail or `message_complete`.
+#[derive(Debug, Serialize)]
+pub struct MessageSnapshot<'a> {
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub content: String,
+    pub reasoning: String,
+    /// The last token's index; `None` before the first token.
+    pub last_index: Option<usize>,
+    pub last_reasoning_index: Option<usize>,
+    pub sources: &'a [Source],
+    pub status: crate::store::MessageStatus,
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::AppError;
@@ -203,8 +203,36 @@ impl Payload for TaskRef {
 pub struct ResumeMessage {
     pub message_id: Id,
     pub after_index: Option<u64>,
+    /// One `message_snapshot` instead of the events one by one (PROTOCOL §8).
+    #[serde(default)]
+    pub compact: bool,
 }
 impl Payload for ResumeMessage {}
+
+impl ResumeMessage {
+    pub fn from(&self) -> ResumeFrom {
+        ResumeFrom {
+            after_index: self.after_index,
+            compact: self.compact,
+        }
+    }
+}
+
+/// Where a resume starts, and whether it wants one snapshot or the events one by one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeFrom {
+    pub after_index: Option<u64>,
+    #[serde(default)]
+    pub compact: bool,
+}
+
+impl ResumeFrom {
+    /// From the start, as one snapshot: what a repeated `client_message_id` gets.
+    pub const WHOLE_SNAPSHOT: ResumeFrom = ResumeFrom {
+        after_index: None,
+        compact: true,
+    };
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Ping {

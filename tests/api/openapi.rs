@@ -24,6 +24,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/projects/{id}/updates"),
     ("get", "/api/chats/{id}/messages"),
     ("post", "/api/chats/{id}/messages"),
+    ("get", "/api/messages/{id}"),
+    ("post", "/api/messages/{id}/cancel"),
 ];
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 import { io } from "socket.io-client";
 import { api, type Chat, type Doc, type Project, type Source } from "./api";
-import { Reply } from "./reply";
+import { Reply, type Snapshot } from "./reply";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
@@ -49,7 +49,9 @@ async function rejoinAndResume() {
   for (const reply of state.replies.values()) {
     if (reply.complete) continue;
     const after = reply.lastIndex();
-    socket.emit("resume_message", after == null ? { message_id: reply.messageId } : { message_id: reply.messageId, after_index: after });
+    reply.resumedAfter = after;
+    // Compact: one `message_snapshot` with everything missed, then the live tail.
+    socket.emit("resume_message", after == null ? { message_id: reply.messageId, compact: true } : { message_id: reply.messageId, after_index: after, compact: true });
   }
 }
 
@@ -237,12 +239,13 @@ socket.on("message_received", (r: Received) => replyFor(r.chat_id, r.message_id)
 socket.on("message_sources", (s: { chat_id: number; message_id: number; sources: Source[] }) =>
   replyFor(s.chat_id, s.message_id).setSources(s.sources),
 );
-socket.on("message_token", (t: { chat_id: number; message_id: number; token: string; index: number }) =>
-  replyFor(t.chat_id, t.message_id).token(t.index, t.token),
-);
-socket.on("message_reasoning", (t: { chat_id: number; message_id: number; token: string; index: number }) =>
-  replyFor(t.chat_id, t.message_id).reason(t.index, t.token),
-);
+type Piece = { chat_id: number; message_id: number; token: string; index: number; from_index?: number };
+socket.on("message_token", (t: Piece) => replyFor(t.chat_id, t.message_id).token(t.index, t.token, t.from_index));
+socket.on("message_reasoning", (t: Piece) => replyFor(t.chat_id, t.message_id).reason(t.index, t.token, t.from_index));
+socket.on("message_snapshot", (s: Snapshot) => {
+  const reply = replyFor(s.chat_id, s.message_id);
+  reply.snapshot(s, reply.resumedAfter);
+});
 type Complete = { chat_id: number; message_id: number; content: string; metadata: { tokens: number; finish_reason: string; first_token_ms: number | null; duration_ms: number } };
 socket.on("message_complete", (c: Complete) => {
   replyFor(c.chat_id, c.message_id).finish(c.content, c.metadata);

@@ -1,10 +1,28 @@
-// One assistant reply as it streams: tokens by index (a replayed token is the same token),
-// reasoning in a collapsible block, sources linked from the `[n]` citations.
+// One assistant reply as it streams: tokens by index (a replayed token is the same token; a
+// merged one, `from_index..index`, fills its whole range), reasoning in a collapsible block,
+// sources linked from the `[n]` citations.
 
 import type { Source } from "./api";
 
 const escape = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+export type Snapshot = {
+  chat_id: number;
+  message_id: number;
+  content: string;
+  reasoning: string;
+  last_index: number | null;
+  last_reasoning_index: number | null;
+  sources: Source[];
+  status: string;
+};
+
+/** `text` at slot `from`, and empty slots up to `to`, so the slots stay aligned with indexes. */
+function fill(slots: string[], from: number, to: number, text: string) {
+  slots[from] = text;
+  for (let i = from + 1; i <= to; i++) slots[i] = "";
+}
 
 export class Reply {
   readonly el: HTMLElement;
@@ -26,6 +44,9 @@ export class Reply {
       <div class="meta"></div>`;
   }
 
+  /** Where the last `resume_message` started, for its snapshot. */
+  resumedAfter: number | null = null;
+
   /** The last index received: what `resume_message` asks after. */
   lastIndex(): number | null {
     return this.tokens.length ? this.tokens.length - 1 : null;
@@ -42,13 +63,31 @@ export class Reply {
       .join("");
   }
 
-  token(index: number, token: string) {
-    this.tokens[index] = token;
+  token(index: number, token: string, fromIndex = index) {
+    fill(this.tokens, fromIndex, index, token);
     this.render();
   }
 
-  reason(index: number, token: string) {
-    this.reasoning[index] = token;
+  reason(index: number, token: string, fromIndex = index) {
+    fill(this.reasoning, fromIndex, index, token);
+    this.showReasoning();
+  }
+
+  /** A compact resume's `message_snapshot`: everything after `after` so far, in one piece. */
+  snapshot(s: Snapshot, after: number | null) {
+    this.setSources(s.sources);
+    const start = after == null ? 0 : after + 1;
+    this.tokens.length = Math.min(this.tokens.length, start);
+    if (s.last_index != null && s.last_index >= start) fill(this.tokens, start, s.last_index, s.content);
+    if (after == null && s.last_reasoning_index != null) {
+      this.reasoning = [];
+      fill(this.reasoning, 0, s.last_reasoning_index, s.reasoning);
+      this.showReasoning();
+    }
+    this.render();
+  }
+
+  private showReasoning() {
     const block = this.el.querySelector<HTMLDetailsElement>(".reasoning")!;
     block.hidden = false;
     block.querySelector("pre")!.textContent = this.reasoning.join("");

@@ -170,6 +170,35 @@ describe("three processes as one server", { skip: skipReason ?? false }, () => {
     back.disconnect();
   });
 
+  test("a compact resume on another node mid-stream: one snapshot, then the live tail from the next index", async () => {
+    const [a, b] = cluster.nodes;
+    const { project, chat } = await seedProject(a.url, [{ filename: "long.txt", content: LONG_DOC }]);
+    const sender = await connect(a.url, "websocket");
+    const ack = await request(sender, "send_message", { chat_id: chat.id, message: "water facts", top_k: 10 });
+    await nextEvent(sender, "message_token", (d) => d.message_id === ack.message_id && d.index >= 10);
+    const back = await connect(b.url, "websocket");
+    await request(back, "join_project", { project_id: project.id });
+    await request(back, "resume_message", { message_id: ack.message_id, after_index: 3, compact: true });
+    const snapshot = await nextEvent(back, "message_snapshot", (d) => d.message_id === ack.message_id);
+    assert.equal(snapshot.status, "streaming");
+    assert.ok(snapshot.last_index >= 10);
+    assert.ok(snapshot.sources.length > 0);
+    const complete = await nextEvent(back, "message_complete", (d) => d.message_id === ack.message_id, 30000);
+    const at = back.events.findIndex((e) => e.event === "message_snapshot");
+    const tail = back.events.slice(at + 1).filter((e) => e.event === "message_token").map((e) => e.data);
+    tail.forEach((t, i) => assert.equal(t.index, snapshot.last_index + 1 + i, "the tail follows the snapshot"));
+    const head = sender.events.filter((e) => e.event === "message_token" && e.data.index <= 3).map((e) => e.data.token).join("");
+    assert.equal(head + snapshot.content + tail.map((t) => t.token).join(""), complete.content);
+    // After the end, from any node: the snapshot of the stored reply, then message_complete.
+    const late = await connect(b.url, "polling");
+    await request(late, "resume_message", { message_id: ack.message_id, compact: true });
+    const stored = await nextEvent(late, "message_snapshot", (d) => d.message_id === ack.message_id);
+    assert.equal(stored.content, complete.content);
+    assert.equal(stored.status, "complete");
+    assert.deepEqual(await nextEvent(late, "message_complete", (d) => d.message_id === ack.message_id), complete);
+    for (const s of [sender, back, late]) s.disconnect();
+  });
+
   test("the same client_message_id sent to two nodes at once is stored once", async () => {
     const [a, b] = cluster.nodes;
     const { chat } = await seedProject(a.url);

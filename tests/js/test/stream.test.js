@@ -133,10 +133,15 @@ for (const transport of TRANSPORTS) {
       assert.equal(received.length, 1);
       assert.equal(received[0].data.user_message_id, first.user_message_id);
       assert.equal(received[0].data.client_message_id, "c-1");
-      // The sender gets the replay; the room gets nothing new.
+      // The sender gets the replay, compact: one snapshot, then the same complete; the room
+      // gets nothing new.
       const completes = () => sender.events.filter((e) => e.event === "message_complete" && e.data.message_id === first.message_id);
       await waitFor(() => completes().length === 2);
       assert.deepEqual(completes()[1].data, done);
+      const snapshot = await nextEvent(sender, "message_snapshot", (d) => d.message_id === first.message_id);
+      assert.equal(snapshot.content, done.content);
+      assert.equal(snapshot.status, "complete");
+      assert.equal(snapshot.last_index, done.metadata.tokens - 1);
       await sleep(100);
       assert.equal(roommate.events.length, before);
       const stored = (await api(server.url, "GET", `/api/chats/${chat.id}/messages`)).body;

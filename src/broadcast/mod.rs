@@ -1,8 +1,9 @@
 //! Sending server events, with every failure handled on purpose.
 //!
-//! socketioxide's emit fails when a socket's outgoing buffer is full. A dropped token would leave
-//! a hole in that client's stream, so such a socket is disconnected (logged and counted): the
-//! client reconnects and `resume_message` gives it exactly what it missed.
+//! Each socket's events pass through its `Outbox`: straight to socketioxide while the socket
+//! keeps up, waiting (tokens merged) while it does not, and a socket that stays behind is
+//! disconnected (logged and counted): the client reconnects and `resume_message` gives it
+//! exactly what it missed.
 //!
 //! With several nodes, this node's sockets get the event directly and the other nodes' sockets
 //! through the Redis adapter: one queue, forwarded in order, so every receiver sees a stream's
@@ -12,13 +13,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod outbox;
+
+pub use outbox::{Delivery, Fold, Outbox, OutboxSettings};
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
-use socketioxide::{SendError, SocketError};
+use socketioxide::SocketError;
 use tokio::sync::mpsc;
 
 use crate::cluster::Cluster;
+use crate::protocol::outgoing::MessageToken;
 use crate::rooms;
 use crate::socket::{Io, Socket};
 
@@ -111,13 +117,30 @@ impl Broadcaster {
         }
     }
 
-    /// Sends `event` to every socket of the audience, in this process; returns how many got it.
-    /// Synchronous, so a caller holding a lock keeps the order of its events.
+    /// Sends `event` to every socket of the audience (here, and through the other nodes);
+    /// returns how many of this node's sockets got it or have it waiting. Synchronous, so a
+    /// caller holding a lock keeps the order of its events.
     pub fn send<T: Serialize + ?Sized>(
         &self,
         audience: &Audience,
         event: &str,
         payload: &T,
+    ) -> usize {
+        self.send_folded(audience, event, payload, Fold::Keep)
+    }
+
+    /// `send` for a stream's piece: a socket that fell behind gets consecutive pieces merged.
+    pub fn send_piece(&self, audience: &Audience, event: &str, piece: &MessageToken<'_>) -> usize {
+        self.send_folded(audience, event, piece, Fold::Piece(piece))
+    }
+
+    /// `send`, saying how the event may be folded while it waits for a socket that fell behind.
+    pub fn send_folded<T: Serialize + ?Sized>(
+        &self,
+        audience: &Audience,
+        event: &str,
+        payload: &T,
+        fold: Fold<'_>,
     ) -> usize {
         let Some(io) = self.io.get() else {
             return 0;
@@ -140,7 +163,7 @@ impl Broadcaster {
         };
         let delivered = sockets
             .iter()
-            .filter(|socket| emit(socket, event, &*encoded))
+            .filter(|socket| reaches(deliver(socket, event, &encoded, fold)))
             .count();
         // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
         count_out(event, delivered);
@@ -203,18 +226,19 @@ async fn forward(
     }
 }
 
-/// Disconnects a socket whose buffer overflowed. The disconnect packet itself needs room in that
-/// buffer, so until the client drains it the socket is out of every room (nothing more reaches
-/// it: no hole in its stream) and the disconnect is retried. A client that never reads is closed
-/// by the Engine.IO heartbeat, whose ping cannot be queued either.
-fn disconnect_when_possible(socket: &Socket, event: &str) {
+/// Disconnects a socket that fell too far behind. The disconnect packet itself needs room in
+/// its full queue, so until the client drains it the socket is out of every room (nothing more
+/// reaches it: no hole in its stream) and the disconnect is retried. A client that never reads
+/// is closed by the stall guard and the Engine.IO heartbeat, whose ping cannot be queued either.
+fn disconnect_slow(socket: &Socket, event: &str, why: &'static str) {
     if socket.extensions.insert(Overflowed).is_some() {
-        return; // already on its way out (a direct send, such as an ack, found it full again)
+        return; // already on its way out
     }
     metrics::counter!("ragcast_emit_overflow_total").increment(1);
     tracing::warn!(
         sid = %socket.id,
         event,
+        why,
         "outgoing buffer full: the client is not reading fast enough; disconnecting it so it reconnects and resumes"
     );
     socket.leave_all();
@@ -232,45 +256,40 @@ fn disconnect_when_possible(socket: &Socket, event: &str) {
     });
 }
 
-/// Marks a socket being disconnected for an overflow, so that it is counted, logged and retried once.
+/// Marks a socket being disconnected for being slow, so that it is counted, logged and retried once.
 #[derive(Clone)]
 struct Overflowed;
 
 /// Past the Engine.IO heartbeat (ping interval + timeout), which closes a client that never reads.
 const DISCONNECT_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
-/// How long a replay waits for a full socket buffer to drain before giving up on the socket.
-const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Emits to one socket, waiting while its buffer is full (for replays, which nothing else
-/// interleaves with). A socket that stays full for `DRAIN_WAIT` is disconnected.
-pub async fn send_when_ready<T: Serialize + ?Sized>(
-    socket: &Socket,
-    event: &str,
-    payload: &T,
-) -> bool {
-    let started = std::time::Instant::now();
-    loop {
-        match socket.emit(event, payload) {
-            Ok(()) => {
-                count_out(event, 1);
-                return true;
-            }
-            Err(SendError::Socket(SocketError::InternalChannelFull))
-                if started.elapsed() < DRAIN_WAIT =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            Err(_) => return send_to_socket(socket, event, payload),
+/// Sends to one socket through its outbox (waiting, merged, while it is behind). Returns
+/// whether it was sent or is waiting; `false` once the socket is closed or being disconnected.
+pub fn send_to_socket<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> bool {
+    let encoded = match serde_json::value::to_raw_value(payload) {
+        Ok(raw) => raw,
+        Err(e) => {
+            tracing::error!(event, "cannot serialize event: {e}");
+            return false;
         }
-    }
+    };
+    let reached = reaches(deliver(socket, event, &encoded, Fold::Keep));
+    count_out(event, usize::from(reached));
+    reached
 }
 
-/// Emits to one socket; a full buffer disconnects it so the client resumes. Returns whether sent.
-pub fn send_to_socket<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> bool {
-    let sent = emit(socket, event, payload);
-    count_out(event, usize::from(sent));
-    sent
+/// `send_to_socket` for a stream's piece: merged with the one before while the socket is behind.
+pub fn send_piece_to_socket(socket: &Socket, event: &str, piece: &MessageToken<'_>) -> bool {
+    let encoded = match serde_json::value::to_raw_value(piece) {
+        Ok(raw) => raw,
+        Err(e) => {
+            tracing::error!(event, "cannot serialize event: {e}");
+            return false;
+        }
+    };
+    let reached = reaches(deliver(socket, event, &encoded, Fold::Piece(piece)));
+    count_out(event, usize::from(reached));
+    reached
 }
 
 fn count_out(event: &str, delivered: usize) {
@@ -280,18 +299,18 @@ fn count_out(event: &str, delivered: usize) {
     }
 }
 
-/// One emit with the overflow policy; not counted (callers count).
-fn emit<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> bool {
-    match socket.emit(event, payload) {
-        Ok(()) => true,
-        Err(SendError::Socket(SocketError::Closed)) => false,
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            disconnect_when_possible(socket, event);
-            false
-        }
-        Err(SendError::Serialize(e)) => {
-            tracing::error!(event, "cannot serialize event: {e}");
-            false
-        }
+fn reaches(delivery: Delivery) -> bool {
+    matches!(delivery, Delivery::Sent | Delivery::Waiting)
+}
+
+/// One event to one socket, through its outbox; not counted (callers count).
+fn deliver(socket: &Socket, event: &str, payload: &RawValue, fold: Fold<'_>) -> Delivery {
+    match socket.extensions.get::<Outbox>() {
+        Some(outbox) => outbox.send(socket, event, payload, fold),
+        // Every socket gets its outbox before its connect ack; none is in a room before that.
+        None => match socket.emit(event, payload) {
+            Ok(()) => Delivery::Sent,
+            Err(_) => Delivery::Closed,
+        },
     }
 }

@@ -1,0 +1,397 @@
+//! A socket's outbox: where events wait for a socket that cannot keep up, in front of
+//! socketioxide's per-socket queue (which counts packets and cannot be looked into or changed).
+//!
+//! While socketioxide's queue for a socket has room (`--socket-high-water` packets), events go
+//! straight into it. Once it is full they wait here, in order, and one task per waiting socket
+//! hands them on as the queue drains. While they wait, consecutive pieces of one stream
+//! (`message_token`, `message_reasoning`) merge into one event covering `from_index..=index`, a
+//! newer `document_status` of a document replaces the older one, and `typing` is dropped. Other
+//! sockets, and the stream itself, never wait for a slow socket. A socket whose outbox holds more
+//! than `max_waiting` events, or hands nothing on for `stall_limit`, is disconnected: its client
+//! reconnects and resumes.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use socketioxide::{SendError, SocketError};
+
+use crate::protocol::outgoing::{MergedPiece, MessageToken};
+use crate::socket::Socket;
+
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxSettings {
+    /// Events (after merging) that may wait for one socket; past it the socket is disconnected.
+    pub max_waiting: usize,
+    /// How long a socket's waiting events may make no progress before it is disconnected.
+    pub stall_limit: Duration,
+}
+
+/// How an event may be folded into others while it waits for a slow socket.
+#[derive(Clone, Copy)]
+pub enum Fold<'a> {
+    /// Waits as it is.
+    Keep,
+    /// A piece of a stream: merges into the waiting piece of the same stream and event just
+    /// before it.
+    Piece(&'a MessageToken<'a>),
+    /// Replaces a waiting event with the same key (a document's `document_status`).
+    Latest(i64),
+    /// Not worth waiting for (`typing`): dropped while the socket is behind.
+    Droppable,
+}
+
+/// What became of one event for one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handed to socketioxide.
+    Sent,
+    /// Waiting in the outbox (maybe merged into, or replacing, another).
+    Waiting,
+    /// Dropped on purpose (`Fold::Droppable`) while the socket is behind.
+    Dropped,
+    /// The socket is closed or being disconnected; nothing more reaches it.
+    Closed,
+}
+
+/// One socket's outbox, kept in the socket's extensions.
+#[derive(Clone)]
+pub struct Outbox {
+    queue: Arc<Mutex<Queue>>,
+    settings: OutboxSettings,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    /// A task is handing the waiting events on.
+    draining: bool,
+    /// Disconnected for being too slow: everything is refused from now on.
+    closed: bool,
+}
+
+enum Waiting {
+    Event {
+        event: String,
+        payload: Box<RawValue>,
+        /// `Fold::Latest`'s key.
+        latest: Option<i64>,
+    },
+    Pieces {
+        event: String,
+        chat_id: i64,
+        message_id: i64,
+        text: String,
+        from_index: usize,
+        index: usize,
+    },
+}
+
+/// Why handing on stopped.
+enum Stop {
+    /// socketioxide's queue is full again.
+    Full,
+    Closed,
+}
+
+/// How long the handing-on task first sleeps, and at most, while the socket's queue is full.
+const MIN_PAUSE: Duration = Duration::from_millis(2);
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+impl Outbox {
+    pub fn new(settings: OutboxSettings) -> Self {
+        Self {
+            queue: Arc::default(),
+            settings,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A poisoned queue is still a list of events: the panic was elsewhere.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `event` to `socket` now, or keeps it waiting (folded per `fold`) behind what already
+    /// waits. Synchronous: the caller's order is the socket's order.
+    pub fn send(
+        &self,
+        socket: &Socket,
+        event: &str,
+        payload: &RawValue,
+        fold: Fold<'_>,
+    ) -> Delivery {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Delivery::Closed;
+        }
+        if queue.waiting.is_empty() {
+            match emit_raw(socket, event, payload) {
+                Ok(()) => return Delivery::Sent,
+                Err(Stop::Closed) => return Delivery::Closed,
+                Err(Stop::Full) => {}
+            }
+        }
+        let delivery = queue.push(event, payload, fold);
+        if queue.waiting.len() > self.settings.max_waiting {
+            queue.close();
+            drop(queue);
+            super::disconnect_slow(socket, event, "too many events waiting");
+            return Delivery::Closed;
+        }
+        if !queue.draining && !queue.waiting.is_empty() {
+            queue.draining = true;
+            metrics::gauge!("ragcast_sockets_behind").increment(1.0);
+            tracing::debug!(sid = %socket.id, event, "socket behind: its events wait, tokens merge");
+            tokio::spawn(hand_on(socket.clone(), self.clone()));
+        }
+        delivery
+    }
+}
+
+impl Queue {
+    fn push(&mut self, event: &str, payload: &RawValue, fold: Fold<'_>) -> Delivery {
+        match fold {
+            Fold::Droppable => {
+                metrics::counter!("ragcast_outbox_dropped_total", "event" => event.to_owned())
+                    .increment(1);
+                return Delivery::Dropped;
+            }
+            Fold::Piece(piece) => {
+                if let Some(Waiting::Pieces {
+                    event: last_event,
+                    message_id,
+                    text,
+                    index,
+                    ..
+                }) = self.waiting.back_mut()
+                {
+                    if last_event.as_str() == event
+                        && *message_id == piece.message_id
+                        && *index + 1 == piece.index
+                    {
+                        text.push_str(piece.token);
+                        *index = piece.index;
+                        metrics::counter!("ragcast_outbox_merged_total").increment(1);
+                        return Delivery::Waiting;
+                    }
+                }
+                self.waiting.push_back(Waiting::Pieces {
+                    event: event.to_owned(),
+                    chat_id: piece.chat_id,
+                    message_id: piece.message_id,
+                    text: piece.token.to_owned(),
+                    from_index: piece.index,
+                    index: piece.index,
+                });
+                return Delivery::Waiting;
+            }
+            Fold::Latest(key) => {
+                let older = self.waiting.iter().position(|w| {
+                    matches!(w, Waiting::Event { event: e, latest: Some(k), .. } if e.as_str() == event && *k == key)
+                });
+                // The newer one takes the older one's place at the back: nothing overtakes it.
+                if let Some(older) = older {
+                    self.waiting.remove(older);
+                    metrics::counter!("ragcast_outbox_replaced_total").increment(1);
+                }
+            }
+            Fold::Keep => {}
+        }
+        self.waiting.push_back(Waiting::Event {
+            event: event.to_owned(),
+            payload: payload.to_owned(),
+            latest: match fold {
+                Fold::Latest(key) => Some(key),
+                _ => None,
+            },
+        });
+        Delivery::Waiting
+    }
+
+    /// Hands waiting events to socketioxide until its queue is full again or none is left.
+    fn hand_on(&mut self, socket: &Socket) -> Result<(), Stop> {
+        while let Some(front) = self.waiting.front() {
+            let sent = match front {
+                Waiting::Event { event, payload, .. } => emit_raw(socket, event, payload),
+                Waiting::Pieces {
+                    event,
+                    chat_id,
+                    message_id,
+                    text,
+                    from_index,
+                    index,
+                } => emit(
+                    socket,
+                    event,
+                    &MergedPiece {
+                        chat_id: *chat_id,
+                        message_id: *message_id,
+                        token: text,
+                        index: *index,
+                        from_index: (from_index != index).then_some(*from_index),
+                    },
+                ),
+            };
+            sent?;
+            self.waiting.pop_front();
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.waiting.clear();
+    }
+}
+
+/// The task that hands a slow socket's events on while socketioxide's queue drains, backing
+/// off while it stays full; it ends when nothing waits any more.
+async fn hand_on(socket: Socket, outbox: Outbox) {
+    let mut pause = MIN_PAUSE;
+    let mut progress_at = Instant::now();
+    loop {
+        tokio::time::sleep(pause).await;
+        let mut queue = outbox.lock();
+        let before = queue.waiting.len();
+        let result = queue.hand_on(&socket);
+        let done = queue.waiting.is_empty() || matches!(result, Err(Stop::Closed));
+        if done {
+            queue.waiting.clear();
+            queue.draining = false;
+            metrics::gauge!("ragcast_sockets_behind").decrement(1.0);
+            return;
+        }
+        if queue.waiting.len() < before {
+            progress_at = Instant::now();
+            pause = MIN_PAUSE;
+        } else {
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+        if progress_at.elapsed() >= outbox.settings.stall_limit {
+            queue.close();
+            queue.draining = false;
+            drop(queue);
+            metrics::gauge!("ragcast_sockets_behind").decrement(1.0);
+            super::disconnect_slow(
+                &socket,
+                "-",
+                "nothing could be sent for the slow-socket timeout",
+            );
+            return;
+        }
+    }
+}
+
+fn emit_raw(socket: &Socket, event: &str, payload: &RawValue) -> Result<(), Stop> {
+    emit(socket, event, payload)
+}
+
+fn emit<T: serde::Serialize + ?Sized>(
+    socket: &Socket,
+    event: &str,
+    payload: &T,
+) -> Result<(), Stop> {
+    match socket.emit(event, payload) {
+        Ok(()) => Ok(()),
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(Stop::Full),
+        Err(SendError::Socket(SocketError::Closed)) => Err(Stop::Closed),
+        Err(SendError::Serialize(e)) => {
+            // A payload that does not serialise is a bug; skipping it keeps the socket going.
+            tracing::error!(event, "cannot serialize event: {e}");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    fn piece(message_id: i64, index: usize, token: &str) -> MessageToken<'_> {
+        MessageToken {
+            chat_id: 1,
+            message_id,
+            token,
+            index,
+        }
+    }
+
+    /// One waiting event: its name, its payload (or joined text), and a merge's index range.
+    type Seen = (String, String, Option<(usize, usize)>);
+
+    fn waiting(queue: &Queue) -> Vec<Seen> {
+        queue
+            .waiting
+            .iter()
+            .map(|w| match w {
+                Waiting::Event { event, payload, .. } => {
+                    (event.clone(), payload.get().to_owned(), None)
+                }
+                Waiting::Pieces {
+                    event,
+                    text,
+                    from_index,
+                    index,
+                    ..
+                } => (event.clone(), text.clone(), Some((*from_index, *index))),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_pieces_of_one_stream_merge_and_anything_else_starts_a_new_run() {
+        let mut queue = Queue::default();
+        let payload = raw("{}");
+        for (i, token) in ["a ", "b ", "c "].into_iter().enumerate() {
+            let p = piece(7, i, token);
+            queue.push("message_token", &payload, Fold::Piece(&p));
+        }
+        queue.push("message_sources", &raw(r#"{"x":1}"#), Fold::Keep);
+        let other_stream = piece(8, 0, "z");
+        queue.push("message_token", &payload, Fold::Piece(&other_stream));
+        let reasoning = piece(8, 0, "r");
+        queue.push("message_reasoning", &payload, Fold::Piece(&reasoning));
+        let next = piece(8, 1, "y");
+        queue.push("message_token", &payload, Fold::Piece(&next));
+        assert_eq!(
+            waiting(&queue),
+            vec![
+                ("message_token".into(), "a b c ".into(), Some((0, 2))),
+                ("message_sources".into(), r#"{"x":1}"#.into(), None),
+                ("message_token".into(), "z".into(), Some((0, 0))),
+                ("message_reasoning".into(), "r".into(), Some((0, 0))),
+                ("message_token".into(), "y".into(), Some((1, 1))),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_newer_status_of_a_document_replaces_the_waiting_one_and_typing_is_dropped() {
+        let mut queue = Queue::default();
+        queue.push("document_status", &raw(r#"{"p":10}"#), Fold::Latest(3));
+        queue.push("document_status", &raw(r#"{"other":1}"#), Fold::Latest(4));
+        queue.push("project_update", &raw("{}"), Fold::Keep);
+        assert_eq!(
+            queue.push("typing", &raw("{}"), Fold::Droppable),
+            Delivery::Dropped
+        );
+        queue.push("document_status", &raw(r#"{"p":90}"#), Fold::Latest(3));
+        let events: Vec<String> = waiting(&queue)
+            .into_iter()
+            .map(|(event, payload, _)| format!("{event} {payload}"))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                r#"document_status {"other":1}"#,
+                "project_update {}",
+                r#"document_status {"p":90}"#
+            ]
+        );
+    }
+}

@@ -1,0 +1,156 @@
+// A receiver that falls behind gets a stream's tokens merged instead of being disconnected,
+// while the others get every token one by one (issue 17, PROTOCOL §8); one that never reads is
+// still disconnected after the slow-socket timeout.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import WebSocket from "ws";
+import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep } from "./helpers.js";
+
+/** 600 sentences, all relevant to "rivers water": a built-in answer of more than 3 000 tokens. */
+const RIVERS = Array.from({ length: 600 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
+
+function rssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+}
+
+/** The receiver process (receiver.mjs) and a promise of its one result line. */
+async function receiverProcess(url, projectId, transport) {
+  const child = spawn(process.execPath, [new URL("../receiver.mjs", import.meta.url).pathname, url, String(projectId), transport], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const iterator = lines[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  assert.equal(first.value, "ready");
+  const result = iterator.next().then(({ value }) => JSON.parse(value));
+  return { child, result };
+}
+
+/** The merged tokens' ranges cover 0..last once each, in order. */
+function assertRangesCover(tokens, last) {
+  let next = 0;
+  for (const t of tokens) {
+    const from = t.from_index ?? t.index;
+    assert.equal(from, next, `a gap or an overlap at ${next}: ${JSON.stringify({ from, index: t.index })}`);
+    assert.ok(t.index >= from);
+    next = t.index + 1;
+  }
+  assert.equal(next, last + 1);
+}
+
+test("a receiver paused for 2 s gets the stream's tokens merged, not a disconnect; the others get all 3 000", async () => {
+  const server = await startServer({
+    RAGCAST_SOCKET_BUFFER: "2048",
+    RAGCAST_SOCKET_HIGH_WATER: "256",
+    RAGCAST_POLLING_MAX_PACKETS: "256",
+    RAGCAST_BUILTIN_MAX_TOKENS: "3000",
+    RAGCAST_BUILTIN_TOKEN_DELAY_MS: "1",
+    RAGCAST_CHUNK_SIZE: "4000",
+  });
+  const { project, chat } = await seedProject(server.url, [{ filename: "rivers.txt", content: RIVERS }]);
+  // Over long-polling the paused process's events pile up in the server however large the
+  // kernel's socket buffers are: it asks for no more until it runs again.
+  const slow = await receiverProcess(server.url, project.id, "polling");
+  const fast = [await connect(server.url, "websocket"), await connect(server.url, "polling")];
+  for (const socket of fast) assert.equal((await request(socket, "join_project", { project_id: project.id })).ok, true);
+  const rssBefore = rssMiB(server.proc.pid);
+
+  const started = await api(server.url, "POST", `/api/chats/${chat.id}/messages?wait=false`, { message: "rivers water", top_k: 50 });
+  assert.equal(started.status, 202);
+  const messageId = started.body.message_id;
+  await nextEvent(fast[0], "message_token", (d) => d.message_id === messageId && d.index >= 100);
+  slow.child.kill("SIGSTOP");
+  await sleep(2000);
+  let rssPeak = rssMiB(server.proc.pid);
+  slow.child.kill("SIGCONT");
+  const { tokens, complete, disconnects } = await slow.result;
+  rssPeak = Math.max(rssPeak, rssMiB(server.proc.pid));
+
+  assert.equal(complete.metadata.tokens, 3000);
+  assert.equal(disconnects, 0, "the slow receiver was not disconnected");
+  assert.ok(tokens.length < 3000, `merged: ${tokens.length} message_token events for 3 000 tokens`);
+  assert.ok(tokens.some((t) => t.from_index !== undefined && t.from_index < t.index));
+  assert.equal(tokens.map((t) => t.token).join(""), complete.content);
+  assertRangesCover(tokens, 2999);
+  for (const socket of fast) {
+    const done = await nextEvent(socket, "message_complete", (d) => d.message_id === messageId, 20000);
+    const own = socket.events.filter((e) => e.event === "message_token" && e.data.message_id === messageId).map((e) => e.data);
+    assert.equal(own.length, 3000, `${socket.io.engine.transport.name}: every token one by one`);
+    assert.ok(own.every((t, i) => t.index === i && t.from_index === undefined));
+    assert.equal(done.content, complete.content);
+    assert.ok(socket.connected);
+    socket.disconnect();
+  }
+  console.log(`# server RSS before ${rssBefore.toFixed(1)} MiB, peak ${rssPeak.toFixed(1)} MiB`);
+  assert.ok(rssPeak - rssBefore < 100, `server RSS grew ${rssPeak - rssBefore} MiB`);
+  const metrics = (await api(server.url, "GET", "/metrics")).body;
+  const merged = /ragcast_outbox_merged_total\{process="[^"]*"\} (\d+)/.exec(metrics);
+  assert.ok(merged && Number(merged[1]) > 0, "merges are counted");
+  assert.doesNotMatch(server.log(), /outgoing buffer full/);
+  await server.stop();
+});
+
+/** A raw Engine.IO/Socket.IO websocket client joined to `projectId`, then paused: it reads no more. */
+async function pausedClient(url, projectId) {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+  const frames = [];
+  ws.on("message", (data) => {
+    const text = data.toString();
+    frames.push(text);
+    if (text === "2") ws.send("3");
+  });
+  await new Promise((resolve) => ws.once("open", resolve));
+  ws.send("40");
+  await waitFor(() => frames.some((f) => f.startsWith("40{")));
+  ws.send(`42${JSON.stringify(["join_project", { project_id: projectId }])}`);
+  await waitFor(() => frames.some((f) => f.includes("project_joined")));
+  ws.closed = new Promise((resolve) => ws.once("close", resolve));
+  ws.frames = frames;
+  ws._socket.pause();
+  return ws;
+}
+
+test("a client that never reads is disconnected after the slow-socket timeout; the others are unaffected", async () => {
+  const server = await startServer({
+    RAGCAST_SOCKET_HIGH_WATER: "16",
+    RAGCAST_SLOW_SOCKET_TIMEOUT_MS: "1500",
+    RAGCAST_PING_TIMEOUT_MS: "5000",
+    RAGCAST_RATE_EVENTS_PER_SEC: "100000",
+    RAGCAST_RATE_EVENTS_BURST: "100000",
+  });
+  const project = (await api(server.url, "POST", "/api/projects", { name: "flood" })).body;
+  const readers = await Promise.all([1, 2].map(() => connect(server.url, "websocket")));
+  for (const r of readers) assert.equal((await request(r, "join_project", { project_id: project.id })).ok, true);
+  const paused = await pausedClient(server.url, project.id);
+
+  const blob = "x".repeat(100_000);
+  const events = 150;
+  for (let n = 0; n < events; n++) {
+    const res = await api(server.url, "POST", `/api/projects/${project.id}/events`, { event: "flood", data: { n, blob } });
+    assert.equal(res.status, 200);
+  }
+  const flooded = Date.now();
+  await waitFor(() => /nothing could be sent for the slow-socket timeout/.test(server.log()), 10000, 50);
+  const after = Date.now() - flooded;
+  assert.ok(after < 5000, `disconnected ${after} ms after the flood`);
+  // Once it reads again, what it gets ends with the Socket.IO disconnect (or the connection
+  // closes first), and no flood event after the ones that reached it in order.
+  paused._socket.resume();
+  await Promise.race([paused.closed, waitFor(() => paused.frames.includes("41"), 20000)]);
+  const got = paused.frames.filter((f) => f.startsWith('42["flood"')).map((f) => JSON.parse(f.slice(2))[1].n);
+  assert.ok(got.length < events, `it got ${got.length} of ${events}`);
+  got.forEach((n, i) => assert.equal(n, i, "what it got has no hole"));
+  paused.terminate();
+  for (const reader of readers) {
+    await waitFor(() => reader.events.filter((e) => e.event === "flood").length === events, 20000);
+    const ns = reader.events.filter((e) => e.event === "flood").map((e) => e.data.n);
+    assert.deepEqual(ns, Array.from({ length: events }, (_, i) => i), "in order, none missing");
+    assert.ok(reader.connected);
+    reader.disconnect();
+  }
+  await server.stop();
+});
