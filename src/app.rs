@@ -161,11 +161,15 @@ impl App {
         )
         .await
         .map_err(|e| SettingError::redis(format!("cannot start the adapter: {e}")))?;
-        broadcaster.attach(io.clone(), &cluster);
+        let relay = cluster
+            .is_multi_node()
+            .then(|| Arc::new(cluster.clone()) as Arc<dyn crate::broadcast::Relay>);
+        broadcaster.attach(io.clone(), relay);
         cluster
             .start(
                 db.clone(),
                 Arc::new(chat.clone()),
+                broadcaster.clone(),
                 vec![Arc::new(chat.clone()), Arc::new(ingest.clone())],
             )
             .await

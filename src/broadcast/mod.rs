@@ -5,17 +5,19 @@
 //! disconnected (logged and counted): the client reconnects and `resume_message` gives it
 //! exactly what it missed.
 //!
-//! With several nodes, this node's sockets get the event directly and the other nodes' sockets
-//! through the Redis adapter: one queue, forwarded in order, so every receiver sees a stream's
-//! events in the order they were sent.
+//! With several nodes, this node's sockets get the event directly and the other nodes get it
+//! through Redis (one queue, forwarded in order), each delivering it to its own sockets through
+//! their outboxes, so every receiver sees a stream's events in the order they were sent.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 mod outbox;
+mod remote;
 
 pub use outbox::{Delivery, Fold, Outbox, OutboxSettings};
+pub use remote::{FoldKind, Relay, RoomEvent};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -23,7 +25,6 @@ use socketioxide::socket::Sid;
 use socketioxide::SocketError;
 use tokio::sync::mpsc;
 
-use crate::cluster::Cluster;
 use crate::protocol::outgoing::MessageToken;
 use crate::rooms;
 use crate::socket::{Io, Socket};
@@ -74,30 +75,27 @@ pub struct Broadcaster {
 
 /// Events on their way to the other nodes, forwarded by one task in the order they were queued.
 struct RemoteQueue {
-    tx: mpsc::UnboundedSender<RemoteEvent>,
+    node_id: String,
+    tx: mpsc::UnboundedSender<RoomEvent>,
     pending: Arc<AtomicUsize>,
     /// Dropped because the queue was full, for the log.
     dropped: AtomicUsize,
 }
 
-struct RemoteEvent {
-    rooms: Vec<String>,
-    except: Option<String>,
-    event: String,
-    payload: Box<RawValue>,
-}
-
 impl Broadcaster {
-    pub fn attach(&self, io: Io, cluster: &Cluster) {
-        if self.io.set(io.clone()).is_err() {
+    /// Sends through `io`, and to the other nodes through `relay` when there are any.
+    pub fn attach(&self, io: Io, relay: Option<Arc<dyn Relay>>) {
+        if self.io.set(io).is_err() {
             tracing::warn!("broadcaster attached twice; keeping the first Socket.IO handle");
             return;
         }
-        if cluster.is_multi_node() {
+        if let Some(relay) = relay {
             let (tx, rx) = mpsc::unbounded_channel();
             let pending = Arc::new(AtomicUsize::new(0));
-            tokio::spawn(forward(io, cluster.clone(), rx, pending.clone()));
+            let node_id = relay.node_id().to_owned();
+            tokio::spawn(remote::forward(relay, rx, pending.clone()));
             let _ = self.remote.set(RemoteQueue {
+                node_id,
                 tx,
                 pending,
                 dropped: AtomicUsize::new(0),
@@ -182,11 +180,13 @@ impl Broadcaster {
                 return delivered;
             }
             remote.pending.fetch_add(1, Ordering::AcqRel);
-            let queued = remote.tx.send(RemoteEvent {
+            let queued = remote.tx.send(RoomEvent {
+                from_node: remote.node_id.clone(),
                 rooms: audience.rooms.clone(),
                 except: audience.except.map(rooms::socket),
                 event: event.to_owned(),
                 payload: encoded,
+                fold: fold.kind(),
             });
             if queued.is_err() {
                 remote.pending.fetch_sub(1, Ordering::AcqRel);
@@ -198,33 +198,6 @@ impl Broadcaster {
 
 /// Events waiting for Redis at most; past it, new ones for other nodes are dropped (counted).
 const REMOTE_QUEUE_LIMIT: usize = 100_000;
-
-/// Sends queued events to the other nodes' sockets through the adapter, skipping this node's
-/// sockets (they had theirs already). While Redis is down, events for other nodes are dropped
-/// (counted): nothing tells those clients, which resume when they see a gap (README, "Limits to
-/// know").
-async fn forward(
-    io: Io,
-    cluster: Cluster,
-    mut rx: mpsc::UnboundedReceiver<RemoteEvent>,
-    pending: Arc<AtomicUsize>,
-) {
-    while let Some(remote) = rx.recv().await {
-        if cluster.redis_up() {
-            let mut operators = io.to(remote.rooms).except(cluster.node_room().to_owned());
-            if let Some(except) = remote.except {
-                operators = operators.except(except);
-            }
-            if let Err(e) = operators.emit(&remote.event, &*remote.payload).await {
-                metrics::counter!("ragcast_remote_dropped_total").increment(1);
-                tracing::warn!(event = remote.event, "cannot send to other nodes: {e}");
-            }
-        } else {
-            metrics::counter!("ragcast_remote_dropped_total").increment(1);
-        }
-        pending.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Disconnects a socket that fell too far behind. The disconnect packet itself needs room in
 /// its full queue, so until the client drains it the socket is out of every room (nothing more

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use socketioxide::{SendError, SocketError};
 
+use super::FoldKind;
 use crate::protocol::outgoing::{MergedPiece, MessageToken};
 use crate::socket::Socket;
 
@@ -40,6 +41,18 @@ pub enum Fold<'a> {
     Latest(i64),
     /// Not worth waiting for (`typing`): dropped while the socket is behind.
     Droppable,
+}
+
+impl Fold<'_> {
+    /// The fold without its borrowed piece, as it travels to other nodes.
+    pub fn kind(&self) -> FoldKind {
+        match self {
+            Fold::Keep => FoldKind::Keep,
+            Fold::Piece(_) => FoldKind::Piece,
+            Fold::Latest(key) => FoldKind::Latest(*key),
+            Fold::Droppable => FoldKind::Droppable,
+        }
+    }
 }
 
 /// What became of one event for one socket.

@@ -3,14 +3,18 @@
 //! - `pubsub`: the Redis link (or none, for one process) that socketioxide-redis and the control
 //!   messages travel on; it reconnects and subscribes again by itself.
 //! - `control`: `cancel_message` / `resume_message` for a stream that runs on another node.
+//! - `events`: room broadcasts between nodes (the broadcaster's `Relay`), handed to each node's
+//!   broadcaster for its own sockets.
 //! - `lease`: node heartbeats in the database; the streams of a node that stopped beating are
 //!   marked `interrupted` by another node, and its unfinished documents ingested again.
 //!
-//! A node broadcasts to its own sockets directly (with ragcast's overflow policy) and to the
-//! sockets of every other node through the adapter, excluding its own node room, so each socket
-//! gets each event once and in the order it was sent.
+//! A node broadcasts to its own sockets directly and publishes the event for the other nodes,
+//! which deliver it to theirs the same way (each socket's outbox), so each socket gets each
+//! event once and in the order it was sent. The adapter (socketioxide-redis) still answers
+//! socketioxide's own cluster-wide operations.
 
 mod control;
+mod events;
 mod lease;
 mod pubsub;
 
@@ -27,6 +31,8 @@ use socketioxide_redis::drivers::Driver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
 use sea_orm::DatabaseConnection;
+
+use crate::broadcast::{Broadcaster, RoomEvent};
 
 /// How often a node checks that Redis answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -63,8 +69,6 @@ struct Inner {
     /// Unique per process start: a restarted process is a new node.
     node_id: String,
     node_name: String,
-    /// Every socket of this node is in it, so a broadcast can skip this node's sockets.
-    node_room: String,
     pubsub: PubSub,
     prefix: String,
     lease: Duration,
@@ -92,7 +96,6 @@ impl Cluster {
         let node_id = new_node_id();
         Ok(Self {
             inner: Arc::new(Inner {
-                node_room: format!("node:{node_id}"),
                 node_id,
                 node_name: settings.node_name.clone(),
                 pubsub,
@@ -116,10 +119,6 @@ impl Cluster {
         &self.inner.node_name
     }
 
-    pub fn node_room(&self) -> &str {
-        &self.inner.node_room
-    }
-
     pub fn lease(&self) -> Duration {
         self.inner.lease
     }
@@ -141,16 +140,33 @@ impl Cluster {
         format!("{}#ragcast#control", self.inner.prefix)
     }
 
+    fn events_channel(&self) -> String {
+        format!("{}#ragcast#events", self.inner.prefix)
+    }
+
     /// Starts the background work of a node: Redis health, control messages (to `control`),
-    /// heartbeats in `db`, and the take-over of stopped nodes' work (by `orphans`).
+    /// the other nodes' room events (to `events`), heartbeats in `db`, and the take-over of
+    /// stopped nodes' work (by `orphans`).
     pub async fn start(
         &self,
         db: DatabaseConnection,
         control: Arc<dyn ControlHandler>,
+        events: Broadcaster,
         orphans: Vec<Arc<dyn Orphans>>,
     ) -> Result<(), StartError> {
         if let PubSub::Redis(redis) = &self.inner.pubsub {
             tokio::spawn(watch_redis(self.clone(), redis.clone()));
+            let room_events = self
+                .inner
+                .pubsub
+                .subscribe(self.events_channel(), 0)
+                .await
+                .map_err(|e| StartError::Subscribe(e.to_string()))?;
+            tokio::spawn(events::listen(
+                room_events,
+                self.node_id().to_owned(),
+                events,
+            ));
             let messages = self
                 .inner
                 .pubsub
@@ -173,6 +189,15 @@ impl Cluster {
         self.inner
             .pubsub
             .publish(self.control_channel(), bytes)
+            .await
+    }
+
+    /// Sends a room event to the other nodes.
+    pub async fn publish_event(&self, event: &RoomEvent) -> Result<(), PubSubError> {
+        let bytes = serde_json::to_vec(event).expect("room events serialize");
+        self.inner
+            .pubsub
+            .publish(self.events_channel(), bytes)
             .await
     }
 

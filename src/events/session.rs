@@ -2,7 +2,6 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::cluster::Cluster;
 use crate::socket::{Ack, Socket};
 use serde_json::Value;
 use socketioxide::extract::State;
@@ -140,7 +139,6 @@ impl Session {
 /// before the connect ack is sent, so a client's first event always finds its handler.
 pub async fn prepare(
     socket: Socket,
-    State(cluster): State<Cluster>,
     State(chat): State<ChatService>,
     State(authenticator): State<Arc<Authenticator>>,
     State(outbox): State<OutboxSettings>,
@@ -149,9 +147,6 @@ pub async fn prepare(
     // Before the connect ack and any room: every event to this socket passes through it.
     socket.extensions.insert(Outbox::new(outbox));
     socket.join(rooms::socket(socket.id));
-    if cluster.is_multi_node() {
-        socket.join(cluster.node_room().to_owned());
-    }
     if let Some(user) = session.user_id() {
         socket.join(rooms::user(user));
     }

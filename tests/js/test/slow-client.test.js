@@ -3,11 +3,10 @@
 // still disconnected after the slow-socket timeout.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import WebSocket from "ws";
 import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep } from "./helpers.js";
+import { receiverProcess, assertRangesCover } from "./slow.js";
 
 /** 600 sentences, all relevant to "rivers water": a built-in answer of more than 3 000 tokens. */
 const RIVERS = Array.from({ length: 600 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
@@ -15,31 +14,6 @@ const RIVERS = Array.from({ length: 600 }, (_, i) => `Sentence ${i} is about riv
 function rssMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
-}
-
-/** The receiver process (receiver.mjs) and a promise of its one result line. */
-async function receiverProcess(url, projectId, transport) {
-  const child = spawn(process.execPath, [new URL("../receiver.mjs", import.meta.url).pathname, url, String(projectId), transport], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const iterator = lines[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  assert.equal(first.value, "ready");
-  const result = iterator.next().then(({ value }) => JSON.parse(value));
-  return { child, result };
-}
-
-/** The merged tokens' ranges cover 0..last once each, in order. */
-function assertRangesCover(tokens, last) {
-  let next = 0;
-  for (const t of tokens) {
-    const from = t.from_index ?? t.index;
-    assert.equal(from, next, `a gap or an overlap at ${next}: ${JSON.stringify({ from, index: t.index })}`);
-    assert.ok(t.index >= from);
-    next = t.index + 1;
-  }
-  assert.equal(next, last + 1);
 }
 
 test("a receiver paused for 2 s gets the stream's tokens merged, not a disconnect; the others get all 3 000", async () => {

@@ -1,0 +1,31 @@
+// Helpers for slow receivers: a socket.io-client receiver in its own process (../receiver.mjs),
+// so a test can SIGSTOP it, and the check of merged token ranges.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+/** The receiver process (receiver.mjs) and a promise of its one result line. */
+export async function receiverProcess(url, projectId, transport) {
+  const child = spawn(process.execPath, [new URL("../receiver.mjs", import.meta.url).pathname, url, String(projectId), transport], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const iterator = lines[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  assert.equal(first.value, "ready");
+  const result = iterator.next().then(({ value }) => JSON.parse(value));
+  return { child, result };
+}
+
+/** The merged tokens' ranges cover 0..last once each, in order. */
+export function assertRangesCover(tokens, last) {
+  let next = 0;
+  for (const t of tokens) {
+    const from = t.from_index ?? t.index;
+    assert.equal(from, next, `a gap or an overlap at ${next}: ${JSON.stringify({ from, index: t.index })}`);
+    assert.ok(t.index >= from);
+    next = t.index + 1;
+  }
+  assert.equal(next, last + 1);
+}
+
