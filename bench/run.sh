@@ -48,6 +48,8 @@ for peer in ragcast node; do
   start_$peer connect; $LOADGEN connect --url $url --pid $server --connections "$HANDSHAKES" --transport polling; stop
   start_$peer fanout; $LOADGEN fanout --url $url --pid $server --receivers "$RECEIVERS" --events "$EVENTS"; stop
   start_$peer fanout; $LOADGEN fanout --url $url --pid $server --receivers "$WIDE" --events 60 --rate 5; stop
+  # One of the receivers stops reading: what the others pay for it.
+  start_$peer fanout; $LOADGEN fanout --url $url --pid $server --receivers $((RECEIVERS - 1)) --paused 1 --payload-bytes 1024 --events "$EVENTS"; stop
   start_$peer idle; $LOADGEN idle --url $url --pid $server --connections "$IDLE"; stop
   start_$peer churn; $LOADGEN churn --url $url --pid $server --connections "$CYCLES"; stop
   start_$peer ping; $LOADGEN ping --url $url --pid $server --events 2000; stop

@@ -4,9 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import WebSocket from "ws";
 import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep } from "./helpers.js";
-import { receiverProcess, assertRangesCover } from "./slow.js";
+import { receiverProcess, assertRangesCover, pausedClient } from "./slow.js";
 
 /** 600 sentences, all relevant to "rivers water": a built-in answer of more than 3 000 tokens. */
 const RIVERS = Array.from({ length: 600 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
@@ -67,26 +66,6 @@ test("a receiver paused for 2 s gets the stream's tokens merged, not a disconnec
   assert.doesNotMatch(server.log(), /outgoing buffer full/);
   await server.stop();
 });
-
-/** A raw Engine.IO/Socket.IO websocket client joined to `projectId`, then paused: it reads no more. */
-async function pausedClient(url, projectId) {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
-  const frames = [];
-  ws.on("message", (data) => {
-    const text = data.toString();
-    frames.push(text);
-    if (text === "2") ws.send("3");
-  });
-  await new Promise((resolve) => ws.once("open", resolve));
-  ws.send("40");
-  await waitFor(() => frames.some((f) => f.startsWith("40{")));
-  ws.send(`42${JSON.stringify(["join_project", { project_id: projectId }])}`);
-  await waitFor(() => frames.some((f) => f.includes("project_joined")));
-  ws.closed = new Promise((resolve) => ws.once("close", resolve));
-  ws.frames = frames;
-  ws._socket.pause();
-  return ws;
-}
 
 test("a client that never reads is disconnected after the slow-socket timeout; the others are unaffected", async () => {
   const server = await startServer({

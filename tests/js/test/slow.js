@@ -1,8 +1,11 @@
 // Helpers for slow receivers: a socket.io-client receiver in its own process (../receiver.mjs),
-// so a test can SIGSTOP it, and the check of merged token ranges.
+// so a test can SIGSTOP it; a raw websocket client that stops reading; the check of merged
+// token ranges.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import WebSocket from "ws";
+import { waitFor } from "./helpers.js";
 
 /** The receiver process (receiver.mjs) and a promise of its one result line. */
 export async function receiverProcess(url, projectId, transport) {
@@ -29,3 +32,22 @@ export function assertRangesCover(tokens, last) {
   assert.equal(next, last + 1);
 }
 
+/** A raw Engine.IO/Socket.IO websocket client joined to `projectId`, then paused: it reads no more. */
+export async function pausedClient(url, projectId) {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+  const frames = [];
+  ws.on("message", (data) => {
+    const text = data.toString();
+    frames.push(text);
+    if (text === "2") ws.send("3");
+  });
+  await new Promise((resolve) => ws.once("open", resolve));
+  ws.send("40");
+  await waitFor(() => frames.some((f) => f.startsWith("40{")));
+  ws.send(`42${JSON.stringify(["join_project", { project_id: projectId }])}`);
+  await waitFor(() => frames.some((f) => f.includes("project_joined")));
+  ws.closed = new Promise((resolve) => ws.once("close", resolve));
+  ws.frames = frames;
+  ws._socket.pause();
+  return ws;
+}

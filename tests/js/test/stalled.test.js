@@ -2,27 +2,8 @@
 // queued for it, while the others in its room get everything in order (issue 14).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import WebSocket from "ws";
-import { startServer, connect, request, waitFor, api } from "./helpers.js";
-
-/** A raw Engine.IO/Socket.IO websocket client joined to `projectId`, then paused: it reads no more. */
-async function pausedClient(url, projectId) {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
-  const frames = [];
-  ws.on("message", (data) => {
-    const text = data.toString();
-    frames.push(text);
-    if (text === "2") ws.send("3");
-  });
-  await new Promise((resolve) => ws.once("open", resolve));
-  ws.send("40");
-  await waitFor(() => frames.some((f) => f.startsWith("40{")));
-  ws.send(`42${JSON.stringify(["join_project", { project_id: projectId }])}`);
-  await waitFor(() => frames.some((f) => f.includes("project_joined")));
-  ws.closed = new Promise((resolve) => ws.once("close", resolve));
-  ws._socket.pause();
-  return ws;
-}
+import { startServer, connect, request, api, waitFor } from "./helpers.js";
+import { pausedClient } from "./slow.js";
 
 test("a client that stops reading is closed within the ping timeout; the others get every event", async () => {
   const server = await startServer({ RAGCAST_PING_TIMEOUT_MS: "2000", RAGCAST_RATE_EVENTS_PER_SEC: "100000", RAGCAST_RATE_EVENTS_BURST: "100000" });
