@@ -203,7 +203,7 @@ impl App {
             ingest: ingest.clone(),
             metrics: metrics_handle(cluster.node_name()),
             io: io.clone(),
-            cluster: cluster.clone(),
+            node: Arc::new(cluster.clone()),
             auth: authenticator,
         })
         .merge(web_client(config.web_dir.as_deref()))
@@ -470,5 +470,16 @@ impl MakeRequestId for CountingRequestId {
         HeaderValue::from_str(&format!("r{n}"))
             .ok()
             .map(RequestId::new)
+    }
+}
+
+/// `/ready` sees the cluster only through this (HTTP and the cluster never import each other).
+impl http::NodeHealth for Cluster {
+    fn node_name(&self) -> &str {
+        Cluster::node_name(self)
+    }
+
+    fn redis_up(&self) -> Option<bool> {
+        self.is_multi_node().then(|| Cluster::redis_up(self))
     }
 }

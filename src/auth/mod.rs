@@ -6,10 +6,12 @@
 
 mod http;
 mod limits;
+mod session;
 mod socket;
 
 pub use http::ApiCaller;
 pub use limits::{ConnectionSlot, ConnectionsPerIp, RateLimiter, RateSettings};
+pub use session::Session;
 pub use socket::authenticate;
 
 use std::collections::HashSet;

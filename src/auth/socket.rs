@@ -10,8 +10,7 @@ use crate::net::{Peer, TrustedProxies};
 use serde_json::Value;
 use socketioxide::extract::{State, TryData};
 
-use super::{Authenticator, ConnectionsPerIp, RateLimiter, RateSettings};
-use crate::events::Session;
+use super::{Authenticator, ConnectionsPerIp, RateLimiter, RateSettings, Session};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {

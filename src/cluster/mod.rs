@@ -1,7 +1,8 @@
 //! Several ragcast processes as one server (PROTOCOL §7 `--redis-url`).
 //!
-//! - `pubsub`: the Redis link (or none, for one process) that socketioxide-redis and the control
-//!   messages travel on; it reconnects and subscribes again by itself.
+//! The Redis link itself (`socket::PubSub`, or none for one process) carries socketioxide-redis's
+//! traffic and ragcast's own channels; it reconnects and subscribes again by itself.
+//!
 //! - `control`: `cancel_message` / `resume_message` for a stream that runs on another node.
 //! - `events`: room broadcasts between nodes (the broadcaster's `Relay`), handed to each node's
 //!   broadcaster for its own sockets.
@@ -16,11 +17,9 @@
 mod control;
 mod events;
 mod lease;
-mod pubsub;
 
 pub use control::{ControlHandler, ControlMessage};
 pub use lease::Orphans;
-pub use pubsub::{PubSub, PubSubError};
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +32,7 @@ use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use sea_orm::DatabaseConnection;
 
 use crate::broadcast::{Broadcaster, RoomEvent};
+use crate::socket::{PubSub, PubSubError, RedisPubSub};
 
 /// How often a node checks that Redis answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -83,7 +83,7 @@ impl Cluster {
         let pubsub = match &settings.redis_url {
             None => PubSub::Off,
             Some(url) => {
-                let redis = pubsub::RedisPubSub::connect(url)
+                let redis = RedisPubSub::connect(url)
                     .await
                     .map_err(|e| StartError::Connect(e.to_string()))?;
                 redis
@@ -213,7 +213,7 @@ impl Cluster {
 }
 
 /// Pings Redis every second: readiness follows it, and a change is logged once.
-async fn watch_redis(cluster: Cluster, redis: pubsub::RedisPubSub) {
+async fn watch_redis(cluster: Cluster, redis: RedisPubSub) {
     let mut tick = tokio::time::interval(HEALTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

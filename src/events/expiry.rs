@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::session::Session;
+use crate::auth::Session;
 use crate::broadcast::send_to_socket;
 use crate::error::ErrorCode;
 use crate::protocol::names;

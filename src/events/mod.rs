@@ -11,4 +11,4 @@ mod refresh;
 mod session;
 mod tasks;
 
-pub use session::{on_connect, prepare, Session};
+pub use session::{on_connect, prepare};

@@ -1,19 +1,18 @@
-//! A connection: who it is, which project room it is in, and how its events reach handlers.
+//! A connection's events: the connect and disconnect handlers, and how each event reaches its
+//! handler (the session itself is `auth::Session`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::socket::{Ack, Socket};
 use serde_json::Value;
 use socketioxide::extract::State;
 use socketioxide::socket::DisconnectReason;
-use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use super::ack::{respond, EventError};
 use super::inbox::{self, Inbox, Queued};
 use super::{chat, expiry, projects, refresh, tasks};
 use crate::auth::{
-    Authenticator, Caller, ConnectionSlot, Identity, ProjectAccess, RateLimiter, RateSettings,
+    Authenticator, Caller, Identity, ProjectAccess, RateLimiter, RateSettings, Session,
 };
 use crate::broadcast::{send_to_socket, Outbox, OutboxSettings};
 use crate::chat::ChatService;
@@ -22,118 +21,6 @@ use crate::protocol::names;
 use crate::protocol::outgoing::{ConnectionStatus, Pong};
 use crate::protocol::payloads::{parse, Ping};
 use crate::{rooms, time};
-
-/// Per-socket state, kept in the socket's extensions (stored by `auth::authenticate`).
-#[derive(Debug)]
-pub struct Session {
-    /// The user, fixed for the connection: a token refresh must keep it.
-    user_id: Option<String>,
-    /// Who is connected: decides which projects and tasks this socket may touch. Replaced by
-    /// `auth_refresh`.
-    caller: RwLock<Caller>,
-    /// The client's address (behind a trusted proxy, the one it forwarded).
-    pub client_ip: Option<std::net::IpAddr>,
-    /// This connection's place in the per-address cap, given back when the session is dropped.
-    pub connection: Option<ConnectionSlot>,
-    /// The one project room the socket is in. A tokio mutex: it is held across the database
-    /// check of a join, so two quick joins cannot interleave their leave/join events.
-    pub project: Mutex<Option<i64>>,
-    pub limiter: RateLimiter,
-    /// Cancelled when the socket disconnects: ends its expiry timer.
-    pub closed: CancellationToken,
-    lifecycle: Lifecycle,
-}
-
-/// Whether the connect handler or the disconnect handler ran first. A client that sends an
-/// invalid packet right after its CONNECT has its transport closed while the connect
-/// middlewares still run, and socketioxide may then call the disconnect handler before the
-/// connect one: such a socket is logged once, as closed during its handshake, and never counted.
-/// A mutex, not an atomic: each side logs while holding it, so the log's order is the real one.
-#[derive(Debug, Default)]
-struct Lifecycle(std::sync::Mutex<Stage>);
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    #[default]
-    Connecting,
-    Connected,
-    Closed,
-}
-
-impl Lifecycle {
-    /// Runs `announce` and marks the socket connected, unless it is closed already.
-    fn connect(&self, announce: impl FnOnce()) -> bool {
-        let mut stage = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if *stage != Stage::Connecting {
-            return false;
-        }
-        *stage = Stage::Connected;
-        announce();
-        true
-    }
-
-    /// Marks the socket closed and runs `announce` with whether it had been connected.
-    fn close(&self, announce: impl FnOnce(bool)) {
-        let mut stage = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let was_connected = *stage == Stage::Connected;
-        *stage = Stage::Closed;
-        announce(was_connected);
-    }
-}
-
-impl Session {
-    pub fn new(
-        caller: Caller,
-        client_ip: Option<std::net::IpAddr>,
-        connection: Option<ConnectionSlot>,
-        limiter: RateLimiter,
-    ) -> Self {
-        Self {
-            user_id: caller.user_id().map(str::to_owned),
-            caller: RwLock::new(caller),
-            client_ip,
-            connection,
-            project: Mutex::new(None),
-            limiter,
-            closed: CancellationToken::new(),
-            lifecycle: Lifecycle::default(),
-        }
-    }
-
-    pub fn user_id(&self) -> Option<&str> {
-        self.user_id.as_deref()
-    }
-
-    /// The caller as of now (a refresh may replace it).
-    pub fn caller(&self) -> Caller {
-        match self.caller.read() {
-            Ok(caller) => caller.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    pub fn replace_caller(&self, caller: Caller) {
-        match self.caller.write() {
-            Ok(mut current) => *current = caller,
-            Err(poisoned) => *poisoned.into_inner() = caller,
-        }
-    }
-
-    /// When the session is over (after the token's `exp` plus the leeway), in Unix ms.
-    pub fn over_at_ms(&self) -> Option<i64> {
-        match self.caller() {
-            Caller::User(identity) => identity.over_at_ms(),
-            Caller::Open | Caller::Backend => None,
-        }
-    }
-
-    pub fn expired(&self) -> bool {
-        match self.caller() {
-            Caller::User(identity) => identity.expired(time::unix_ms()),
-            Caller::Open | Caller::Backend => false,
-        }
-    }
-}
 
 /// Rooms and the inbox, set up in a connect middleware (after `auth::authenticate`): those run
 /// before the connect ack is sent, so a client's first event always finds its handler.
@@ -196,7 +83,7 @@ async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authentica
 /// expiry.
 pub async fn on_connect(socket: Socket) {
     let session = session_of(&socket);
-    let connected = session.lifecycle.connect(|| {
+    let connected = session.mark_connected(|| {
         metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
         tracing::info!(
             sid = %socket.id,
@@ -243,7 +130,7 @@ fn on_ping(socket: &Socket, data: Value, ack: Ack) {
 async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
     let session = session_of(&socket);
     session.closed.cancel();
-    session.lifecycle.close(|was_connected| {
+    session.mark_closed(|was_connected| {
         if was_connected {
             metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
             tracing::info!(sid = %socket.id, ?reason, "socket disconnected");

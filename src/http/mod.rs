@@ -13,6 +13,7 @@ mod polling;
 mod projects;
 
 pub use detach::detach_from_read_buffer;
+pub use operations::NodeHealth;
 pub use polling::{cap_polling_packets, PollingCap};
 
 use axum::extract::FromRef;
@@ -37,7 +38,9 @@ pub struct ApiState {
     pub ingest: Ingestor,
     pub metrics: PrometheusHandle,
     pub io: crate::socket::Io,
-    pub cluster: crate::cluster::Cluster,
+    /// This node as `/ready` reports it (the cluster, seen through a trait: transports never
+    /// import each other).
+    pub node: Arc<dyn NodeHealth>,
     pub auth: Arc<Authenticator>,
 }
 

@@ -8,6 +8,13 @@ use serde_json::json;
 
 use super::ApiState;
 
+/// What `/ready` reports of this node; the cluster implements it (wired in `app.rs`).
+pub trait NodeHealth: Send + Sync {
+    fn node_name(&self) -> &str;
+    /// Whether Redis answered the last check; `None` for a single process.
+    fn redis_up(&self) -> Option<bool>;
+}
+
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "alive")))]
 pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
@@ -17,7 +24,7 @@ pub async fn health() -> impl IntoResponse {
 pub async fn ready(State(state): State<ApiState>) -> impl IntoResponse {
     // From the first moment of shutdown, so a balancer stops sending new connections here.
     if state.chat.is_draining() {
-        let body = json!({ "status": "draining", "node": state.cluster.node_name() });
+        let body = json!({ "status": "draining", "node": state.node.node_name() });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     }
     let database = match state.chat.database_up().await {
@@ -30,13 +37,14 @@ pub async fn ready(State(state): State<ApiState>) -> impl IntoResponse {
     let mut body = json!({
         "status": "ready",
         "database": if database { "ok" } else { "unreachable" },
-        "node": state.cluster.node_name(),
+        "node": state.node.node_name(),
     });
     // Redis is watched every second by the cluster; its last answer is the one reported.
-    let redis = state.cluster.redis_up();
-    if state.cluster.is_multi_node() {
-        body["redis"] = json!(if redis { "ok" } else { "unreachable" });
+    let redis = state.node.redis_up();
+    if let Some(up) = redis {
+        body["redis"] = json!(if up { "ok" } else { "unreachable" });
     }
+    let redis = redis.unwrap_or(true);
     if database && redis {
         (StatusCode::OK, Json(body))
     } else {

@@ -14,8 +14,8 @@ pub use openai::OpenAi;
 pub use upstream::{ApiKey, HttpProvider, UpstreamSettings};
 
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
 
+pub use crate::protocol::outgoing::Usage;
 use crate::retrieval::Source;
 use crate::store::FinishReason;
 
@@ -33,19 +33,6 @@ pub struct GenerationRequest {
     pub question: String,
     pub sources: Vec<Source>,
     pub history: Vec<HistoryTurn>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Servers leave counts out (or null) at times; a missing one is 0, not a failed stream.
-    #[serde(default, deserialize_with = "count_or_zero")]
-    pub prompt_tokens: u64,
-    #[serde(default, deserialize_with = "count_or_zero")]
-    pub completion_tokens: u64,
-}
-
-fn count_or_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or(0))
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,11 +1,10 @@
 //! Payloads the server emits (PROTOCOL §2–§6).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sources::Source;
 use crate::error::ErrorCode;
-use crate::llm::Usage;
-use crate::store::{DocumentStatus, FinishReason};
+use entities::{DocumentStatus, FinishReason};
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionStatus<'a> {
@@ -187,5 +186,19 @@ pub struct MessageSnapshot<'a> {
     pub last_index: Option<usize>,
     pub last_reasoning_index: Option<usize>,
     pub sources: &'a [Source],
-    pub status: crate::store::MessageStatus,
+    pub status: entities::MessageStatus,
+}
+
+/// Token counts of one generation, as providers report them and `metadata.usage` sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Servers leave counts out (or null) at times; a missing one is 0, not a failed stream.
+    #[serde(default, deserialize_with = "count_or_zero")]
+    pub prompt_tokens: u64,
+    #[serde(default, deserialize_with = "count_or_zero")]
+    pub completion_tokens: u64,
+}
+
+fn count_or_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or(0))
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod documents;
 mod fuzz;
+mod layers;
 mod loadgen_smoke;
 mod openapi;
 mod pipeline;

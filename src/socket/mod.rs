@@ -1,11 +1,13 @@
 //! The Socket.IO types every transport-side module names: one adapter for every deployment
-//! (socketioxide-redis over `cluster::PubSub`, which is local-only without Redis).
+//! (socketioxide-redis over `PubSub`, which is local-only without Redis).
+
+mod pubsub;
+
+pub use pubsub::{PubSub, PubSubError, RedisPubSub};
 
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::SocketIo;
 use socketioxide_redis::CustomRedisAdapter;
-
-use crate::cluster::PubSub;
 
 pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, PubSub>;
 pub type Io = SocketIo<Adapter>;
