@@ -17,6 +17,7 @@ mod outbox;
 mod remote;
 
 pub use outbox::{Delivery, Fold, Outbox, OutboxSettings};
+
 pub use remote::{FoldKind, Relay, RoomEvent};
 
 use serde::Serialize;
@@ -27,7 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::protocol::outgoing::MessageToken;
 use crate::rooms;
-use crate::socket::{Io, Socket};
+use crate::socket::{Ack, Io, Socket};
 
 /// Who receives an event: the sockets of `rooms` (each once), minus `except`.
 #[derive(Debug, Clone, Default)]
@@ -263,6 +264,29 @@ pub fn send_piece_to_socket(socket: &Socket, event: &str, piece: &MessageToken<'
     let reached = reaches(deliver(socket, event, &encoded, Fold::Piece(piece)));
     count_out(event, usize::from(reached));
     reached
+}
+
+/// Answers a client's ack through the socket's outbox: after the events sent to it before, and
+/// kept (not lost) while its queue is full. Returns whether it was sent or is waiting.
+pub fn send_ack<T: Serialize + ?Sized>(socket: &Socket, ack: Ack, payload: &T) -> bool {
+    if !ack.expected() {
+        return true;
+    }
+    let encoded = match serde_json::value::to_raw_value(payload) {
+        Ok(raw) => raw,
+        Err(e) => {
+            tracing::error!("cannot serialize an ack: {e}");
+            return false;
+        }
+    };
+    let delivery = match socket.extensions.get::<Outbox>() {
+        Some(outbox) => outbox.send_ack(socket, ack, &encoded),
+        None => match ack.send(&encoded) {
+            Ok(()) => Delivery::Sent,
+            Err(_) => Delivery::Closed,
+        },
+    };
+    reaches(delivery)
 }
 
 fn count_out(event: &str, delivered: usize) {

@@ -19,7 +19,7 @@ use socketioxide::{SendError, SocketError};
 
 use super::FoldKind;
 use crate::protocol::outgoing::{MergedPiece, MessageToken};
-use crate::socket::Socket;
+use crate::socket::{Ack, Socket};
 
 #[derive(Debug, Clone, Copy)]
 pub struct OutboxSettings {
@@ -91,6 +91,8 @@ enum Waiting {
         /// `Fold::Latest`'s key.
         latest: Option<i64>,
     },
+    /// The answer to a client's event, in its place among the events.
+    Ack { ack: Ack, payload: Box<RawValue> },
     Pieces {
         event: String,
         chat_id: i64,
@@ -146,6 +148,39 @@ impl Outbox {
             }
         }
         let delivery = queue.push(event, payload, fold);
+        self.keep_waiting(queue, socket, event, delivery)
+    }
+
+    /// Answers a client's ack now, or after the events already waiting for the socket (the
+    /// client sees them in the order they were sent). Never merged nor dropped.
+    pub fn send_ack(&self, socket: &Socket, ack: Ack, payload: &RawValue) -> Delivery {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Delivery::Closed;
+        }
+        if queue.waiting.is_empty() {
+            match send_ack(&ack, payload) {
+                Ok(()) => return Delivery::Sent,
+                Err(Stop::Closed) => return Delivery::Closed,
+                Err(Stop::Full) => {}
+            }
+        }
+        queue.waiting.push_back(Waiting::Ack {
+            ack,
+            payload: payload.to_owned(),
+        });
+        self.keep_waiting(queue, socket, "ack", Delivery::Waiting)
+    }
+
+    /// After an event joined the waiting ones: disconnects a socket with too many, or makes sure
+    /// a task hands them on.
+    fn keep_waiting(
+        &self,
+        mut queue: MutexGuard<'_, Queue>,
+        socket: &Socket,
+        event: &str,
+        delivery: Delivery,
+    ) -> Delivery {
         if queue.waiting.len() > self.settings.max_waiting {
             queue.close();
             drop(queue);
@@ -227,6 +262,7 @@ impl Queue {
         while let Some(front) = self.waiting.front() {
             let sent = match front {
                 Waiting::Event { event, payload, .. } => emit_raw(socket, event, payload),
+                Waiting::Ack { ack, payload } => send_ack(ack, payload),
                 Waiting::Pieces {
                     event,
                     chat_id,
@@ -300,12 +336,21 @@ fn emit_raw(socket: &Socket, event: &str, payload: &RawValue) -> Result<(), Stop
     emit(socket, event, payload)
 }
 
+fn send_ack(ack: &Ack, payload: &RawValue) -> Result<(), Stop> {
+    stop_of(ack.send(payload), "ack")
+}
+
 fn emit<T: serde::Serialize + ?Sized>(
     socket: &Socket,
     event: &str,
     payload: &T,
 ) -> Result<(), Stop> {
-    match socket.emit(event, payload) {
+    stop_of(socket.emit(event, payload), event)
+}
+
+/// What a failed send means for handing on.
+fn stop_of(sent: Result<(), SendError>, event: &str) -> Result<(), Stop> {
+    match sent {
         Ok(()) => Ok(()),
         Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(Stop::Full),
         Err(SendError::Socket(SocketError::Closed)) => Err(Stop::Closed),
@@ -345,6 +390,7 @@ mod tests {
                 Waiting::Event { event, payload, .. } => {
                     (event.clone(), payload.get().to_owned(), None)
                 }
+                Waiting::Ack { payload, .. } => ("ack".into(), payload.get().to_owned(), None),
                 Waiting::Pieces {
                     event,
                     text,

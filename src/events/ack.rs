@@ -5,7 +5,7 @@ use crate::socket::{Ack, Socket};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::broadcast::send_to_socket;
+use crate::broadcast::{send_ack, send_to_socket};
 use crate::error::{AppError, ErrorCode, ErrorDetail};
 use crate::protocol::names;
 use crate::protocol::outgoing::ErrorEvent;
@@ -79,7 +79,7 @@ pub fn respond<T: Serialize>(
                 _ => Map::new(),
             };
             body.insert("ok".into(), Value::Bool(true));
-            ack.send(&body)
+            send_ack(socket, ack, &body)
         }
         Err(EventError {
             error,
@@ -101,26 +101,34 @@ pub fn respond<T: Serialize>(
                 },
             );
             match retry_after_ms {
-                Some(retry_after_ms) => ack.send(&serde_json::json!({
+                Some(retry_after_ms) => send_ack(
+                    socket,
+                    ack,
+                    &serde_json::json!({
                     "ok": false,
                     "error": RateLimitedDetail {
                         code: error.code,
                         message: &error.message,
                         retry_after_ms,
                     },
-                })),
-                None => ack.send(&Failure {
-                    ok: false,
-                    error: ErrorDetail {
-                        code: error.code.for_events(),
-                        message: &error.message,
+                    }),
+                ),
+                None => send_ack(
+                    socket,
+                    ack,
+                    &Failure {
+                        ok: false,
+                        error: ErrorDetail {
+                            code: error.code.for_events(),
+                            message: &error.message,
+                        },
                     },
-                }),
+                ),
             }
         }
     };
-    if let Err(e) = sent {
-        tracing::debug!(sid = %socket.id, event, "ack not sent: {e}");
+    if !sent {
+        tracing::debug!(sid = %socket.id, event, "ack not sent: the socket is closed");
     }
 }
 

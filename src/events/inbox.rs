@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use serde_json::Value;
-use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use tokio::sync::mpsc;
 
@@ -68,11 +68,11 @@ impl FromMessageParts<Adapter> for Enqueued {
         let parts = (
             Event::from_message_parts(s, v, ack_id),
             SocketRef::from_message_parts(s, v, ack_id),
-            AckSender::from_message_parts(s, v, ack_id),
         );
-        let (Ok(Event(name)), Ok(socket), Ok(ack)) = parts else {
+        let (Ok(Event(name)), Ok(socket)) = parts else {
             return Ok(Enqueued);
         };
+        let ack = Ack::new(s, *ack_id);
         let Some(event) = names::CLIENT_EVENTS.iter().copied().find(|e| *e == name) else {
             return Ok(Enqueued);
         };

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep, LONG_DOC } from "./helpers.js";
+import { rawPollingClient } from "./slow.js";
 
 
 test("SIGTERM lets a stream finish within the grace period", async () => {
@@ -54,19 +55,8 @@ test("a socket that takes nothing for the slow-socket timeout is disconnected on
   });
   const doc = Array.from({ length: 120 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
   const { project, chat } = await seedProject(server.url, [{ filename: "burst.txt", content: doc }]);
-  const base = `${server.url}/socket.io/?EIO=4&transport=polling`;
-  const { sid } = JSON.parse((await (await fetch(base)).text()).slice(1));
-  const poll = `${base}&sid=${sid}`;
-  await fetch(poll, { method: "POST", body: "40" });
-  // Engine.IO sends its first ping as the session opens, so the connect ack may come in a later
-  // poll than the ping: poll until it arrives, answering pings.
-  for (let polls = 0; ; polls++) {
-    const text = await (await fetch(poll)).text();
-    if (/(^|\x1e)2($|\x1e)/.test(text)) await fetch(poll, { method: "POST", body: "3" });
-    if (/40\{"sid"/.test(text)) break;
-    assert.ok(polls < 5, `no connect ack in five polls (last: ${text})`);
-  }
-  await fetch(poll, { method: "POST", body: `42["join_project",{"project_id":${project.id}}]` });
+  const client = await rawPollingClient(server.url);
+  await client.post(`42["join_project",{"project_id":${project.id}}]`);
   // A healthy client in the same room must get the whole stream regardless.
   const steady = await connect(server.url, "websocket");
   await request(steady, "join_project", { project_id: project.id });
@@ -87,20 +77,18 @@ test("a socket that takes nothing for the slow-socket timeout is disconnected on
   const overflow = /ragcast_emit_overflow_total\{process="[^"]*"\} (\d+)/.exec(metrics);
   assert.ok(overflow && Number(overflow[1]) > 0, "the overflow is counted");
   // Its next poll drains what fit in the buffer…
-  const stale = await fetch(poll);
-  const staleText = await stale.text();
-  assert.ok(!staleText.includes("message_complete"), "it got what fit in its buffer, not the rest");
-  const staleIndexes = staleText
-    .split("\x1e")
+  const stale = await client.poll();
+  assert.ok(!stale.some((p) => p.includes("message_complete")), "it got what fit in its buffer, not the rest");
+  const staleIndexes = stale
     .filter((packet) => packet.startsWith('42["message_token"'))
     .map((packet) => JSON.parse(packet.slice(2))[1].index);
   assert.ok(staleIndexes.length > 0);
   staleIndexes.forEach((index, i) => assert.equal(index, i, "what it got has no hole"));
   // Then, once there is room for it, the Socket.IO disconnect packet and nothing after the hole:
   // the server disconnected it on purpose.
-  const closed = await (await fetch(poll)).text();
-  assert.match(closed, /(^|\x1e)41($|\x1e)/, "the overflowing socket was disconnected");
-  assert.ok(!closed.includes("message_token"), "no token after the ones that fit");
+  const closed = await client.poll();
+  assert.ok(closed.includes("41"), "the overflowing socket was disconnected");
+  assert.ok(!closed.some((p) => p.includes("message_token")), "no token after the ones that fit");
 
   // The client comes back and resumes: it ends with exactly the full reply (a replay of 500
   // tokens into an 8-packet queue comes partly merged, the ranges covering every index once).

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startServer, seedProject, connect, request, nextEvent, api, waitFor, sleep } from "./helpers.js";
-import { receiverProcess, assertRangesCover, pausedClient } from "./slow.js";
+import { receiverProcess, assertRangesCover, pausedClient, rawPollingClient } from "./slow.js";
 
 /** 600 sentences, all relevant to "rivers water": a built-in answer of more than 3 000 tokens. */
 const RIVERS = Array.from({ length: 600 }, (_, i) => `Sentence ${i} is about rivers and water.`).join(" ");
@@ -105,5 +105,31 @@ test("a client that never reads is disconnected after the slow-socket timeout; t
     assert.ok(reader.connected);
     reader.disconnect();
   }
+  await server.stop();
+});
+
+test("an ack waits behind the events sent before it, however full the socket's queue is", async () => {
+  // A replay of 300 tokens into a queue of 8 packets, to a client that does not poll meanwhile:
+  // the queue is full when the handler answers, and the ack must wait in the outbox, not vanish.
+  const server = await startServer({ RAGCAST_SOCKET_BUFFER: "2048", RAGCAST_SOCKET_HIGH_WATER: "8", RAGCAST_BUILTIN_MAX_TOKENS: "300" });
+  const { project, chat } = await seedProject(server.url, [{ filename: "rivers.txt", content: RIVERS }]);
+  const { body: complete } = await api(server.url, "POST", `/api/chats/${chat.id}/messages`, { message: "rivers water", top_k: 50 });
+  assert.equal(complete.token_count, 300);
+  const client = await rawPollingClient(server.url);
+  await client.post(`421["join_project",{"project_id":${project.id}}]`);
+  await client.post(`422["resume_message",{"message_id":${complete.id}}]`);
+  const packets = [];
+  const deadline = Date.now() + 5000;
+  while (!packets.some((p) => p.startsWith("432"))) {
+    assert.ok(Date.now() < deadline, `no ack for resume_message within 5 s; last packets: ${packets.slice(-2)}`);
+    packets.push(...(await client.poll(1000)));
+  }
+  const ack = JSON.parse(packets.find((p) => p.startsWith("432")).slice(3))[0];
+  assert.equal(ack.ok, true);
+  assert.equal(ack.message_id, complete.id);
+  assert.ok(packets.some((p) => p.startsWith("431")), "the join's ack came too");
+  const tokens = packets.filter((p) => p.startsWith('42["message_token"')).map((p) => JSON.parse(p.slice(2))[1]);
+  assert.ok(tokens.length > 0, "the replay came before the ack");
+  assert.ok(packets.findIndex((p) => p.startsWith('42["message_complete"')) < packets.findIndex((p) => p.startsWith("432")), "in the order they were sent");
   await server.stop();
 });

@@ -51,3 +51,38 @@ export async function pausedClient(url, projectId) {
   ws._socket.pause();
   return ws;
 }
+
+/**
+ * A raw Engine.IO long-polling client, connected to the main namespace: it polls only when the
+ * test says so, so everything the server sends it waits in the server meanwhile.
+ */
+export async function rawPollingClient(url) {
+  const base = `${url}/socket.io/?EIO=4&transport=polling`;
+  const { sid } = JSON.parse((await (await fetch(base)).text()).slice(1));
+  const endpoint = `${base}&sid=${sid}`;
+  const client = {
+    /** One poll: the Socket.IO packets it brought (pings are answered and left out); none when
+     * nothing came within `timeoutMs`. */
+    async poll(timeoutMs = 30000) {
+      let text;
+      try {
+        text = await (await fetch(endpoint, { signal: AbortSignal.timeout(timeoutMs) })).text();
+      } catch (e) {
+        if (e.name === "TimeoutError") return [];
+        throw e;
+      }
+      const packets = text.split("\x1e");
+      if (packets.includes("2")) await client.post("3");
+      return packets.filter((p) => p !== "2");
+    },
+    post: (body) => fetch(endpoint, { method: "POST", body }),
+  };
+  await client.post("40");
+  // Engine.IO sends its first ping as the session opens, so the connect ack may come in a later
+  // poll than the ping.
+  for (let polls = 0; ; polls++) {
+    if ((await client.poll()).some((p) => p.startsWith('40{"sid"'))) break;
+    assert.ok(polls < 5, "no connect ack in five polls");
+  }
+  return client;
+}
