@@ -19,6 +19,8 @@ pub struct StreamLog {
     pub reasoning: Vec<String>,
     pub tokens: Vec<String>,
     pub complete: Option<MessageComplete>,
+    /// Why it failed, when it did (sent as `error` before `message_complete`).
+    pub failure: Option<String>,
     /// Milliseconds from the start to the first token, once there is one.
     pub first_token_ms: Option<i64>,
 }
@@ -50,6 +52,8 @@ pub struct LiveStream {
     /// When it started, for the duration its partial saves record.
     pub started: std::time::Instant,
     log: Mutex<StreamLog>,
+    /// Woken after each change of the log, for the HTTP streams that follow it (`follow`).
+    changed: tokio::sync::Notify,
 }
 
 impl LiveStream {
@@ -71,6 +75,7 @@ impl LiveStream {
             cancel: CancellationToken::new(),
             started: std::time::Instant::now(),
             log: Mutex::new(StreamLog::default()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -85,6 +90,16 @@ impl LiveStream {
             first_token_ms: log.first_token_ms,
             duration_ms: self.started.elapsed().as_millis() as i64,
         }
+    }
+
+    /// Wakes whoever follows the log: call after changing it.
+    pub fn logged(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next `logged` after it is enabled (`Notified::enable`).
+    pub fn next_change(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     pub fn log(&self) -> MutexGuard<'_, StreamLog> {

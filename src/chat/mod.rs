@@ -3,6 +3,7 @@
 //! both call. It addresses rooms (and a sender by its socket id), never a socket itself.
 
 mod ending;
+mod follow;
 mod live;
 mod partial;
 mod replay;
@@ -10,6 +11,7 @@ mod rooms_ops;
 mod stream;
 mod takeover;
 
+pub use follow::{SourceDocument, StreamUpdate};
 pub use live::{LiveStream, LiveStreams};
 
 use std::panic::AssertUnwindSafe;

@@ -97,7 +97,7 @@ impl StoredStream {
     }
 
     /// The `error` a live ending of this row sent, when it failed.
-    fn failure(&self) -> Option<&'static str> {
+    pub(crate) fn failure(&self) -> Option<&'static str> {
         match self.row.status {
             MessageStatus::Interrupted => Some("the server stopped before the reply was complete"),
             MessageStatus::Failed => Some("the generation failed"),

@@ -111,6 +111,7 @@ impl StreamJob {
             );
             log.sources = Some(sources.clone());
         }
+        self.live.logged();
 
         let mut generation = inner.llm.generate(GenerationRequest {
             model: self.model.clone(),
@@ -143,12 +144,14 @@ impl StreamJob {
                         let ms = *first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
                         self.live.log().first_token_ms.get_or_insert(ms);
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Text, text);
+                        self.live.logged();
                         if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);
                         }
                     }
                     Some(Ok(LlmEvent::Reasoning(text))) if !text.is_empty() => {
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
+                        self.live.logged();
                         if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);
                         }
@@ -374,7 +377,9 @@ impl StreamJob {
             }
             .announce(&inner.broadcaster);
             log.complete = Some(complete);
+            log.failure = failure.as_ref().map(|(_, message)| message.clone());
         }
+        self.live.logged();
         inner.live.remove(self.live.message_id);
 
         if let Some(ms) = first_token_ms {

@@ -11,6 +11,7 @@ mod openapi;
 mod operations;
 mod polling;
 mod projects;
+mod ui_stream;
 
 pub use detach::detach_from_read_buffer;
 pub use operations::NodeHealth;
@@ -103,6 +104,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/chats/{id}/messages",
             get(chats::messages).post(chats::send),
+        )
+        .route(
+            "/api/chats/{id}/ui-stream",
+            get(ui_stream::resume).post(ui_stream::send),
         )
         .route("/api/messages/{id}", get(messages::show))
         .route("/api/messages/{id}/cancel", post(messages::cancel))

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{chats, documents, messages, notifications, operations, projects};
+use super::{chats, documents, messages, notifications, operations, projects, ui_stream};
 use crate::auth::ApiCaller;
 use crate::protocol::payloads::SendMessage;
 
@@ -22,6 +22,8 @@ use crate::protocol::payloads::SendMessage;
         chats::list,
         chats::messages,
         chats::send,
+        ui_stream::send,
+        ui_stream::resume,
         messages::show,
         messages::cancel,
         documents::upload,

@@ -6,3 +6,4 @@ pub mod names;
 pub mod outgoing;
 pub mod payloads;
 pub mod sources;
+pub mod ui_message;

@@ -104,7 +104,7 @@ fn nul_path(value: &Value, path: String) -> Option<String> {
     }
 }
 
-fn chars(s: &str) -> usize {
+pub(crate) fn chars(s: &str) -> usize {
     s.chars().count()
 }
 

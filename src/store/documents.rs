@@ -143,6 +143,18 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<document:
     document::Entity::find_by_id(id).one(db).await
 }
 
+/// The content types of documents `ids` (those that still exist), by id.
+pub async fn content_types(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, DbErr> {
+    let rows = document::Entity::find()
+        .filter(document::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|d| (d.id, d.content_type)).collect())
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     project_id: i64,

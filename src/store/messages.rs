@@ -119,6 +119,20 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<message::
     message::Entity::find_by_id(id).one(db).await
 }
 
+/// The chat's newest assistant row that is still streaming, if any.
+pub async fn streaming_in_chat(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::Role.eq(Role::Assistant))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
+        .order_by_desc(message::Column::Id)
+        .one(db)
+        .await
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     chat_id: i64,

@@ -24,6 +24,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/projects/{id}/updates"),
     ("get", "/api/chats/{id}/messages"),
     ("post", "/api/chats/{id}/messages"),
+    ("get", "/api/chats/{id}/ui-stream"),
+    ("post", "/api/chats/{id}/ui-stream"),
     ("get", "/api/messages/{id}"),
     ("post", "/api/messages/{id}/cancel"),
 ];

@@ -1,0 +1,308 @@
+//! `/api/chats/{id}/ui-stream`: the chat pipeline for the Vercel AI SDK's `useChat`
+//! (`DefaultChatTransport`), answered as its UI message stream over Server-Sent Events.
+//!
+//! `POST` runs the same pipeline as `send_message` (same rooms, rows, limits and auth) and
+//! follows the new reply from its start. `GET` (what `resume: true` calls) follows the chat's
+//! reply that is streaming now, from its start, on whichever node runs it; 204 when none is. A
+//! client that goes away stops only its own copy: the reply goes on and is stored. Stopping a
+//! reply is `POST /api/messages/{id}/cancel`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde_json::json;
+
+use super::extract::{Ids, JsonValue};
+use crate::auth::ApiCaller;
+use crate::chat::{ChatService, Origin, SourceDocument, StreamUpdate};
+use crate::error::AppError;
+use crate::protocol::payloads::parse;
+use crate::protocol::ui_message::{StreamMetadata, UiChunk, UiStreamRequest, DONE};
+use crate::store::FinishReason;
+
+/// The header the AI SDK's docs ask a custom back end to set.
+const STREAM_HEADER: HeaderName = HeaderName::from_static("x-vercel-ai-ui-message-stream");
+
+/// A comment line this often keeps proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[utoipa::path(post, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path)),
+    request_body(content = serde_json::Value, description = "`DefaultChatTransport`'s body: `{ id, messages, trigger, messageId? }`, plus `top_k`, `model`, `temperature`, `include_history`, `task_id`"),
+    responses((status = 200, description = "the AI SDK UI message stream", content_type = "text/event-stream")))]
+pub async fn send(
+    State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
+    Ids([chat_id]): Ids<1>,
+    JsonValue(body): JsonValue,
+) -> Result<Response, AppError> {
+    let request: UiStreamRequest = parse(body)?;
+    let message = request.send_message(chat_id).map_err(AppError::invalid)?;
+    let started = chat
+        .send(message.into(), Origin { sid: None, caller })
+        .await?;
+    let message_id = started.received().message_id;
+    Ok(ui_stream(chat_id, message_id, chat.follow(message_id)))
+}
+
+#[utoipa::path(get, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path)),
+    responses((status = 200, description = "the chat's streaming reply from its start, then live", content_type = "text/event-stream"),
+        (status = 204, description = "no reply of the chat is streaming")))]
+pub async fn resume(
+    State(chat): State<ChatService>,
+    ApiCaller(caller): ApiCaller,
+    Ids([chat_id]): Ids<1>,
+) -> Result<Response, AppError> {
+    match chat.streaming_in_chat(chat_id, &caller).await? {
+        Some(message_id) => Ok(ui_stream(chat_id, message_id, chat.follow(message_id))),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// The SSE response: `start`, the chunks of each update, `[DONE]`.
+fn ui_stream(chat_id: i64, message_id: i64, updates: BoxStream<'static, StreamUpdate>) -> Response {
+    let mut encoder = Encoder::new(message_id);
+    let start = UiChunk::Start {
+        message_id: message_id.to_string(),
+        message_metadata: StreamMetadata {
+            chat_id,
+            message_id,
+        },
+    };
+    let head = stream::iter([data(&start)]);
+    let body = updates.flat_map(move |update| stream::iter(encoder.chunks(update)));
+    let events = head
+        .chain(body)
+        .chain(stream::iter([DONE.to_owned()]))
+        .map(|line| Ok::<_, Infallible>(Event::default().data(line)));
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(STREAM_HEADER, HeaderValue::from_static("v1"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx would otherwise buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// One `data:` line's JSON.
+fn data(chunk: &UiChunk<'_>) -> String {
+    // A chunk is plain data: it always serialises.
+    serde_json::to_string(chunk).unwrap_or_default()
+}
+
+/// Turns a stream's updates into chunks: reasoning and text in parts (`*-start`, `*-delta`,
+/// `*-end`), a new part whenever the kind changes, and the ending.
+struct Encoder {
+    message_id: i64,
+    /// The open part: its kind and id.
+    open: Option<(PartKind, String)>,
+    parts: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartKind {
+    Reasoning,
+    Text,
+}
+
+impl Encoder {
+    fn new(message_id: i64) -> Self {
+        Self {
+            message_id,
+            open: None,
+            parts: 0,
+        }
+    }
+
+    fn chunks(&mut self, update: StreamUpdate) -> Vec<String> {
+        let mut out = Vec::new();
+        match update {
+            StreamUpdate::Sources(sources) => {
+                out.extend(sources.iter().map(|s| data(&source_chunk(s))));
+            }
+            StreamUpdate::Reasoning(piece) => {
+                let id = self.part(PartKind::Reasoning, &mut out);
+                out.push(data(&UiChunk::ReasoningDelta {
+                    id: &id,
+                    delta: &piece,
+                }));
+            }
+            StreamUpdate::Token(token) => {
+                let id = self.part(PartKind::Text, &mut out);
+                out.push(data(&UiChunk::TextDelta {
+                    id: &id,
+                    delta: &token,
+                }));
+            }
+            StreamUpdate::Ended {
+                finish_reason,
+                failure,
+            } => {
+                self.close(&mut out);
+                match (finish_reason, failure) {
+                    (FinishReason::Cancelled, _) => out.push(data(&UiChunk::Abort)),
+                    (_, Some(failure)) => {
+                        out.push(data(&UiChunk::Error {
+                            error_text: &failure,
+                        }));
+                        out.push(data(&UiChunk::Finish {
+                            finish_reason: "error",
+                        }));
+                    }
+                    (reason, None) => out.push(data(&UiChunk::Finish {
+                        finish_reason: finish_reason_of(reason),
+                    })),
+                }
+            }
+        }
+        out
+    }
+
+    /// The id of the open part of `kind`, opening it (and closing another) when needed.
+    fn part(&mut self, kind: PartKind, out: &mut Vec<String>) -> String {
+        if let Some((open, id)) = &self.open {
+            if *open == kind {
+                return id.clone();
+            }
+        }
+        self.close(out);
+        self.parts += 1;
+        let id = match kind {
+            PartKind::Reasoning => format!("reasoning-{}-{}", self.message_id, self.parts),
+            PartKind::Text => format!("text-{}-{}", self.message_id, self.parts),
+        };
+        out.push(data(&match kind {
+            PartKind::Reasoning => UiChunk::ReasoningStart { id: &id },
+            PartKind::Text => UiChunk::TextStart { id: &id },
+        }));
+        self.open = Some((kind, id.clone()));
+        id
+    }
+
+    fn close(&mut self, out: &mut Vec<String>) {
+        if let Some((kind, id)) = self.open.take() {
+            out.push(data(&match kind {
+                PartKind::Reasoning => UiChunk::ReasoningEnd { id: &id },
+                PartKind::Text => UiChunk::TextEnd { id: &id },
+            }));
+        }
+    }
+}
+
+fn source_chunk(document: &SourceDocument) -> UiChunk<'_> {
+    let source = &document.source;
+    let meta = &source.metadata;
+    let mut details = json!({
+        "document_id": meta.document_id,
+        "chunk_index": meta.chunk_index,
+        "score": source.score,
+    });
+    if let Some(page) = meta.page {
+        details["page"] = json!(page);
+    }
+    UiChunk::SourceDocument {
+        source_id: source.id.to_string(),
+        media_type: document
+            .media_type
+            .as_deref()
+            .unwrap_or("application/octet-stream"),
+        title: &meta.filename,
+        filename: &meta.filename,
+        provider_metadata: json!({ "ragcast": details }),
+    }
+}
+
+/// The SDK's finish reasons (`stop`, `length`, `error`, …); a cancel is an `abort` instead.
+fn finish_reason_of(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+        FinishReason::Error => "error",
+        FinishReason::Cancelled => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn kinds(lines: &[String]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|line| {
+                let chunk: Value = serde_json::from_str(line).unwrap();
+                let kind = chunk["type"].as_str().unwrap().to_owned();
+                match chunk.get("delta") {
+                    Some(delta) => format!("{kind} {}", delta.as_str().unwrap()),
+                    None => kind,
+                }
+            })
+            .collect()
+    }
+
+    fn run(updates: Vec<StreamUpdate>) -> Vec<String> {
+        let mut encoder = Encoder::new(5);
+        kinds(
+            &updates
+                .into_iter()
+                .flat_map(|u| encoder.chunks(u))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn reasoning_then_text_in_parts_then_finish() {
+        let chunks = run(vec![
+            StreamUpdate::Sources(Vec::new()),
+            StreamUpdate::Reasoning("hm".into()),
+            StreamUpdate::Reasoning("m".into()),
+            StreamUpdate::Token("Hi".into()),
+            StreamUpdate::Token(" there".into()),
+            StreamUpdate::Ended {
+                finish_reason: FinishReason::Length,
+                failure: None,
+            },
+        ]);
+        assert_eq!(
+            chunks,
+            [
+                "reasoning-start",
+                "reasoning-delta hm",
+                "reasoning-delta m",
+                "reasoning-end",
+                "text-start",
+                "text-delta Hi",
+                "text-delta  there",
+                "text-end",
+                "finish"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_is_an_error_then_finish_and_a_cancel_an_abort() {
+        let failed = run(vec![
+            StreamUpdate::Token("a".into()),
+            StreamUpdate::Ended {
+                finish_reason: FinishReason::Error,
+                failure: Some("upstream down".into()),
+            },
+        ]);
+        assert_eq!(
+            failed,
+            ["text-start", "text-delta a", "text-end", "error", "finish"]
+        );
+        let cancelled = run(vec![StreamUpdate::Ended {
+            finish_reason: FinishReason::Cancelled,
+            failure: None,
+        }]);
+        assert_eq!(cancelled, ["abort"]);
+    }
+}
