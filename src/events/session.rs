@@ -90,6 +90,7 @@ pub async fn on_connect(socket: Socket) {
             user = session.user_id().unwrap_or("-"),
             ip = ?session.client_ip,
             transport = ?socket.transport_type(),
+            protocol = ?socket.protocol(),
             "socket connected"
         );
     });

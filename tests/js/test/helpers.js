@@ -4,6 +4,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io } from "socket.io-client";
+import ioV2 from "socket.io-client-v2";
+
+/**
+ * Which socket.io-client `connect` uses: 4.x, or with `RAGCAST_JS_CLIENT=2` 2.5.0 (Socket.IO
+ * protocol v4, Engine.IO 3), given the same shape (see `connectV2`).
+ */
+export const CLIENT = process.env.RAGCAST_JS_CLIENT === "2" ? "2.x" : "4.x";
 
 export const TRANSPORTS = ["websocket", "polling"];
 
@@ -138,9 +145,11 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A connected socket that records every event it receives, in order.
- * `socket.events` is `[{ event, data }]`.
+ * `socket.events` is `[{ event, data }]`. `client: "2.x"` picks socket.io-client 2.5.0 whatever
+ * `CLIENT` says.
  */
-export async function connect(url, transport, options = {}) {
+export async function connect(url, transport, { client = CLIENT, ...options } = {}) {
+  if (client === "2.x") return connectV2(url, transport, options);
   const socket = io(url, {
     transports: transport === "upgrade" ? ["polling", "websocket"] : [transport],
     forceNew: true,
@@ -151,6 +160,49 @@ export async function connect(url, transport, options = {}) {
   socket.onAny((event, data) => socket.events.push({ event, data }));
   await new Promise((resolve, reject) => {
     socket.once("connection_status", resolve);
+    socket.once("connect_error", reject);
+  });
+  return socket;
+}
+
+/**
+ * A socket.io-client 2.5.0 socket recording its events like `connect`'s. 2.x sends no `auth`:
+ * a token goes in the query. It has no `onAny` (events are recorded through its dispatcher,
+ * `onevent`) and no `timeout().emitWithAck` (added here over a plain ack callback).
+ */
+async function connectV2(url, transport, { auth, query, ...options } = {}) {
+  const socket = ioV2(url, {
+    transports: transport === "upgrade" ? ["polling", "websocket"] : [transport],
+    forceNew: true,
+    reconnection: false,
+    query: { ...query, ...(auth?.token ? { token: auth.token } : {}) },
+    ...options,
+  });
+  const listeners = new Set();
+  const dispatch = socket.onevent;
+  socket.onevent = function (packet) {
+    const [event, ...args] = packet.data ?? [];
+    for (const listener of [...listeners]) listener(event, ...args);
+    dispatch.call(this, packet);
+  };
+  socket.onAny = (listener) => listeners.add(listener);
+  socket.offAny = (listener) => listeners.delete(listener);
+  socket.timeout = (ms) => ({
+    emitWithAck: (event, payload) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("operation has timed out")), ms);
+        socket.emit(event, payload, (ack) => {
+          clearTimeout(timer);
+          resolve(ack);
+        });
+      }),
+  });
+  socket.events = [];
+  socket.onAny((event, data) => socket.events.push({ event, data }));
+  await new Promise((resolve, reject) => {
+    socket.once("connection_status", resolve);
+    // 2.x reports a refused connection as `error`, a transport failure as `connect_error`.
+    socket.once("error", (e) => reject(new Error(typeof e === "string" ? e : e?.message ?? String(e))));
     socket.once("connect_error", reject);
   });
   return socket;

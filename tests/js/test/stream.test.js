@@ -2,8 +2,12 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  TRANSPORTS, startServer, seedProject, connect, request, nextEvent, streamEvents, api, sleep, waitFor, closeAll,
+  TRANSPORTS, CLIENT, startServer, seedProject, connect, request, nextEvent, streamEvents, api, sleep, waitFor, closeAll,
 } from "./helpers.js";
+
+// socket.io-client 2.x keeps `ping` for itself (a reserved event name that never leaves the
+// client): its sockets cannot send ragcast's `ping` event.
+const CAN_PING = CLIENT !== "2.x";
 
 const STREAM_EVENTS = ["message_received", "message_sources", "message_reasoning", "message_token", "error", "message_complete"];
 
@@ -170,7 +174,7 @@ for (const transport of TRANSPORTS) {
         ["task_subscribe", { task_id: 5 }, "task_id"],
         ["task_unsubscribe", { task_id: "x".repeat(129) }, "task_id"],
         ["resume_message", { message_id: 1, after_index: -1 }, "after_index"],
-        ["ping", { timestamp: "now" }, "timestamp"],
+        ...(CAN_PING ? [["ping", { timestamp: "now" }, "timestamp"]] : []),
       ];
       for (const [event, payload, field] of cases) {
         const errorSeen = nextEvent(socket, "error", (d) => d.event === event && d.message.includes(field));
@@ -186,8 +190,8 @@ for (const transport of TRANSPORTS) {
       socket.emit("join_project", { project_id: "zz" });
       const error = await nextEvent(socket, "error", (d) => d.event === "join_project");
       assert.equal(error.code, "invalid_payload");
-      const pong = await request(socket, "ping", { timestamp: 5 });
-      assert.equal(pong.ok, true);
+      const usable = CAN_PING ? await request(socket, "ping", { timestamp: 5 }) : await request(socket, "task_subscribe", { task_id: "t" });
+      assert.equal(usable.ok, true);
       assert.ok(socket.connected);
       socket.disconnect();
     });
