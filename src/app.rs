@@ -165,6 +165,17 @@ impl App {
             .is_multi_node()
             .then(|| Arc::new(cluster.clone()) as Arc<dyn crate::broadcast::Relay>);
         broadcaster.attach(io.clone(), relay);
+        if let Some(admin) = &config.admin {
+            crate::admin::start(
+                &io,
+                admin,
+                cluster.node_name(),
+                chat.clone(),
+                broadcaster.clone(),
+            )
+            .await
+            .map_err(|e| SettingError::new("--admin", "RAGCAST_ADMIN", e))?;
+        }
         cluster
             .start(
                 db.clone(),
@@ -206,6 +217,7 @@ impl App {
             node: Arc::new(cluster.clone()),
             auth: authenticator,
         })
+        .merge(admin_ui(config.admin.as_ref()))
         .merge(web_client(config.web_dir.as_deref()))
         // axum's limit (not tower-http's) so a too-large body is refused in the API's JSON error
         // format; the body is read only up to the limit.
@@ -348,6 +360,17 @@ fn web_client(dir: Option<&std::path::Path>) -> Router {
         Some(dir) => {
             tracing::info!("serving the browser client from {}", dir.display());
             Router::new().fallback_service(ServeDir::new(dir))
+        }
+        None => Router::new(),
+    }
+}
+
+/// The Admin UI's built page at `/admin-ui/`, from the server's own origin.
+fn admin_ui(admin: Option<&crate::admin::AdminSettings>) -> Router {
+    match admin.and_then(|a| a.ui_dir.as_deref()) {
+        Some(dir) => {
+            tracing::info!("serving the Admin UI at /admin-ui/ from {}", dir.display());
+            Router::new().nest_service("/admin-ui", ServeDir::new(dir))
         }
         None => Router::new(),
     }

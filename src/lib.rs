@@ -20,6 +20,7 @@
 //!   address behind trusted reverse proxies.
 //! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod broadcast;
@@ -41,4 +42,5 @@ pub mod socket;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod traffic;
 pub mod views;

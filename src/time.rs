@@ -15,6 +15,13 @@ pub fn unix_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Unix milliseconds as `iso` writes them.
+pub fn iso_ms(unix_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(unix_ms)
+        .map(|at| iso(&at))
+        .unwrap_or_default()
+}
+
 pub mod serde_iso {
     use chrono::{DateTime, Utc};
     use serde::Serializer;

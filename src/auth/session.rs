@@ -28,6 +28,8 @@ pub struct Session {
     pub limiter: RateLimiter,
     /// Cancelled when the socket disconnects: ends its expiry timer.
     pub closed: CancellationToken,
+    /// When the handshake was accepted, in Unix ms.
+    pub connected_at_ms: i64,
     lifecycle: Lifecycle,
 }
 
@@ -83,6 +85,7 @@ impl Session {
             project: Mutex::new(None),
             limiter,
             closed: CancellationToken::new(),
+            connected_at_ms: time::unix_ms(),
             lifecycle: Lifecycle::default(),
         }
     }

@@ -197,6 +197,21 @@ impl Broadcaster {
     }
 }
 
+impl Broadcaster {
+    /// The first token index of stream `message_id` still waiting for the slowest of this
+    /// node's sockets in `room`, if one is behind.
+    pub fn slowest_token(&self, room: &str, message_id: i64) -> Option<usize> {
+        let io = self.io.get()?;
+        io.local()
+            .within(room.to_owned())
+            .sockets()
+            .iter()
+            .filter_map(|socket| socket.extensions.get::<Outbox>())
+            .filter_map(|outbox| outbox.first_waiting_token(message_id))
+            .min()
+    }
+}
+
 /// Events waiting for Redis at most; past it, new ones for other nodes are dropped (counted).
 const REMOTE_QUEUE_LIMIT: usize = 100_000;
 
@@ -291,6 +306,7 @@ pub fn send_ack<T: Serialize + ?Sized>(socket: &Socket, ack: Ack, payload: &T) -
 
 fn count_out(event: &str, delivered: usize) {
     if delivered > 0 {
+        crate::traffic::packets_out(delivered as u64);
         metrics::counter!("ragcast_events_out_total", "event" => event.to_owned())
             .increment(delivered as u64);
     }

@@ -151,6 +151,22 @@ impl Outbox {
         self.keep_waiting(queue, socket, event, delivery)
     }
 
+    /// The first token index of stream `message_id` still waiting here, if any: how far behind
+    /// the stream this socket is (beyond what socketioxide's own queue holds).
+    pub fn first_waiting_token(&self, message_id: i64) -> Option<usize> {
+        self.lock().waiting.iter().find_map(|w| match w {
+            Waiting::Pieces {
+                event,
+                message_id: id,
+                from_index,
+                ..
+            } if *id == message_id && event.as_str() == crate::protocol::names::MESSAGE_TOKEN => {
+                Some(*from_index)
+            }
+            _ => None,
+        })
+    }
+
     /// Answers a client's ack now, or after the events already waiting for the socket (the
     /// client sees them in the order they were sent). Never merged nor dropped.
     pub fn send_ack(&self, socket: &Socket, ack: Ack, payload: &RawValue) -> Delivery {

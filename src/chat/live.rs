@@ -219,6 +219,11 @@ impl LiveStreams {
         self.lock().live.len()
     }
 
+    /// Every live stream of this process.
+    pub fn all(&self) -> Vec<Arc<LiveStream>> {
+        self.lock().live.values().cloned().collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

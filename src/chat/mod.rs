@@ -8,11 +8,13 @@ mod live;
 mod partial;
 mod replay;
 mod rooms_ops;
+mod stats;
 mod stream;
 mod takeover;
 
 pub use follow::{SourceDocument, StreamUpdate};
 pub use live::{LiveStream, LiveStreams};
+pub use stats::{GenerationStats, StreamStats};
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! (ranges, URLs, addresses; it exits 2 naming the flag); `Settings::validate` keeps only the
 //! checks that span settings or touch the file system, and builds the `Config` the app runs on.
 
+mod admin;
 mod auth;
 mod database;
 mod embed;
@@ -12,6 +13,7 @@ mod llm;
 mod parse;
 mod server;
 
+pub use admin::AdminArgs;
 pub use auth::{AuthArgs, AuthKind, AuthMode, AuthSettings, JwtKey};
 pub use database::{ClusterArgs, DatabaseArgs};
 pub use embed::{default_model_dir, EmbedArgs, EmbedderKind, RetrievalKind};
@@ -62,6 +64,8 @@ pub struct Settings {
     pub pdf: PdfArgs,
     #[command(flatten)]
     pub embed: EmbedArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// A setting that stops the start; its `Display` is the one line the operator reads.
@@ -127,6 +131,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The built browser client, served at `/`.
     pub web_dir: Option<PathBuf>,
+    /// The Socket.IO Admin UI's namespace, when `--admin`.
+    pub admin: Option<crate::admin::AdminSettings>,
 }
 
 impl Settings {
@@ -148,6 +154,7 @@ impl Settings {
         let server = self.server;
         let web_dir = server.web_dir()?;
         let auth = self.auth.settings()?;
+        let admin = self.admin.settings(&auth)?;
         let (socket_high_water, outbox) = server.socket_queues()?;
         let cors_origins = match (server.cors_origins.clone(), &auth.mode) {
             (Some(origins), _) => origins,
@@ -179,6 +186,7 @@ impl Settings {
             pdf_extractor: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ragcast")),
             shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
             web_dir,
+            admin,
         })
     }
 }

@@ -72,6 +72,7 @@ pub fn respond<T: Serialize>(
     result: Result<T, EventError>,
 ) {
     metrics::counter!("ragcast_events_in_total", "event" => event).increment(1);
+    crate::traffic::packet_in();
     let sent = match result {
         Ok(value) => {
             let mut body = match serde_json::to_value(value) {

@@ -64,7 +64,11 @@ pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         .map(|rooms| rooms.iter().filter(|r| r.starts_with("project_")).count())
         .unwrap_or_default();
     metrics::gauge!("ragcast_project_rooms").set(rooms as f64);
-    metrics::gauge!("ragcast_live_streams").set(state.chat.live_streams() as f64);
+    let generations = state.chat.generation_stats();
+    metrics::gauge!("ragcast_live_streams").set(generations.active_streams as f64);
+    metrics::gauge!("ragcast_generation_tokens_per_second").set(generations.tokens_per_second);
+    metrics::gauge!("ragcast_slowest_receiver_lag_tokens")
+        .set(generations.slowest_receiver_lag as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

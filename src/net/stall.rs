@@ -167,8 +167,21 @@ impl<S: AsyncRead + Unpin + Cut> AsyncRead for StallGuard<S> {
             // The end of the stream, as if the client had closed it.
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            crate::traffic::bytes_in(buf.filled().len() - before);
+        }
+        read
     }
+}
+
+/// Counts the bytes a finished write took (`traffic`), and hands its result on.
+fn count_written(written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    if let Poll::Ready(Ok(n)) = written {
+        crate::traffic::bytes_out(n);
+    }
+    written
 }
 
 impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
@@ -184,7 +197,7 @@ impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
             Poll::Pending => self.get_mut().check_stall(cx),
             ready => {
                 self.stalled = None;
-                ready
+                count_written(ready)
             }
         }
     }
@@ -201,7 +214,7 @@ impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
             Poll::Pending => self.get_mut().check_stall(cx),
             ready => {
                 self.stalled = None;
-                ready
+                count_written(ready)
             }
         }
     }

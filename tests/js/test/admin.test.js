@@ -1,0 +1,160 @@
+// The Socket.IO Admin UI's namespace (issue 18), spoken to the way @socket.io/admin-ui 0.5 does
+// (socket.io-client on /admin with `auth: { username, password }`): its greeting, live socket and
+// room events, server_stats with the live generations, its actions, and who may open it. The
+// UI's own page is driven in Chromium in tests/js/browser/admin-ui.test.js.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { io } from "socket.io-client";
+import { startServer, seedProject, connect, request, api, waitFor, sleep, LONG_DOC } from "./helpers.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** bcrypt of ADMIN_PASSWORD (cost 10), as `--admin-password-hash` takes it. */
+export const ADMIN_HASH = "$2a$10$XcQmEp3C5W9d8vBwUTdaVe/QNj6XRq4tg3z5nYWjUiAFFkkmWljvW";
+export const ADMIN_PASSWORD = "ragcast-admin-pw";
+
+/** An admin socket that records every event with all its arguments. */
+async function admin(url, auth) {
+  const socket = io(`${url}/admin`, { transports: ["websocket"], forceNew: true, reconnection: false, auth });
+  socket.seen = [];
+  socket.onAny((event, ...args) => socket.seen.push({ event, args }));
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", reject);
+  });
+  return socket;
+}
+
+const seen = (socket, event, predicate = () => true) => socket.seen.filter((e) => e.event === event && predicate(...e.args));
+
+test("an admin gets config, all_sockets and server_stats, then every socket and room change", async () => {
+  const server = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_ADMIN_PASSWORD_HASH: ADMIN_HASH, RAGCAST_NODE_NAME: "node-a" });
+  try {
+    const { project } = await seedProject(server.url);
+    const early = await connect(server.url, "websocket", { query: { token: "not-a-secret-but-redacted" } });
+    await request(early, "join_project", { project_id: project.id });
+
+    await assert.rejects(admin(server.url, { username: "admin", password: "wrong" }), /invalid credentials/);
+    await assert.rejects(admin(server.url, { username: "root", password: ADMIN_PASSWORD }), /invalid credentials/);
+    const ui = await admin(server.url, { username: "admin", password: ADMIN_PASSWORD });
+    await waitFor(() => seen(ui, "server_stats").length > 0);
+    const [config] = seen(ui, "config")[0].args;
+    assert.ok(config.supportedFeatures.includes("ALL_EVENTS") && config.supportedFeatures.includes("AGGREGATED_EVENTS"));
+    const [sockets] = seen(ui, "all_sockets")[0].args;
+    const mine = sockets.find((s) => s.id === early.id);
+    assert.equal(mine.nsp, "/");
+    assert.equal(mine.transport, "websocket");
+    assert.ok(mine.rooms.includes(`project_${project.id}`) && mine.rooms.includes(early.id), mine.rooms.join());
+    assert.equal(mine.data.project_id, project.id);
+    assert.equal(mine.handshake.query.token, "[redacted]");
+    assert.ok(!mine.handshake.url.includes("not-a-secret"));
+    assert.equal(typeof mine.handshake.issued, "number");
+    assert.equal(mine.handshake.address, "127.0.0.1");
+    assert.ok(sockets.some((s) => s.nsp === "/admin" && s.id === ui.id), "the admin socket itself is listed");
+
+    // Live: a new socket, its room, its leaving.
+    const late = await connect(server.url, "polling");
+    await waitFor(() => seen(ui, "socket_connected", (s) => s.id === late.id).length === 1, 5000);
+    await request(late, "join_project", { project_id: project.id });
+    await waitFor(() => seen(ui, "room_joined", (nsp, room, id) => id === late.id && room === `project_${project.id}`).length === 1, 5000);
+    const [connected, at] = seen(ui, "socket_connected", (s) => s.id === late.id)[0].args;
+    assert.equal(connected.transport, "polling");
+    assert.match(at, /^\d{4}-\d\d-\d\dT/);
+    const lateId = late.id;
+    late.disconnect();
+    await waitFor(() => seen(ui, "socket_disconnected", (nsp, id) => id === lateId).length === 1, 5000);
+    assert.ok(seen(ui, "room_left", (nsp, room, id) => id === lateId && room === `project_${project.id}`).length === 1);
+
+    const [stats] = seen(ui, "server_stats").at(-1).args;
+    assert.equal(stats.serverId, "node-a");
+    assert.equal(stats.pid, server.proc.pid);
+    assert.ok(stats.uptime > 0);
+    assert.deepEqual(stats.namespaces.map((n) => n.name), ["/", "/admin"]);
+    assert.equal(stats.generations.active_streams, 0);
+    early.disconnect();
+    ui.disconnect();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("server_stats and /metrics carry the live generations; aggregatedEvents count the traffic", async () => {
+  const server = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_BUILTIN_TOKEN_DELAY_MS: "20" });
+  try {
+    const { project, chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
+    const ui = await admin(server.url, {});
+    const watcher = await connect(server.url, "websocket");
+    await request(watcher, "join_project", { project_id: project.id });
+    const started = await api(server.url, "POST", `/api/chats/${chat.id}/messages?wait=false`, { message: "water facts", top_k: 10 });
+    const live = (stats) => stats.generations.streams.find((s) => s.message_id === started.body.message_id && s.tokens > 5);
+    await waitFor(() => seen(ui, "server_stats", (stats) => live(stats)).length > 0, 10000);
+    const [stats] = seen(ui, "server_stats", (s) => live(s)).at(-1).args;
+    const stream = live(stats);
+    assert.equal(stats.generations.active_streams, 1);
+    assert.equal(stream.chat_id, chat.id);
+    assert.ok(stream.tokens_per_second > 5, `${stream.tokens_per_second} tokens/s`);
+    assert.equal(stream.slowest_receiver_lag, 0, "every receiver keeps up");
+    const metrics = (await api(server.url, "GET", "/metrics")).body;
+    assert.match(metrics, /ragcast_generation_tokens_per_second\{process="[^"]*"\} [1-9]/);
+    assert.match(metrics, /ragcast_slowest_receiver_lag_tokens\{process="[^"]*"\} 0/);
+    const kinds = new Set(seen(ui, "server_stats").flatMap((e) => e.args[0].aggregatedEvents.map((a) => a.type)));
+    for (const kind of ["rawConnection", "packetsIn", "packetsOut", "bytesIn", "bytesOut"]) assert.ok(kinds.has(kind), `${kind} in ${[...kinds]}`);
+    watcher.disconnect();
+    ui.disconnect();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("the UI's join, leave, emit and _disconnect act on the sockets they name", async () => {
+  const server = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_API_KEY: "admin-key" });
+  try {
+    const target = await connect(server.url, "websocket");
+    const bystander = await connect(server.url, "websocket");
+    await sleep(1200); // the admin namespace compares this node's sockets once a second
+    // The API key is a password too.
+    const ui = await admin(server.url, { username: "anyone", password: "admin-key" });
+    ui.emit("join", "/", "vip", target.id);
+    await waitFor(() => seen(ui, "room_joined", (nsp, room, id) => room === "vip" && id === target.id).length === 1, 5000);
+    ui.emit("emit", "/", "vip", "announcement", { text: "hello" });
+    await waitFor(() => target.events.some((e) => e.event === "announcement" && e.data.text === "hello"));
+    assert.ok(!bystander.events.some((e) => e.event === "announcement"));
+    ui.emit("leave", "/", "vip"); // no filter: every socket of the namespace leaves it
+    await waitFor(() => seen(ui, "room_left", (nsp, room, id) => room === "vip" && id === target.id).length === 1, 5000);
+    const gone = new Promise((resolve) => target.once("disconnect", resolve));
+    ui.emit("_disconnect", "/", false, target.id);
+    assert.equal(await gone, "io server disconnect");
+    assert.ok(bystander.connected);
+    bystander.disconnect();
+    ui.disconnect();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("/admin is off by default, and --admin in jwt mode needs credentials", async () => {
+  const server = await startServer();
+  try {
+    await assert.rejects(admin(server.url, {}), /Invalid namespace/);
+  } finally {
+    await server.stop();
+  }
+  const bin = process.env.RAGCAST_BIN ?? new URL("../../../target/debug/ragcast", import.meta.url).pathname;
+  const database = `sqlite://${join(mkdtempSync(join(tmpdir(), "ragcast-admin-")), "db.sqlite")}?mode=rwc`;
+  const refused = spawnSync(bin, [], {
+    env: { ...process.env, RAGCAST_ADMIN: "true", RAGCAST_AUTH: "jwt", RAGCAST_JWT_SECRET: "s", RAGCAST_BIND: "127.0.0.1:0", DATABASE_URL: database },
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /--admin-password-hash \(RAGCAST_ADMIN_PASSWORD_HASH\)/);
+  const badHash = spawnSync(bin, [], {
+    env: { ...process.env, RAGCAST_ADMIN: "true", RAGCAST_ADMIN_PASSWORD_HASH: "plain-text", RAGCAST_BIND: "127.0.0.1:0", DATABASE_URL: database },
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.equal(badHash.status, 2);
+  assert.match(badHash.stderr, /not a bcrypt hash/);
+});
