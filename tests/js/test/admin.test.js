@@ -6,14 +6,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { io } from "socket.io-client";
+import { ADMIN_HASH, ADMIN_PASSWORD } from "./admin.js";
 import { startServer, seedProject, connect, request, api, waitFor, sleep, LONG_DOC } from "./helpers.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-/** bcrypt of ADMIN_PASSWORD (cost 10), as `--admin-password-hash` takes it. */
-export const ADMIN_HASH = "$2a$10$XcQmEp3C5W9d8vBwUTdaVe/QNj6XRq4tg3z5nYWjUiAFFkkmWljvW";
-export const ADMIN_PASSWORD = "ragcast-admin-pw";
 
 /** An admin socket that records every event with all its arguments. */
 async function admin(url, auth) {

@@ -1,0 +1,5 @@
+// The Admin UI's login in the tests.
+
+/** bcrypt of ADMIN_PASSWORD (cost 10), as `--admin-password-hash` takes it. */
+export const ADMIN_HASH = "$2a$10$XcQmEp3C5W9d8vBwUTdaVe/QNj6XRq4tg3z5nYWjUiAFFkkmWljvW";
+export const ADMIN_PASSWORD = "ragcast-admin-pw";
