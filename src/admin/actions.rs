@@ -90,21 +90,16 @@ impl Admin {
             .of(nsp)
             .ok_or_else(|| format!("no namespace {nsp}"))?;
         match action {
-            "join" => {
+            "join" | "leave" => {
                 let (room, filter) = (room(args.get(1))?, filter(args.get(2))?);
-                tracing::info!(nsp, room, ?filter, "Admin UI: join");
-                targets(ops, filter.as_deref())
-                    .join(room)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            "leave" => {
-                let (room, filter) = (room(args.get(1))?, filter(args.get(2))?);
-                tracing::info!(nsp, room, ?filter, "Admin UI: leave");
-                targets(ops, filter.as_deref())
-                    .leave(room)
-                    .await
-                    .map_err(|e| e.to_string())
+                tracing::info!(nsp, room, ?filter, "Admin UI: {action}");
+                let targets = targets(ops, filter.as_deref());
+                let done = if action == "join" {
+                    targets.join(room).await
+                } else {
+                    targets.leave(room).await
+                };
+                done.map_err(|e| e.to_string())
             }
             "_disconnect" => {
                 // `close` (the whole client, not only this namespace) is the same here: each

@@ -5,23 +5,19 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.js";
 import { startServer, seedProject, connect, request, sleep } from "../test/helpers.js";
 import { ADMIN_HASH, ADMIN_PASSWORD } from "../test/admin.js";
 
 const UI_DIR = join(dirname(createRequire(import.meta.url).resolve("@socket.io/admin-ui/package.json")), "ui", "dist");
 const ARTIFACTS = new URL("../artifacts/", import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let server;
 let browser;
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_ADMIN_PASSWORD_HASH: ADMIN_HASH, RAGCAST_ADMIN_UI_DIR: UI_DIR });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

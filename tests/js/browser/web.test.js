@@ -3,12 +3,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.js";
 import { startServer, api } from "../test/helpers.js";
 
 const WEB_DIR = new URL("../../../examples/web/dist", import.meta.url).pathname;
 const ARTIFACTS = new URL("../artifacts/", import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 const DOC = [
   "Water boils at 100 degrees Celsius at sea level.",
@@ -22,10 +21,7 @@ let browser;
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await startServer({ RAGCAST_WEB_DIR: WEB_DIR, RAGCAST_BUILTIN_TOKEN_DELAY_MS: "25" });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
