@@ -17,7 +17,6 @@ mod outbox;
 mod remote;
 
 pub use outbox::{Delivery, Fold, Outbox, OutboxSettings};
-
 pub use remote::{FoldKind, Relay, RoomEvent};
 
 use serde::Serialize;
@@ -116,6 +115,19 @@ impl Broadcaster {
         }
     }
 
+    /// The first token index of stream `message_id` still waiting for the slowest of this
+    /// node's sockets in `room`, if one is behind.
+    pub fn slowest_token(&self, room: &str, message_id: i64) -> Option<usize> {
+        let io = self.io.get()?;
+        io.local()
+            .within(room.to_owned())
+            .sockets()
+            .iter()
+            .filter_map(|socket| socket.extensions.get::<Outbox>())
+            .filter_map(|outbox| outbox.first_waiting_token(message_id))
+            .min()
+    }
+
     /// Sends `event` to every socket of the audience (here, and through the other nodes);
     /// returns how many of this node's sockets got it or have it waiting. Synchronous, so a
     /// caller holding a lock keeps the order of its events.
@@ -194,21 +206,6 @@ impl Broadcaster {
             }
         }
         delivered
-    }
-}
-
-impl Broadcaster {
-    /// The first token index of stream `message_id` still waiting for the slowest of this
-    /// node's sockets in `room`, if one is behind.
-    pub fn slowest_token(&self, room: &str, message_id: i64) -> Option<usize> {
-        let io = self.io.get()?;
-        io.local()
-            .within(room.to_owned())
-            .sockets()
-            .iter()
-            .filter_map(|socket| socket.extensions.get::<Outbox>())
-            .filter_map(|outbox| outbox.first_waiting_token(message_id))
-            .min()
     }
 }
 

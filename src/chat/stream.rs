@@ -144,14 +144,12 @@ impl StreamJob {
                         let ms = *first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
                         self.live.log().first_token_ms.get_or_insert(ms);
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Text, text);
-                        self.live.logged();
                         if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);
                         }
                     }
                     Some(Ok(LlmEvent::Reasoning(text))) if !text.is_empty() => {
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
-                        self.live.logged();
                         if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);
                         }
@@ -270,7 +268,7 @@ impl StreamJob {
     }
 
     /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never
-    /// interleaves with it. Returns how many pieces (tokens and reasoning) the stream now holds.
+    /// interleaves with it, then wakes the log's followers. Returns how many pieces (tokens and reasoning) the stream now holds.
     fn emit_piece(&self, progress_audience: &Audience, kind: ProgressKind, text: String) -> usize {
         let broadcaster = &self.service.inner.broadcaster;
         let mut log = self.live.log();
@@ -303,7 +301,10 @@ impl StreamJob {
             },
         );
         pieces.push(text);
-        log.tokens.len() + log.reasoning.len()
+        let held = log.tokens.len() + log.reasoning.len();
+        drop(log);
+        self.live.logged();
+        held
     }
 
     /// Another node ended this stream's row and announced its end: this node says nothing more.

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { io } from "socket.io-client";
 import { ADMIN_HASH, ADMIN_PASSWORD } from "./admin.js";
+import { rawPollingClient } from "./slow.js";
 import { startServer, seedProject, connect, request, api, waitFor, sleep, LONG_DOC } from "./helpers.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -99,6 +100,31 @@ test("server_stats and /metrics carry the live generations; aggregatedEvents cou
     const kinds = new Set(seen(ui, "server_stats").flatMap((e) => e.args[0].aggregatedEvents.map((a) => a.type)));
     for (const kind of ["rawConnection", "packetsIn", "packetsOut", "bytesIn", "bytesOut"]) assert.ok(kinds.has(kind), `${kind} in ${[...kinds]}`);
     watcher.disconnect();
+    ui.disconnect();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("a receiver that takes nothing shows as the stream's slowest-receiver lag", async () => {
+  // A raw long-polling client that never polls: its 8-packet queue fills, the stream's tokens
+  // wait (merged) in its outbox, and the lag counts them.
+  const server = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_SOCKET_HIGH_WATER: "8", RAGCAST_BUILTIN_TOKEN_DELAY_MS: "20" });
+  try {
+    const { project, chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
+    const stuck = await rawPollingClient(server.url);
+    await stuck.post(`42["join_project",{"project_id":${project.id}}]`);
+    const ui = await admin(server.url, {});
+    const started = await api(server.url, "POST", `/api/chats/${chat.id}/messages?wait=false`, { message: "water facts", top_k: 10 });
+    const lagging = (stats) => stats.generations.streams.some((s) => s.message_id === started.body.message_id && s.slowest_receiver_lag > 5);
+    await waitFor(() => seen(ui, "server_stats", lagging).length > 0, 10000);
+    const [stats] = seen(ui, "server_stats", lagging).at(-1).args;
+    assert.ok(stats.generations.slowest_receiver_lag > 5);
+    const stream = stats.generations.streams[0];
+    assert.ok(stream.slowest_receiver_lag <= stream.tokens, "never more than was streamed");
+    const metrics = (await api(server.url, "GET", "/metrics")).body;
+    const gauge = /ragcast_slowest_receiver_lag_tokens\{process="[^"]*"\} (\d+)/.exec(metrics);
+    assert.ok(gauge && Number(gauge[1]) > 0, "the gauge shows it too");
     ui.disconnect();
   } finally {
     await server.stop();
