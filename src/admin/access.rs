@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use super::throttle::LoginThrottle;
 use super::AdminAccess;
+use crate::net::TrustedProxies;
 use crate::socket::Socket;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,8 @@ struct Login {
 
 pub(super) async fn check(
     access: &AdminAccess,
+    throttle: &LoginThrottle,
+    proxies: &TrustedProxies,
     socket: &Socket,
     auth: Option<Value>,
 ) -> Result<(), InvalidCredentials> {
@@ -40,8 +44,13 @@ pub(super) async fn check(
     let by_key = api_key
         .as_deref()
         .is_some_and(|key| bool::from(key.as_bytes().ct_eq(login.password.as_bytes())));
+    if by_key {
+        return Ok(());
+    }
+    let ip = proxies.client_of(socket.req_parts()).map(|c| c.ip);
+    let slot = throttle.admit(ip).await.map_err(|_| InvalidCredentials)?;
     let by_password = match password_hash {
-        Some(hash) if !by_key && login.username == *username => {
+        Some(hash) if login.username == *username => {
             let (password, hash) = (login.password.clone(), hash.clone());
             // bcrypt is slow on purpose: off the runtime's threads.
             tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
@@ -50,10 +59,12 @@ pub(super) async fn check(
         }
         _ => false,
     };
-    if by_key || by_password {
+    slot.finish(by_password);
+    if by_password {
         Ok(())
     } else {
-        tracing::warn!(sid = %socket.id, user = login.username, "Admin UI login refused");
+        metrics::counter!("ragcast_admin_logins_refused_total").increment(1);
+        tracing::warn!(user = login.username, ip = ?ip, "Admin UI login refused");
         Err(InvalidCredentials)
     }
 }

@@ -16,18 +16,15 @@ use crate::socket::{Adapter, Socket};
 pub(super) fn register(socket: &Socket, admin: Arc<Admin>) {
     for action in ["join", "leave", "_disconnect", "emit"] {
         let admin = admin.clone();
-        socket.on(
-            action,
-            move |socket: Socket, TryData(args): TryData<Args>| {
-                let admin = admin.clone();
-                async move {
-                    let Args(args) = args.unwrap_or_default();
-                    if let Err(why) = admin.act(action, &args).await {
-                        tracing::warn!(sid = %socket.id, action, "Admin UI action refused: {why}");
-                    }
+        socket.on(action, move |TryData(args): TryData<Args>| {
+            let admin = admin.clone();
+            async move {
+                let Args(args) = args.unwrap_or_default();
+                if let Err(why) = admin.act(action, &args).await {
+                    tracing::warn!(action, "Admin UI action refused: {why}");
                 }
-            },
-        );
+            }
+        });
     }
 }
 

@@ -15,6 +15,7 @@
 mod access;
 mod actions;
 mod sockets;
+mod throttle;
 mod watch;
 
 use std::path::PathBuf;
@@ -23,11 +24,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::TryData;
+use socketioxide::extract::{State, TryData};
 use socketioxide::handler::ConnectHandler;
 
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
+use crate::net::TrustedProxies;
 use crate::socket::{Io, Socket};
 
 pub use access::InvalidCredentials;
@@ -111,9 +113,12 @@ pub async fn start(
         started: Instant::now(),
     });
     let access = Arc::new(settings.access.clone());
-    let check = move |socket: Socket, TryData(auth): TryData<Value>| {
-        let access = access.clone();
-        async move { access::check(&access, &socket, auth.ok()).await }
+    let throttle = Arc::new(throttle::LoginThrottle::default());
+    let check = move |socket: Socket,
+                      TryData(auth): TryData<Value>,
+                      State(proxies): State<TrustedProxies>| {
+        let (access, throttle) = (access.clone(), throttle.clone());
+        async move { access::check(&access, &throttle, &proxies, &socket, auth.ok()).await }
     };
     // The actions' handlers are registered before the connect ack (a middleware), so the UI's
     // first event finds them; the greeting goes after it, when the UI listens.
@@ -145,7 +150,7 @@ pub async fn start(
 impl Admin {
     /// A new admin socket: what the UI shows first, and its actions.
     fn greet(self: Arc<Self>, socket: Socket) {
-        tracing::info!(sid = %socket.id, "Admin UI connected");
+        tracing::info!("Admin UI connected");
         sockets::mark_connected(&socket);
         let sent = socket
             .emit(
@@ -157,7 +162,7 @@ impl Admin {
             .and_then(|()| socket.emit("all_sockets", &self.all_sockets()))
             .and_then(|()| socket.emit("server_stats", &self.server_stats(&[])));
         if let Err(e) = sent {
-            tracing::warn!(sid = %socket.id, "cannot greet the Admin UI: {e}");
+            tracing::warn!("cannot greet the Admin UI: {e}");
         }
     }
 

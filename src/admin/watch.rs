@@ -235,7 +235,7 @@ impl Admin {
         };
         for socket in self.local_sockets(NAMESPACE) {
             if let Err(e) = socket.emit(event, &Arguments(args)) {
-                tracing::debug!(sid = %socket.id, event, "admin event not sent: {e}");
+                tracing::debug!(event, "admin event not sent: {e}");
             }
         }
     }

@@ -39,15 +39,15 @@ pub struct Identity {
     pub projects: ProjectAccess,
     /// The token's `exp` (Unix seconds).
     pub expires_at: Option<i64>,
-    /// The last second of a connected socket's session: `exp` plus the leeway (Unix seconds).
-    /// As for the handshake's check, the token is valid through that whole second.
+    /// When a connected socket's session ends: `exp` plus the leeway (Unix seconds).
     pub ends_at: Option<i64>,
 }
 
 impl Identity {
-    /// When the session is over, in Unix milliseconds.
+    /// When the session is over, in Unix milliseconds: at `exp` plus the leeway, to the
+    /// millisecond (not at the end of that second).
     pub fn over_at_ms(&self) -> Option<i64> {
-        self.ends_at.map(|end| (end + 1) * 1000)
+        self.ends_at.map(|end| end * 1000)
     }
 
     /// Whether the session is over at `now_ms` (Unix milliseconds).
@@ -239,7 +239,12 @@ impl Authenticator {
                 let token = token.ok_or(AuthError::Missing)?;
                 let data = jsonwebtoken::decode::<Claims>(token, key, validation)
                     .map_err(|e| AuthError::Invalid(e.to_string()))?;
-                Ok(Caller::User(identity(data.claims, self.leeway)))
+                let identity = identity(data.claims, self.leeway);
+                // jsonwebtoken compares whole seconds; the session ends at the millisecond.
+                if identity.expired(crate::time::unix_ms()) {
+                    return Err(AuthError::Invalid("ExpiredSignature".into()));
+                }
+                Ok(Caller::User(identity))
             }
         }
     }

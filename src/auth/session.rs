@@ -8,11 +8,14 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::{Caller, ConnectionSlot, RateLimiter};
+use crate::protocol::PublicId;
 use crate::time;
 
 /// Per-socket state, kept in the socket's extensions (stored by `authenticate`).
 #[derive(Debug)]
 pub struct Session {
+    /// What other sockets may know of this one.
+    pub public_id: PublicId,
     /// The user, fixed for the connection: a token refresh must keep it.
     user_id: Option<String>,
     /// Who is connected: decides which projects and tasks this socket may touch. Replaced by
@@ -78,6 +81,7 @@ impl Session {
         limiter: RateLimiter,
     ) -> Self {
         Self {
+            public_id: PublicId::random(),
             user_id: caller.user_id().map(str::to_owned),
             caller: RwLock::new(caller),
             client_ip,

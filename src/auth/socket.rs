@@ -4,9 +4,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::socket::Socket;
-use axum::extract::ConnectInfo;
 
-use crate::net::{Peer, TrustedProxies};
+use crate::net::TrustedProxies;
 use serde_json::Value;
 use socketioxide::extract::{State, TryData};
 
@@ -34,9 +33,9 @@ fn token(socket: &Socket, auth: Option<&Value>) -> Option<String> {
 
 /// The client's address: the peer's, or behind a trusted proxy the one it forwarded.
 fn client_ip(socket: &Socket, proxies: &TrustedProxies) -> Option<IpAddr> {
-    let parts = socket.req_parts();
-    let peer = parts.extensions.get::<ConnectInfo<Peer>>()?.0 .0.ip();
-    Some(proxies.client(peer, &parts.headers).ip)
+    proxies
+        .client_of(socket.req_parts())
+        .map(|client| client.ip)
 }
 
 /// Checks the token and the per-address cap, then stores the socket's `Session`.
@@ -53,14 +52,14 @@ pub async fn authenticate(
     let caller = authenticator
         .caller(token(&socket, auth.as_ref()).as_deref())
         .map_err(|e| {
-            tracing::info!(sid = %socket.id, ip = ?ip, "connection refused: {e}");
+            tracing::info!(ip = ?ip, "connection refused: {e}");
             Refused::Unauthorized
         })?;
     let connection = match ip {
         Some(ip) => match connections.acquire(ip) {
             Some(slot) => Some(slot),
             None => {
-                tracing::warn!(sid = %socket.id, %ip, "connection refused: too many from this address");
+                tracing::warn!(%ip, "connection refused: too many from this address");
                 return Err(Refused::TooManyConnections);
             }
         },

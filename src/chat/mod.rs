@@ -343,6 +343,48 @@ impl ChatService {
         .await
     }
 
+    /// Deletes a project with its chats, messages and documents. Its running streams end first,
+    /// `cancelled` (here and on other nodes), so the room gets their `message_complete` and
+    /// their final rows are written before the rows go. Back ends only. `false`: no such project.
+    pub async fn delete_project(&self, caller: &Caller, project_id: i64) -> Result<bool, AppError> {
+        caller.require_backend()?;
+        if store::projects::find(&self.inner.db, project_id)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let streaming = store::messages::streaming_in_project(&self.inner.db, project_id).await?;
+        for row in &streaming {
+            if self.cancel_here(row.id) {
+                continue;
+            }
+            if let Some(node_id) = self.running_elsewhere(row) {
+                self.publish(ControlMessage::Cancel {
+                    node_id,
+                    message_id: row.id,
+                })
+                .await?;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + STREAMS_END_LIMIT;
+        for row in &streaming {
+            while !self.stream_ended(row.id).await? && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(store::projects::delete(&self.inner.db, project_id).await?)
+    }
+
+    /// Whether the stream `message_id` is neither live here nor still `streaming` in its row.
+    async fn stream_ended(&self, message_id: i64) -> Result<bool, AppError> {
+        if self.inner.live.get(message_id).is_some() {
+            return Ok(false);
+        }
+        let row = store::messages::find(&self.inner.db, message_id).await?;
+        Ok(row.is_none_or(|r| r.status != crate::store::MessageStatus::Streaming))
+    }
+
     /// A cancel relayed by another node; `false` when the stream is not live here.
     pub fn cancel_here(&self, message_id: i64) -> bool {
         match self.inner.live.get(message_id) {
@@ -398,6 +440,9 @@ impl ChatService {
         }
     }
 }
+
+/// How long deleting a project waits for its streams to end (a cancel takes milliseconds).
+const STREAMS_END_LIMIT: Duration = Duration::from_secs(5);
 
 fn received_of(exchange: &Exchange, duplicate: bool) -> MessageReceived {
     MessageReceived {

@@ -12,6 +12,7 @@ use crate::broadcast::{Audience, Fold};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::outgoing::{ProjectUpdate, Typing, UpdateKind};
+use crate::protocol::PublicId;
 use crate::views::ChatView;
 use crate::{rooms, store};
 
@@ -72,6 +73,7 @@ impl ChatService {
         &self,
         caller: &Caller,
         from: Sid,
+        public_id: PublicId,
         chat_id: i64,
         typing: bool,
     ) -> Result<(), AppError> {
@@ -86,7 +88,7 @@ impl ChatService {
             &Typing {
                 chat_id,
                 user_id: caller.user_id(),
-                sid: from.to_string(),
+                sid: public_id,
                 typing,
             },
             Fold::Droppable,

@@ -1,6 +1,7 @@
 //! The answer to every client event: `{ ok: true, ...result }` or `{ ok: false, error }` to the
 //! ack callback, and on failure an `error` event naming the event and, where known, the ids.
 
+use super::session::log_name;
 use crate::socket::{Ack, Socket};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -88,7 +89,7 @@ pub fn respond<T: Serialize>(
             message_id,
             retry_after_ms,
         }) => {
-            tracing::debug!(sid = %socket.id, event, code = ?error.code, "{}", error.message);
+            tracing::debug!(socket = %log_name(socket), event, code = ?error.code, "{}", error.message);
             send_to_socket(
                 socket,
                 names::ERROR,
@@ -129,11 +130,6 @@ pub fn respond<T: Serialize>(
         }
     };
     if !sent {
-        tracing::debug!(sid = %socket.id, event, "ack not sent: the socket is closed");
+        tracing::debug!(socket = %log_name(socket), event, "ack not sent: the socket is closed");
     }
-}
-
-/// The payload of a message, or `null` when the client sent none.
-pub fn payload_or_null<E>(data: Result<Value, E>) -> Value {
-    data.unwrap_or(Value::Null)
 }

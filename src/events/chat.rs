@@ -131,8 +131,14 @@ async fn typing(
     let session = admit(socket, event)?;
     let ChatRef { chat_id } = parse(data)?;
     let chat_id = chat_id.0;
-    chat.typing(&session.caller(), socket.id, chat_id, typing)
-        .await
-        .map_err(|e| EventError::chat(e, chat_id))?;
+    chat.typing(
+        &session.caller(),
+        socket.id,
+        session.public_id,
+        chat_id,
+        typing,
+    )
+    .await
+    .map_err(|e| EventError::chat(e, chat_id))?;
     Ok(ChatAck { chat_id })
 }

@@ -3,6 +3,7 @@
 //! reconnecting with fresh credentials. `auth_refresh` moves the end; every event checks it too
 //! (`session::dispatch`), so no event slips in between the expiry and this timer.
 
+use super::session::log_name;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ pub fn watch(socket: Socket, session: Arc<Session>) {
 
 /// Tells the client its token expired and disconnects it.
 pub fn end_session(socket: &Socket) {
-    tracing::info!(sid = %socket.id, "token expired: disconnecting the socket");
+    tracing::info!(socket = %log_name(socket), "token expired: disconnecting the socket");
     send_to_socket(
         socket,
         names::ERROR,
@@ -54,6 +55,6 @@ pub fn end_session(socket: &Socket) {
         },
     );
     if let Err(e) = socket.clone().disconnect() {
-        tracing::debug!(sid = %socket.id, "disconnect after expiry: {e}");
+        tracing::debug!(socket = %log_name(socket), "disconnect after expiry: {e}");
     }
 }

@@ -13,7 +13,7 @@ use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use tokio::sync::mpsc;
 
-use super::ack::{payload_or_null, respond, EventError};
+use super::ack::{respond, EventError};
 use super::incoming::Incoming;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
@@ -27,8 +27,9 @@ const CAPACITY: usize = 256;
 pub struct Queued {
     pub event: &'static str,
     pub socket: Socket,
-    /// The payload (`null` when none).
-    pub data: Value,
+    /// The payload; `None` when the client sent none (`42["ping"]`), which only `ping`
+    /// accepts: an explicit `null` is a payload that is not an object.
+    pub data: Option<Value>,
     pub ack: Ack,
 }
 
@@ -77,7 +78,9 @@ impl FromMessageParts<Adapter> for Enqueued {
             return Ok(Enqueued);
         };
         let Ok(TryData(data)) = TryData::<Incoming>::from_message_parts(s, v, ack_id);
-        let data = payload_or_null(data.map(|Incoming(value)| value));
+        // socketioxide fails the first element's extraction only when there is none: `Incoming`
+        // takes any JSON value.
+        let data = data.ok().map(|Incoming(value)| value);
         let Some(Inbox(inbox)) = socket.extensions.get::<Inbox>() else {
             return Ok(Enqueued);
         };

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ack::{respond, EventError};
-use super::session::admit;
+use super::session::{admit, log_name};
 use crate::auth::{Authenticator, Caller};
 use crate::broadcast::send_to_socket;
 use crate::error::{AppError, ErrorCode};
@@ -40,7 +40,7 @@ pub async fn on_refresh(socket: &Socket, data: Value, ack: Ack, authenticator: &
     respond(socket, ack, names::AUTH_REFRESH, result);
     if refused {
         if let Err(e) = socket.clone().disconnect() {
-            tracing::debug!(sid = %socket.id, "disconnect after a refused refresh: {e}");
+            tracing::debug!(socket = %log_name(socket), "disconnect after a refused refresh: {e}");
         }
     }
 }
@@ -77,6 +77,6 @@ async fn refresh(
         }
     }
     session.replace_caller(new);
-    tracing::info!(sid = %socket.id, exp, "token refreshed");
+    tracing::info!(socket = %session.public_id, exp, "token refreshed");
     Ok(Refreshed { exp })
 }

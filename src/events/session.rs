@@ -63,6 +63,11 @@ async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authentica
         expiry::end_session(&socket);
         return;
     }
+    if event == names::PING {
+        return on_ping(&socket, data, ack);
+    }
+    // Absent and `null` alike are not the object these events need (`invalid_payload`).
+    let data = data.unwrap_or(Value::Null);
     match event {
         names::JOIN_PROJECT => projects::on_join(&socket, data, ack, chat).await,
         names::LEAVE_PROJECT => projects::on_leave(&socket, data, ack).await,
@@ -73,7 +78,6 @@ async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authentica
         names::TYPING_STOP => chat::on_typing(&socket, data, ack, chat, false).await,
         names::TASK_SUBSCRIBE => tasks::on_subscribe(&socket, data, ack, chat).await,
         names::TASK_UNSUBSCRIBE => tasks::on_unsubscribe(&socket, data, ack),
-        names::PING => on_ping(&socket, data, ack),
         names::AUTH_REFRESH => refresh::on_refresh(&socket, data, ack, authenticator).await,
         other => tracing::debug!(event = other, "no handler"),
     }
@@ -86,7 +90,7 @@ pub async fn on_connect(socket: Socket) {
     let connected = session.mark_connected(|| {
         metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").increment(1.0);
         tracing::info!(
-            sid = %socket.id,
+            socket = %session.public_id,
             user = session.user_id().unwrap_or("-"),
             ip = ?session.client_ip,
             transport = ?socket.transport_type(),
@@ -103,6 +107,7 @@ pub async fn on_connect(socket: Socket) {
         &ConnectionStatus {
             status: "connected",
             sid: socket.id.to_string(),
+            public_id: session.public_id,
             server_time: time::unix_ms(),
             user_id: session.user_id(),
         },
@@ -110,11 +115,12 @@ pub async fn on_connect(socket: Socket) {
     expiry::watch(socket, session);
 }
 
-fn on_ping(socket: &Socket, data: Value, ack: Ack) {
+/// `ping` with no payload or `{ timestamp? }`; anything else (`null` too) is `invalid_payload`.
+fn on_ping(socket: &Socket, data: Option<Value>, ack: Ack) {
     let result = admit(socket, names::PING)
         .and_then(|_| match data {
-            Value::Null => Ok(Ping::default()),
-            other => parse::<Ping>(other).map_err(EventError::from),
+            None => Ok(Ping::default()),
+            Some(given) => parse::<Ping>(given).map_err(EventError::from),
         })
         .map(|ping| {
             let server_time = time::unix_ms();
@@ -134,18 +140,27 @@ async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
     session.mark_closed(|was_connected| {
         if was_connected {
             metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
-            tracing::info!(sid = %socket.id, ?reason, "socket disconnected");
+            tracing::info!(socket = %session.public_id, ?reason, "socket disconnected");
         } else {
-            tracing::info!(sid = %socket.id, ?reason, "socket closed during its handshake");
+            tracing::info!(socket = %session.public_id, ?reason, "socket closed during its handshake");
         }
     });
+}
+
+/// How logs name a socket: its public id, never its session id (a secret: whoever reads it
+/// could take the session over).
+pub fn log_name(socket: &Socket) -> String {
+    socket
+        .extensions
+        .get::<Arc<Session>>()
+        .map_or_else(|| "-".to_owned(), |session| session.public_id.to_string())
 }
 
 /// The session of a socket. Every socket gets one before it connects; were it missing, the
 /// socket would be treated as a user with no projects, never as an open caller.
 pub fn session_of(socket: &Socket) -> Arc<Session> {
     socket.extensions.get::<Arc<Session>>().unwrap_or_else(|| {
-        tracing::error!(sid = %socket.id, "socket without a session");
+        tracing::error!("socket without a session");
         Arc::new(Session::new(
             Caller::User(Identity {
                 user_id: String::new(),
@@ -173,7 +188,7 @@ pub fn admit(socket: &Socket, event: &'static str) -> Result<Arc<Session>, Event
         Err(wait) => {
             let retry_after_ms = wait.as_millis().max(1) as u64;
             // Debug, not info: a flooding client would otherwise flood the log too.
-            tracing::debug!(sid = %socket.id, ip = ?session.client_ip, event, retry_after_ms, "rate limited");
+            tracing::debug!(socket = %session.public_id, ip = ?session.client_ip, event, retry_after_ms, "rate limited");
             Err(EventError {
                 error: AppError::new(
                     ErrorCode::RateLimited,

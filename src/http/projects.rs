@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::extract::{Body, Ids};
 use crate::auth::ApiCaller;
+use crate::chat::ChatService;
 use crate::error::AppError;
 use crate::protocol::payloads::Payload;
 use crate::store;
@@ -69,12 +70,11 @@ pub async fn show(
 
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", params(("id" = i64, Path)), responses((status = 204, description = "deleted with its chats, messages, documents and chunks"), (status = 404, description = "no such project")))]
 pub async fn remove(
-    State(db): State<DatabaseConnection>,
+    State(chat): State<ChatService>,
     ApiCaller(caller): ApiCaller,
     Ids([id]): Ids<1>,
 ) -> Result<StatusCode, AppError> {
-    caller.require_backend()?;
-    if store::projects::delete(&db, id).await? {
+    if chat.delete_project(&caller, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::not_found("project"))

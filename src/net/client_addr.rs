@@ -56,6 +56,19 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(ip))
     }
 
+    /// The client address of a request, from the peer its connection recorded
+    /// (`ConnectInfo<Peer>`) and its headers; `None` when it came without a peer (a test's
+    /// in-memory request).
+    pub fn client_of(&self, parts: &axum::http::request::Parts) -> Option<ClientAddr> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<super::Peer>>()?
+            .0
+             .0
+            .ip();
+        Some(self.client(peer, &parts.headers))
+    }
+
     /// The client address of a request `peer` sent with `headers`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> ClientAddr {
         let from_peer = ClientAddr {

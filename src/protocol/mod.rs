@@ -5,5 +5,8 @@
 pub mod names;
 pub mod outgoing;
 pub mod payloads;
+mod public_id;
 pub mod sources;
 pub mod ui_message;
+
+pub use public_id::PublicId;

@@ -3,13 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::sources::Source;
+use super::PublicId;
 use crate::error::ErrorCode;
 use entities::{DocumentStatus, FinishReason};
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionStatus<'a> {
     pub status: &'static str,
+    /// The socket's own session id, sent to that socket alone.
     pub sid: String,
+    pub public_id: PublicId,
     pub server_time: i64,
     pub user_id: Option<&'a str>,
 }
@@ -29,7 +32,8 @@ pub struct Pong {
 pub struct Typing<'a> {
     pub chat_id: i64,
     pub user_id: Option<&'a str>,
-    pub sid: String,
+    /// The typing socket's public id (PROTOCOL §4), never its session id.
+    pub sid: PublicId,
     pub typing: bool,
 }
 

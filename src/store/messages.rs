@@ -252,6 +252,19 @@ pub(super) fn interrupt_streaming_rows() -> sea_orm::UpdateMany<message::Entity>
         )
         .filter(message::Column::Status.eq(MessageStatus::Streaming))
 }
+/// The assistant rows of a project that are still streaming, on any node.
+pub async fn streaming_in_project(
+    db: &impl ConnectionTrait,
+    project_id: i64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .join(JoinType::InnerJoin, message::Relation::Chat.def())
+        .filter(chat::Column::ProjectId.eq(project_id))
+        .filter(message::Column::Role.eq(Role::Assistant))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
+        .all(db)
+        .await
+}
 
 /// Rows left `streaming` by a crash become `interrupted`. Returns how many.
 pub async fn interrupt_streaming(db: &impl ConnectionTrait) -> Result<u64, DbErr> {

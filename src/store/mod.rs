@@ -11,7 +11,10 @@ pub use entities::{DocumentStatus, FinishReason, MessageStatus, Role};
 
 use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, None).await
@@ -49,6 +52,25 @@ pub async fn connect_with(
     Database::connect(options).await
 }
 
+/// Key of the PostgreSQL advisory lock held while migrating ("ragcast" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7261_6763_6173_74;
+
+/// Brings the schema up to date. On PostgreSQL, inside one transaction that first takes an
+/// advisory lock, so nodes started at once on an empty database migrate one after the other
+/// (the second finds the work done) instead of racing to create the same types.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    migration::Migrator::up(db, None).await
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK.into()],
+            ))
+            .await?;
+            migration::Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => migration::Migrator::up(db, None).await,
+    }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use lopdf::{DecompressError, Document, LoadOptions};
 
-use super::{Line, Mode, PdfLimits, CHILD_COMMAND, PIECE_BYTES};
+use super::{Line, Mode, PdfLimits, CHILD_COMMAND, PARENT_ENV, PIECE_BYTES};
 
 /// Runs the child when the binary was started as one; `None` for a normal start.
 pub fn run_if_child() -> Option<ExitCode> {
@@ -25,6 +25,10 @@ fn run(args: &[String]) -> ExitCode {
     let Some(limits) = PdfLimits::from_args(&args[1..]) else {
         return usage();
     };
+    if let Err(e) = die_with_parent() {
+        eprintln!("{e}");
+        return ExitCode::from(3);
+    }
     if let Err(e) = cap_address_space(limits.memory_bytes) {
         eprintln!("cannot cap the address space: {e}");
         return ExitCode::from(3);
@@ -50,6 +54,23 @@ fn run(args: &[String]) -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!("usage: ragcast {CHILD_COMMAND} <check|extract> <limits> (started by the server)");
     ExitCode::from(2)
+}
+
+/// Has the kernel kill this process when the server dies (a `kill -9` included), so a large
+/// PDF's extraction never outlives it; and exits if the server is already gone.
+fn die_with_parent() -> io::Result<()> {
+    use rustix::process::{getppid, set_parent_process_death_signal, Signal};
+    set_parent_process_death_signal(Some(Signal::KILL))?;
+    let expected = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|pid| pid.parse::<i32>().ok());
+    let parent = getppid().map(|pid| pid.as_raw_nonzero().get());
+    match expected {
+        // Started by someone else (by hand): nothing to compare with.
+        None => Ok(()),
+        Some(pid) if Some(pid) == parent => Ok(()),
+        Some(_) => Err(io::Error::other("the server is gone")),
+    }
 }
 
 fn cap_address_space(bytes: u64) -> io::Result<()> {

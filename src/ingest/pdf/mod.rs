@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 /// The first argument that turns the binary into the extraction child.
 const CHILD_COMMAND: &str = "extract-pdf";
+/// The server's pid, given to the child, which checks that its parent is still that process.
+const PARENT_ENV: &str = "RAGCAST_PDF_PARENT";
 
 /// Text is sent in pieces of at most this many bytes, so each line the server reads is small.
 const PIECE_BYTES: usize = 16 * 1024;

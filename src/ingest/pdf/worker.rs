@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LinesCodec};
 
-use super::{Line, Mode, PdfLimits, CHILD_COMMAND, PIECE_BYTES};
+use super::{Line, Mode, PdfLimits, CHILD_COMMAND, PARENT_ENV, PIECE_BYTES};
 use crate::ingest::chunker::PageText;
 
 /// The longest line the child writes: a piece of text, JSON-escaped (at most 6 bytes per byte).
@@ -75,6 +75,7 @@ impl Extraction {
             .arg(CHILD_COMMAND)
             .arg(mode.as_arg())
             .args(limits.to_args())
+            .env(PARENT_ENV, std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
