@@ -34,7 +34,7 @@ use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
 use crate::net::{GuardedListener, Peer};
 use crate::retrieval::HybridRetriever;
 use crate::socket::{Adapter, Io};
-use crate::{embed, events, store};
+use crate::{embed, engine, events, store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -223,15 +223,29 @@ impl App {
         // format; the body is read only up to the limit.
         .layer(DefaultBodyLimit::max(config.max_body));
 
+        let mut namespaces = vec!["/".to_owned()];
+        if config.admin.is_some() {
+            namespaces.push(crate::admin::NAMESPACE.to_owned());
+        }
         let request_id = HeaderName::from_static("x-request-id");
         let proxies = config.trusted_proxies.clone();
         let router = api
             .layer(socket_layer)
             .layer(axum::middleware::from_fn_with_state(
-                http::PollingCap::new(config.polling_max_packets),
-                http::cap_polling_packets,
+                engine::PollingCap::new(config.polling_max_packets),
+                engine::cap_polling_packets,
             ))
-            .layer(axum::middleware::map_request(http::detach_from_read_buffer))
+            // Before anything else sees a request for a running session.
+            .layer(axum::middleware::from_fn_with_state(
+                engine::SessionGuard::new(
+                    io.clone(),
+                    namespaces,
+                    config.trusted_proxies.clone(),
+                    config.timings.connect_timeout,
+                ),
+                engine::guard_sessions,
+            ))
+            .layer(axum::middleware::map_request(engine::detach_from_read_buffer))
             .layer(cors(&config.cors_origins))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(

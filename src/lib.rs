@@ -8,6 +8,8 @@
 //! - `socket`: the Socket.IO type aliases (adapter, io, socket, ack).
 //! - `events`: the Socket.IO side: one thin handler per client event.
 //! - `http`: the REST API, one file per resource.
+//! - `engine`: in front of socketioxide: a session answers only its own client, long-polling
+//!   responses capped, request parts detached from hyper's buffer.
 //! - `chat`: the chat pipeline both entry points call: store → retrieve → generate → store.
 //! - `embed`: embedders (built-in MiniLM, OpenAI-compatible, Ollama) behind the `Embedder` trait.
 //! - `retrieval`: keyword (full-text) and vector search fused into one ranking, behind `Retriever`.
@@ -28,6 +30,7 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod embed;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -2,20 +2,16 @@
 //! chat pipeline, and answer. Errors are `{ "error": { code, message } }`.
 
 mod chats;
-mod detach;
 mod documents;
 mod extract;
 mod messages;
 mod notifications;
 mod openapi;
 mod operations;
-mod polling;
 mod projects;
 mod ui_stream;
 
-pub use detach::detach_from_read_buffer;
 pub use operations::NodeHealth;
-pub use polling::{cap_polling_packets, PollingCap};
 
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};

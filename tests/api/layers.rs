@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["ingest"],
     &["chat"],
     // The transports: socket events, HTTP (and the cluster, below them, sees neither).
-    &["events", "http", "admin"],
+    &["events", "http", "admin", "engine"],
     &["config"],
     &["app"],
     &["main", "lib"],

@@ -21,6 +21,8 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       assert.equal(first.event, "connection_status");
       assert.equal(first.data.status, "connected");
       assert.equal(first.data.sid, socket.id);
+      assert.match(first.data.public_id, /^[0-9a-f]{16}$/);
+      assert.notEqual(first.data.public_id, socket.id);
       assert.equal(first.data.user_id, null);
       assert.ok(first.data.server_time >= before - 1000 && first.data.server_time <= Date.now() + 1000);
       socket.disconnect();
@@ -79,10 +81,13 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       await request(peer, "join_project", { project_id: project.id });
       assert.deepEqual(await request(typist, "typing_start", { chat_id: chat.id }), { ok: true, chat_id: chat.id });
       const on = await nextEvent(peer, "typing", (d) => d.typing === true);
-      assert.deepEqual(on, { chat_id: chat.id, user_id: null, sid: typist.id, typing: true });
+      // `sid` is the typist's public id (PROTOCOL §2), never its session id.
+      const publicId = (await nextEvent(typist, "connection_status")).public_id;
+      assert.notEqual(publicId, typist.id);
+      assert.deepEqual(on, { chat_id: chat.id, user_id: null, sid: publicId, typing: true });
       await request(typist, "typing_stop", { chat_id: chat.id });
       const off = await nextEvent(peer, "typing", (d) => d.typing === false);
-      assert.equal(off.sid, typist.id);
+      assert.equal(off.sid, publicId);
       await sleep(100);
       assert.ok(!typist.events.some((e) => e.event === "typing"));
       assert.ok(!stranger.events.some((e) => e.event === "typing"));
@@ -97,7 +102,8 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       assert.equal(pong.timestamp, sent);
       assert.equal(typeof pong.server_time, "number");
       socket.events = [];
-      const ack = await request(socket, "ping");
+      // No payload at all (`42["ping"]`), with an ack.
+      const ack = await socket.timeout(10000).emitWithAck("ping");
       assert.equal(ack.ok, true);
       const bare = await nextEvent(socket, "pong");
       assert.equal(bare.timestamp, bare.server_time);
@@ -105,6 +111,9 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       socket.emit("ping");
       const noAck = await nextEvent(socket, "pong");
       assert.equal(noAck.timestamp, noAck.server_time);
+      // `null` is a payload that is not an object (PROTOCOL §4).
+      const refused = await request(socket, "ping", null);
+      assert.equal(refused.error.code, "invalid_payload");
       socket.disconnect();
     });
 

@@ -1,0 +1,11 @@
+//! The Engine.IO side of the HTTP stack, in front of socketioxide's layer: who may use a running
+//! session (`guard`), how many packets a long-polling response holds (`polling`), and request
+//! parts detached from hyper's read buffer (`detach`).
+
+mod detach;
+mod guard;
+mod polling;
+
+pub use detach::detach_from_read_buffer;
+pub use guard::{guard_sessions, SessionGuard};
+pub use polling::{cap_polling_packets, PollingCap};
