@@ -16,7 +16,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -245,6 +245,10 @@ impl App {
                 ),
                 engine::guard_sessions,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                websocket_origins(&config.cors_origins),
+                engine::check_websocket_origin,
+            ))
             .layer(axum::middleware::map_request(engine::detach_from_read_buffer))
             .layer(cors(&config.cors_origins))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -258,7 +262,7 @@ impl App {
                     let client = req
                         .extensions()
                         .get::<axum::extract::ConnectInfo<Peer>>()
-                        .map(|peer| proxies.client(peer.0 .0.ip(), req.headers()).ip);
+                        .map(|peer| proxies.client(peer.0.addr.ip(), req.headers()).ip);
                     tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id, client = ?client)
                 }),
             )
@@ -368,14 +372,15 @@ impl App {
 /// How long shutdown waits for sockets, then for connections, to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The browser client at `/`, when it is built.
+/// The browser client at `/`, when it is built; else a page saying what this server is and
+/// how to build the client.
 fn web_client(dir: Option<&std::path::Path>) -> Router {
     match dir {
         Some(dir) => {
             tracing::info!("serving the browser client from {}", dir.display());
             Router::new().fallback_service(ServeDir::new(dir))
         }
-        None => Router::new(),
+        None => http::welcome(),
     }
 }
 
@@ -398,6 +403,7 @@ fn log_effective_settings(config: &Config) {
         max_connections_per_ip = config.max_connections_per_ip,
         socket_high_water = config.socket_high_water,
         socket_max_waiting = config.outbox.max_waiting,
+        socket_buffer_bytes = config.outbox.max_bytes,
         slow_socket_timeout_ms = config.outbox.stall_limit.as_millis() as u64,
         max_payload = config.max_payload,
         max_body = config.max_body,
@@ -463,12 +469,30 @@ fn provider(config: &Config) -> Result<Arc<dyn LlmProvider>, SettingError> {
     built.map_err(|reason| SettingError::new("--llm", "RAGCAST_LLM", reason))
 }
 
+/// Answers as socket.io's `cors: { origin, credentials: true }` does: an allowed request's
+/// origin is echoed with `access-control-allow-credentials: true` (never `*`, which browsers
+/// refuse with credentials: engine.io-client 3 sends them), for the Engine.IO path and the API.
 fn cors(origins: &CorsOrigins) -> CorsLayer {
-    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    let layer = CorsLayer::new()
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true);
     match origins {
-        CorsOrigins::Any => layer.allow_origin(Any),
+        CorsOrigins::Any => layer.allow_origin(AllowOrigin::mirror_request()),
         CorsOrigins::List(list) => layer.allow_origin(AllowOrigin::list(
             list.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        )),
+    }
+}
+
+/// The pages that may open a websocket: the same as `--cors-origins` (and the server's own).
+fn websocket_origins(origins: &CorsOrigins) -> engine::WebsocketOrigins {
+    match origins {
+        CorsOrigins::Any => engine::WebsocketOrigins::Any,
+        CorsOrigins::List(list) => engine::WebsocketOrigins::Only(Arc::new(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect(),
         )),
     }
 }

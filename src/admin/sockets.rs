@@ -95,7 +95,7 @@ fn handshake(socket: &Socket) -> Handshake {
     let peer = parts
         .extensions
         .get::<ConnectInfo<Peer>>()
-        .map(|ConnectInfo(Peer(addr))| addr.ip());
+        .map(|ConnectInfo(peer)| peer.addr.ip());
     let address = session
         .as_ref()
         .and_then(|s| s.client_ip)

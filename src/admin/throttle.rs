@@ -1,8 +1,8 @@
 //! Admin logins cost a bcrypt check (0.4 CPU-seconds at cost 12), so wrong passwords must not
 //! be able to take the CPU from every socket. One check runs at a time (a few more may wait
 //! for it, the rest are refused at once), an address has one try in flight at most, and an
-//! address whose try failed waits before its next one (1 s, doubling to a minute). Refusals
-//! here cost nothing and are counted and logged.
+//! address whose tries keep failing waits before its next one (after three failures in a row:
+//! 1 s, doubling to a minute). Refusals here cost nothing and are counted and logged.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,6 +16,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 const CONCURRENT_CHECKS: usize = 1;
 /// Tries that may wait for a check; past it, refused at once.
 const MAX_WAITING: usize = 8;
+/// Failures in a row an address may have before it must wait (a person mistyping).
+const FREE_FAILURES: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An address's failures are forgotten after this long without one.
@@ -132,8 +134,10 @@ impl LoginThrottle {
             }
             Some(false) => {
                 let now = Instant::now();
-                tries.not_before = Some(now + backoff(tries.failures));
                 tries.failures += 1;
+                if let Some(over) = tries.failures.checked_sub(FREE_FAILURES) {
+                    tries.not_before = Some(now + backoff(over));
+                }
                 tries.last_failure = Some(now);
             }
             None => {}
@@ -141,10 +145,10 @@ impl LoginThrottle {
     }
 }
 
-/// How long an address waits after its `failures + 1`-th failure.
-fn backoff(failures: u32) -> Duration {
+/// How long an address waits after `over + 1` failures past the free ones.
+fn backoff(over: u32) -> Duration {
     FIRST_BACKOFF
-        .saturating_mul(1 << failures.min(6))
+        .saturating_mul(1 << over.min(6))
         .min(MAX_BACKOFF)
 }
 
@@ -205,6 +209,10 @@ mod tests {
             Some(Throttled::InFlight)
         );
         slot.finish(false);
+        // A person mistyping has a few tries before waiting.
+        for _ in 1..FREE_FAILURES {
+            throttle.admit(Some(A)).await.unwrap().finish(false);
+        }
         assert_eq!(
             throttle.admit(Some(A)).await.err(),
             Some(Throttled::Backoff)

@@ -295,6 +295,23 @@ mod tests {
     }
 
     #[test]
+    fn a_session_ends_at_exp_plus_the_leeway_to_the_millisecond() {
+        let auth = Authenticator::hs256(b"secret", None).with_leeway(Duration::from_secs(10));
+        let exp = now() + 60;
+        let valid = token(json!({ "sub": "u", "exp": exp }), b"secret");
+        let Caller::User(identity) = auth.caller(Some(&valid)).unwrap() else {
+            panic!("a user");
+        };
+        let end_ms = (exp + 10) * 1000;
+        assert_eq!(identity.over_at_ms(), Some(end_ms));
+        assert!(!identity.expired(end_ms - 1));
+        assert!(
+            identity.expired(end_ms),
+            "over at exp + leeway, not a second later"
+        );
+    }
+
+    #[test]
     fn tokens_become_callers() {
         let auth = Authenticator::hs256(b"secret", Some("backend-key".into()));
         let valid = token(

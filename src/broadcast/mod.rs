@@ -16,16 +16,16 @@ use std::time::Duration;
 mod outbox;
 mod remote;
 
-pub use outbox::{Delivery, Fold, Outbox, OutboxSettings};
+pub use outbox::{Delivery, Fold, Outbox, OutboxSettings, Payload};
 pub use remote::{FoldKind, Relay, RoomEvent};
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 use socketioxide::SocketError;
 use tokio::sync::mpsc;
 
 use crate::protocol::outgoing::MessageToken;
+use crate::protocol::PublicId;
 use crate::rooms;
 use crate::socket::{Ack, Io, Socket};
 
@@ -164,13 +164,9 @@ impl Broadcaster {
             operators = operators.except(rooms::socket(sid));
         }
         let sockets = operators.sockets();
-        // Serialise the payload once; each socket's packet then only copies the JSON text.
-        let encoded = match serde_json::value::to_raw_value(payload) {
-            Ok(raw) => raw,
-            Err(e) => {
-                tracing::error!(event, "cannot serialize event: {e}");
-                return 0;
-            }
+        // Serialised once; every socket's outbox holds the same payload.
+        let Some(encoded) = encode(event, payload) else {
+            return 0;
         };
         let delivered = sockets
             .iter()
@@ -198,7 +194,7 @@ impl Broadcaster {
                 rooms: audience.rooms.clone(),
                 except: audience.except.map(rooms::socket),
                 event: event.to_owned(),
-                payload: encoded,
+                payload: encoded.as_ref().to_owned(),
                 fold: fold.kind(),
             });
             if queued.is_err() {
@@ -216,13 +212,13 @@ const REMOTE_QUEUE_LIMIT: usize = 100_000;
 /// its full queue, so until the client drains it the socket is out of every room (nothing more
 /// reaches it: no hole in its stream) and the disconnect is retried. A client that never reads
 /// is closed by the stall guard and the Engine.IO heartbeat, whose ping cannot be queued either.
-fn disconnect_slow(socket: &Socket, event: &str, why: &'static str) {
+fn disconnect_slow(socket: &Socket, name: PublicId, event: &str, why: &'static str) {
     if socket.extensions.insert(Overflowed).is_some() {
         return; // already on its way out
     }
     metrics::counter!("ragcast_emit_overflow_total").increment(1);
     tracing::warn!(
-        sid = %socket.id,
+        socket = %name,
         event,
         why,
         "outgoing buffer full: the client is not reading fast enough; disconnecting it so it reconnects and resumes"
@@ -252,12 +248,8 @@ const DISCONNECT_RETRY_LIMIT: Duration = Duration::from_secs(60);
 /// Sends to one socket through its outbox (waiting, merged, while it is behind). Returns
 /// whether it was sent or is waiting; `false` once the socket is closed or being disconnected.
 pub fn send_to_socket<T: Serialize + ?Sized>(socket: &Socket, event: &str, payload: &T) -> bool {
-    let encoded = match serde_json::value::to_raw_value(payload) {
-        Ok(raw) => raw,
-        Err(e) => {
-            tracing::error!(event, "cannot serialize event: {e}");
-            return false;
-        }
+    let Some(encoded) = encode(event, payload) else {
+        return false;
     };
     let reached = reaches(deliver(socket, event, &encoded, Fold::Keep));
     count_out(event, usize::from(reached));
@@ -266,12 +258,8 @@ pub fn send_to_socket<T: Serialize + ?Sized>(socket: &Socket, event: &str, paylo
 
 /// `send_to_socket` for a stream's piece: merged with the one before while the socket is behind.
 pub fn send_piece_to_socket(socket: &Socket, event: &str, piece: &MessageToken<'_>) -> bool {
-    let encoded = match serde_json::value::to_raw_value(piece) {
-        Ok(raw) => raw,
-        Err(e) => {
-            tracing::error!(event, "cannot serialize event: {e}");
-            return false;
-        }
+    let Some(encoded) = encode(event, piece) else {
+        return false;
     };
     let reached = reaches(deliver(socket, event, &encoded, Fold::Piece(piece)));
     count_out(event, usize::from(reached));
@@ -313,12 +301,23 @@ fn reaches(delivery: Delivery) -> bool {
     matches!(delivery, Delivery::Sent | Delivery::Waiting)
 }
 
+/// A payload serialised once, to be shared by every socket it goes to.
+fn encode<T: Serialize + ?Sized>(event: &str, payload: &T) -> Option<Payload> {
+    match serde_json::value::to_raw_value(payload) {
+        Ok(raw) => Some(raw.into()),
+        Err(e) => {
+            tracing::error!(event, "cannot serialize event: {e}");
+            None
+        }
+    }
+}
+
 /// One event to one socket, through its outbox; not counted (callers count).
-fn deliver(socket: &Socket, event: &str, payload: &RawValue, fold: Fold<'_>) -> Delivery {
+fn deliver(socket: &Socket, event: &str, payload: &Payload, fold: Fold<'_>) -> Delivery {
     match socket.extensions.get::<Outbox>() {
         Some(outbox) => outbox.send(socket, event, payload, fold),
         // Every socket gets its outbox before its connect ack; none is in a room before that.
-        None => match socket.emit(event, payload) {
+        None => match socket.emit(event, &**payload) {
             Ok(()) => Delivery::Sent,
             Err(_) => Delivery::Closed,
         },

@@ -1,30 +1,50 @@
 //! A socket's outbox: where events wait for a socket that cannot keep up, in front of
 //! socketioxide's per-socket queue (which counts packets and cannot be looked into or changed).
 //!
-//! While socketioxide's queue for a socket has room (`--socket-high-water` packets), events go
-//! straight into it. Once it is full they wait here, in order, and one task per waiting socket
-//! hands them on as the queue drains. While they wait, consecutive pieces of one stream
-//! (`message_token`, `message_reasoning`) merge into one event covering `from_index..=index`, a
-//! newer `document_status` of a document replaces the older one, and `typing` is dropped. Other
-//! sockets, and the stream itself, never wait for a slow socket. A socket whose outbox holds more
-//! than `max_waiting` events, or hands nothing on for `stall_limit`, is disconnected: its client
-//! reconnects and resumes.
+//! While socketioxide's queue for a socket has room (`--socket-high-water` packets, and an
+//! eighth of `--socket-buffer-bytes` not yet taken by the transport), events go straight into
+//! it. Once it is full they wait here, in order, and one task per waiting socket hands them on
+//! as the queue drains. While they wait, consecutive pieces of one stream (`message_token`,
+//! `message_reasoning`) merge into one event covering `from_index..=index`, a newer
+//! `document_status` of a document replaces the older one, and `typing` is dropped. Other
+//! sockets, and the stream itself, never wait for a slow socket. A socket with more than
+//! `max_waiting` events, or `max_bytes` bytes, waiting (here and in socketioxide's queue), or
+//! that hands nothing on for `stall_limit`, is disconnected: its client reconnects and resumes.
+//!
+//! What waits here is shared: a broadcast's payload is serialised once and every socket's
+//! outbox holds the same `Arc`.
+//!
+//! Bytes in socketioxide's queue are what was handed to it minus what the transport took:
+//! a websocket's connection counts its writes (`net::WrittenBytes`), a long-polling session's
+//! answers are counted as they leave (`engine`). Framing and pings count as taken, so the figure
+//! errs low by a few bytes a packet.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
-use socketioxide::{SendError, SocketError};
+use socketioxide::{SendError, SocketError, TransportType};
 
 use super::FoldKind;
+use crate::net::WrittenBytes;
 use crate::protocol::outgoing::{MergedPiece, MessageToken};
+use crate::protocol::PublicId;
 use crate::socket::{Ack, Socket};
+
+/// A serialised event payload, shared by every socket it is sent to.
+pub type Payload = Arc<RawValue>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct OutboxSettings {
     /// Events (after merging) that may wait for one socket; past it the socket is disconnected.
     pub max_waiting: usize,
+    /// Bytes that may wait for one socket (outbox and socketioxide's queue); past it the socket
+    /// is disconnected.
+    pub max_bytes: u64,
+    /// Bytes handed to socketioxide and not yet taken by the transport past which events wait
+    /// in the outbox instead.
+    pub high_water_bytes: u64,
     /// How long a socket's waiting events may make no progress before it is disconnected.
     pub stall_limit: Duration,
 }
@@ -73,21 +93,50 @@ pub enum Delivery {
 pub struct Outbox {
     queue: Arc<Mutex<Queue>>,
     settings: OutboxSettings,
+    /// How logs name the socket (never by its session id).
+    name: PublicId,
 }
 
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<Waiting>,
+    /// The bytes of `waiting`.
+    waiting_bytes: u64,
+    flow: Flow,
     /// A task is handing the waiting events on.
     draining: bool,
     /// Disconnected for being too slow: everything is refused from now on.
     closed: bool,
 }
 
+/// What socketioxide was handed for this socket, and what its transport took of it.
+#[derive(Default)]
+struct Flow {
+    handed: u64,
+    /// Bytes of the long-polling answers that left.
+    polled: u64,
+    /// The websocket's connection and its write count when the socket began writing on it.
+    websocket: Option<(WrittenBytes, u64)>,
+}
+
+impl Flow {
+    /// Bytes handed to socketioxide that the transport has not taken yet; `None` when that
+    /// cannot be told (a websocket whose connection was not seen), and only the packet count
+    /// bounds socketioxide's queue.
+    fn in_flight(&self, transport: TransportType) -> Option<u64> {
+        let taken = match (&self.websocket, transport) {
+            (Some((written, base)), _) => self.polled + written.get().saturating_sub(*base),
+            (None, TransportType::Polling) => self.polled,
+            (None, TransportType::Websocket) => return None,
+        };
+        Some(self.handed.saturating_sub(taken))
+    }
+}
+
 enum Waiting {
     Event {
         event: String,
-        payload: Box<RawValue>,
+        payload: Payload,
         /// `Fold::Latest`'s key.
         latest: Option<i64>,
     },
@@ -103,9 +152,30 @@ enum Waiting {
     },
 }
 
+/// About how many bytes a merged piece's fields add to its text.
+const PIECE_OVERHEAD: u64 = 96;
+
+impl Waiting {
+    /// About how many bytes this event is on the wire.
+    fn bytes(&self) -> u64 {
+        match self {
+            Waiting::Event { event, payload, .. } => event_bytes(event, payload.get()),
+            Waiting::Ack { payload, .. } => payload.get().len() as u64 + 8,
+            Waiting::Pieces { event, text, .. } => {
+                (event.len() + text.len()) as u64 + PIECE_OVERHEAD
+            }
+        }
+    }
+}
+
+/// `42["event",payload]`: about as long as its name and payload.
+fn event_bytes(event: &str, payload: &str) -> u64 {
+    (event.len() + payload.len()) as u64 + 8
+}
+
 /// Why handing on stopped.
 enum Stop {
-    /// socketioxide's queue is full again.
+    /// socketioxide's queue is full again (in packets or in bytes).
     Full,
     Closed,
 }
@@ -115,10 +185,23 @@ const MIN_PAUSE: Duration = Duration::from_millis(2);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 impl Outbox {
-    pub fn new(settings: OutboxSettings) -> Self {
+    /// `websocket`: the connection of a socket that opened as a websocket, whose writes tell
+    /// how much of its queue has left.
+    pub fn new(settings: OutboxSettings, name: PublicId, websocket: Option<WrittenBytes>) -> Self {
+        let queue = Queue {
+            flow: Flow {
+                websocket: websocket.map(|written| {
+                    let base = written.get();
+                    (written, base)
+                }),
+                ..Flow::default()
+            },
+            ..Queue::default()
+        };
         Self {
-            queue: Arc::default(),
+            queue: Arc::new(Mutex::new(queue)),
             settings,
+            name,
         }
     }
 
@@ -127,13 +210,24 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The socket's session moved to a websocket on this connection (an upgrade).
+    pub fn websocket_opened(&self, written: WrittenBytes) {
+        let base = written.get();
+        self.lock().flow.websocket = Some((written, base));
+    }
+
+    /// A long-polling answer of `bytes` left for the socket.
+    pub fn polled(&self, bytes: usize) {
+        self.lock().flow.polled += bytes as u64;
+    }
+
     /// Sends `event` to `socket` now, or keeps it waiting (folded per `fold`) behind what already
     /// waits. Synchronous: the caller's order is the socket's order.
     pub fn send(
         &self,
         socket: &Socket,
         event: &str,
-        payload: &RawValue,
+        payload: &Payload,
         fold: Fold<'_>,
     ) -> Delivery {
         let mut queue = self.lock();
@@ -141,10 +235,16 @@ impl Outbox {
             return Delivery::Closed;
         }
         if queue.waiting.is_empty() {
-            match emit_raw(socket, event, payload) {
-                Ok(()) => return Delivery::Sent,
-                Err(Stop::Closed) => return Delivery::Closed,
-                Err(Stop::Full) => {}
+            let bytes = event_bytes(event, payload.get());
+            if queue.has_room(socket, bytes, &self.settings) {
+                match emit(socket, event, &**payload) {
+                    Ok(()) => {
+                        queue.flow.handed += bytes;
+                        return Delivery::Sent;
+                    }
+                    Err(Stop::Closed) => return Delivery::Closed,
+                    Err(Stop::Full) => {}
+                }
             }
         }
         let delivery = queue.push(event, payload, fold);
@@ -176,20 +276,23 @@ impl Outbox {
         }
         if queue.waiting.is_empty() {
             match send_ack(&ack, payload) {
-                Ok(()) => return Delivery::Sent,
+                Ok(()) => {
+                    queue.flow.handed += payload.get().len() as u64 + 8;
+                    return Delivery::Sent;
+                }
                 Err(Stop::Closed) => return Delivery::Closed,
                 Err(Stop::Full) => {}
             }
         }
-        queue.waiting.push_back(Waiting::Ack {
+        queue.enqueue(Waiting::Ack {
             ack,
             payload: payload.to_owned(),
         });
         self.keep_waiting(queue, socket, "ack", Delivery::Waiting)
     }
 
-    /// After an event joined the waiting ones: disconnects a socket with too many, or makes sure
-    /// a task hands them on.
+    /// After an event joined the waiting ones: disconnects a socket with too many, or too many
+    /// bytes, or makes sure a task hands them on.
     fn keep_waiting(
         &self,
         mut queue: MutexGuard<'_, Queue>,
@@ -197,16 +300,23 @@ impl Outbox {
         event: &str,
         delivery: Delivery,
     ) -> Delivery {
-        if queue.waiting.len() > self.settings.max_waiting {
+        let over = if queue.waiting.len() > self.settings.max_waiting {
+            Some("too many events waiting")
+        } else if queue.bytes_waiting(socket) > self.settings.max_bytes {
+            Some("too many bytes waiting")
+        } else {
+            None
+        };
+        if let Some(why) = over {
             queue.close();
             drop(queue);
-            super::disconnect_slow(socket, event, "too many events waiting");
+            super::disconnect_slow(socket, self.name, event, why);
             return Delivery::Closed;
         }
         if !queue.draining && !queue.waiting.is_empty() {
             queue.draining = true;
             metrics::gauge!("ragcast_sockets_behind").increment(1.0);
-            tracing::debug!(sid = %socket.id, event, "socket behind: its events wait, tokens merge");
+            tracing::debug!(socket = %self.name, event, "socket behind: its events wait, tokens merge");
             tokio::spawn(hand_on(socket.clone(), self.clone()));
         }
         delivery
@@ -214,7 +324,36 @@ impl Outbox {
 }
 
 impl Queue {
-    fn push(&mut self, event: &str, payload: &RawValue, fold: Fold<'_>) -> Delivery {
+    /// Whether socketioxide's queue may take `bytes` more for `socket`: always when nothing is
+    /// in flight (one event larger than the bound still goes), else within the bound.
+    fn has_room(&self, socket: &Socket, bytes: u64, settings: &OutboxSettings) -> bool {
+        match self.flow.in_flight(socket.transport_type()) {
+            None | Some(0) => true,
+            Some(in_flight) => in_flight + bytes <= settings.high_water_bytes,
+        }
+    }
+
+    /// Everything waiting for the socket: here, and in socketioxide's queue when that is known.
+    fn bytes_waiting(&self, socket: &Socket) -> u64 {
+        self.waiting_bytes
+            + self
+                .flow
+                .in_flight(socket.transport_type())
+                .unwrap_or_default()
+    }
+
+    fn enqueue(&mut self, waiting: Waiting) {
+        self.waiting_bytes += waiting.bytes();
+        self.waiting.push_back(waiting);
+    }
+
+    fn dequeue(&mut self) -> Option<Waiting> {
+        let front = self.waiting.pop_front()?;
+        self.waiting_bytes = self.waiting_bytes.saturating_sub(front.bytes());
+        Some(front)
+    }
+
+    fn push(&mut self, event: &str, payload: &Payload, fold: Fold<'_>) -> Delivery {
         match fold {
             Fold::Droppable => {
                 metrics::counter!("ragcast_outbox_dropped_total", "event" => event.to_owned())
@@ -236,11 +375,12 @@ impl Queue {
                     {
                         text.push_str(piece.token);
                         *index = piece.index;
+                        self.waiting_bytes += piece.token.len() as u64;
                         metrics::counter!("ragcast_outbox_merged_total").increment(1);
                         return Delivery::Waiting;
                     }
                 }
-                self.waiting.push_back(Waiting::Pieces {
+                self.enqueue(Waiting::Pieces {
                     event: event.to_owned(),
                     chat_id: piece.chat_id,
                     message_id: piece.message_id,
@@ -256,15 +396,17 @@ impl Queue {
                 });
                 // The newer one takes the older one's place at the back: nothing overtakes it.
                 if let Some(older) = older {
-                    self.waiting.remove(older);
+                    if let Some(removed) = self.waiting.remove(older) {
+                        self.waiting_bytes = self.waiting_bytes.saturating_sub(removed.bytes());
+                    }
                     metrics::counter!("ragcast_outbox_replaced_total").increment(1);
                 }
             }
             Fold::Keep => {}
         }
-        self.waiting.push_back(Waiting::Event {
+        self.enqueue(Waiting::Event {
             event: event.to_owned(),
-            payload: payload.to_owned(),
+            payload: payload.clone(),
             latest: match fold {
                 Fold::Latest(key) => Some(key),
                 _ => None,
@@ -273,11 +415,16 @@ impl Queue {
         Delivery::Waiting
     }
 
-    /// Hands waiting events to socketioxide until its queue is full again or none is left.
-    fn hand_on(&mut self, socket: &Socket) -> Result<(), Stop> {
+    /// Hands waiting events to socketioxide until its queue is full again (in packets or in
+    /// bytes) or none is left.
+    fn hand_on(&mut self, socket: &Socket, settings: &OutboxSettings) -> Result<(), Stop> {
         while let Some(front) = self.waiting.front() {
+            let bytes = front.bytes();
+            if !self.has_room(socket, bytes, settings) {
+                return Err(Stop::Full);
+            }
             let sent = match front {
-                Waiting::Event { event, payload, .. } => emit_raw(socket, event, payload),
+                Waiting::Event { event, payload, .. } => emit(socket, event, &**payload),
                 Waiting::Ack { ack, payload } => send_ack(ack, payload),
                 Waiting::Pieces {
                     event,
@@ -299,7 +446,8 @@ impl Queue {
                 ),
             };
             sent?;
-            self.waiting.pop_front();
+            self.dequeue();
+            self.flow.handed += bytes;
         }
         Ok(())
     }
@@ -307,6 +455,7 @@ impl Queue {
     fn close(&mut self) {
         self.closed = true;
         self.waiting.clear();
+        self.waiting_bytes = 0;
     }
 }
 
@@ -319,10 +468,11 @@ async fn hand_on(socket: Socket, outbox: Outbox) {
         tokio::time::sleep(pause).await;
         let mut queue = outbox.lock();
         let before = queue.waiting.len();
-        let result = queue.hand_on(&socket);
+        let result = queue.hand_on(&socket, &outbox.settings);
         let done = queue.waiting.is_empty() || matches!(result, Err(Stop::Closed));
         if done {
             queue.waiting.clear();
+            queue.waiting_bytes = 0;
             queue.draining = false;
             metrics::gauge!("ragcast_sockets_behind").decrement(1.0);
             return;
@@ -340,16 +490,13 @@ async fn hand_on(socket: Socket, outbox: Outbox) {
             metrics::gauge!("ragcast_sockets_behind").decrement(1.0);
             super::disconnect_slow(
                 &socket,
+                outbox.name,
                 "-",
                 "nothing could be sent for the slow-socket timeout",
             );
             return;
         }
     }
-}
-
-fn emit_raw(socket: &Socket, event: &str, payload: &RawValue) -> Result<(), Stop> {
-    emit(socket, event, payload)
 }
 
 fn send_ack(ack: &Ack, payload: &RawValue) -> Result<(), Stop> {
@@ -382,8 +529,8 @@ fn stop_of(sent: Result<(), SendError>, event: &str) -> Result<(), Stop> {
 mod tests {
     use super::*;
 
-    fn raw(json: &str) -> Box<RawValue> {
-        RawValue::from_string(json.to_owned()).unwrap()
+    fn raw(json: &str) -> Payload {
+        RawValue::from_string(json.to_owned()).unwrap().into()
     }
 
     fn piece(message_id: i64, index: usize, token: &str) -> MessageToken<'_> {

@@ -110,9 +110,10 @@ impl Broadcaster {
             (FoldKind::Droppable, _) => Fold::Droppable,
             (FoldKind::Keep | FoldKind::Piece, _) => Fold::Keep,
         };
+        let payload: super::Payload = remote.payload.clone().into();
         let delivered = sockets
             .iter()
-            .filter(|socket| reaches(deliver(socket, &remote.event, &remote.payload, fold)))
+            .filter(|socket| reaches(deliver(socket, &remote.event, &payload, fold)))
             .count();
         count_out(&remote.event, delivered);
     }

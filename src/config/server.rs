@@ -58,6 +58,13 @@ pub struct ServerArgs {
           value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
     pub socket_high_water: Option<u64>,
 
+    /// Bytes a socket may have waiting, in all (its outbox and socketioxide's queue), before it
+    /// counts as too slow and is disconnected; an eighth of it may wait in socketioxide's queue,
+    /// the rest waits in the outbox (tokens merged).
+    #[arg(long, env = "RAGCAST_SOCKET_BUFFER_BYTES", default_value_t = 4 * 1_048_576,
+          value_parser = clap::value_parser!(u64).range(16_384..=1 << 36))]
+    pub socket_buffer_bytes: u64,
+
     /// Milliseconds a socket that is behind may take nothing at all before it is disconnected.
     #[arg(long, env = "RAGCAST_SLOW_SOCKET_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
@@ -122,6 +129,8 @@ impl ServerArgs {
             high_water,
             OutboxSettings {
                 max_waiting: total - high_water,
+                max_bytes: self.socket_buffer_bytes,
+                high_water_bytes: self.socket_buffer_bytes / 8,
                 stall_limit: Duration::from_millis(self.slow_socket_timeout_ms),
             },
         ))

@@ -21,13 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use socketioxide::socket::Sid;
 
-use crate::net::TrustedProxies;
+use crate::broadcast::Outbox;
+use crate::net::{Peer, TrustedProxies};
 use crate::socket::{Io, Socket};
 
 #[derive(Clone)]
@@ -88,21 +89,20 @@ impl SessionGuard {
     }
 
     fn opener(&self, parts: &axum::http::request::Parts) -> Opener {
-        Opener {
-            ip: self.proxies.client_of(parts).map(|client| client.ip),
-            origin: parts.headers.get(header::ORIGIN).cloned(),
-            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
-        }
+        Opener::of(parts, &self.proxies)
     }
 
-    /// Who opened session `sid`: its socket's opening request, else its polling handshake;
-    /// `None` for a session this node does not know (engineioxide answers it).
-    fn opener_of(&self, sid: Sid) -> Option<Opener> {
+    /// Who opened session `sid` (its socket's opening request, else its polling handshake),
+    /// with the socket once it is connected; `None` for a session this node does not know
+    /// (engineioxide answers it).
+    fn opener_of(&self, sid: Sid) -> Option<(Opener, Option<Socket>)> {
         if let Some(socket) = self.socket(sid) {
             self.lock().remove(&sid);
-            return Some(self.opener(socket.req_parts()));
+            return Some((self.opener(socket.req_parts()), Some(socket)));
         }
-        self.lock().get(&sid).map(|(opener, _)| opener.clone())
+        self.lock()
+            .get(&sid)
+            .map(|(opener, _)| (opener.clone(), None))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, (Opener, Instant)>> {
@@ -127,6 +127,14 @@ impl SessionGuard {
 }
 
 impl Opener {
+    fn of(parts: &axum::http::request::Parts, proxies: &TrustedProxies) -> Opener {
+        Opener {
+            ip: proxies.client_of(parts).map(|client| client.ip),
+            origin: parts.headers.get(header::ORIGIN).cloned(),
+            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+        }
+    }
+
     /// Whether `request` may act on the session this opener opened.
     fn check(&self, request: &Opener) -> Result<(), Mismatch> {
         if !same_where_both(&self.ip, &request.ip) {
@@ -198,7 +206,7 @@ pub async fn guard_sessions(
         return note_opener(&guard, opener, response).await;
     }
     let sid = session_of(&req).and_then(|sid| Sid::from_str(sid).ok());
-    let Some(opener) = sid.and_then(|sid| guard.opener_of(sid)) else {
+    let Some((opener, socket)) = sid.and_then(|sid| guard.opener_of(sid)) else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
@@ -213,7 +221,50 @@ pub async fn guard_sessions(
         );
         return unknown_session();
     }
-    next.run(Request::from_parts(parts, body)).await
+    let outbox = socket.and_then(|socket| socket.extensions.get::<Outbox>());
+    let Some(outbox) = outbox else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    // What the transport takes of the socket's queue (the outbox's byte bound).
+    match transport_of(&parts) {
+        Some("websocket") => {
+            if let Some(peer) = parts.extensions.get::<ConnectInfo<Peer>>() {
+                outbox.websocket_opened(peer.0.written.clone());
+            }
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Some("polling") if parts.method == Method::GET => {
+            let response = next.run(Request::from_parts(parts, body)).await;
+            count_polled(&outbox, response).await
+        }
+        _ => next.run(Request::from_parts(parts, body)).await,
+    }
+}
+
+fn transport_of(parts: &axum::http::request::Parts) -> Option<&str> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("transport="))
+}
+
+/// The largest polling answer read back (engineioxide's own bound is `--max-payload`).
+const MAX_POLL_ANSWER: usize = 64 * 1024 * 1024;
+
+/// Tells the socket's outbox how many bytes a poll's answer takes out of its queue.
+async fn count_polled(outbox: &Outbox, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, MAX_POLL_ANSWER).await {
+        Ok(bytes) => {
+            outbox.polled(bytes.len());
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(e) => {
+            tracing::debug!("cannot read a polling answer: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "").into_response()
+        }
+    }
 }
 
 /// Reads the session id out of a polling handshake's answer and remembers who opened it.
@@ -249,10 +300,7 @@ fn unknown_session() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::extract::ConnectInfo;
     use axum::http::Request as HttpRequest;
-
-    use crate::net::Peer;
 
     fn parts(peer: &str, headers: &[(&str, &str)]) -> axum::http::request::Parts {
         let mut builder = HttpRequest::builder().uri("/socket.io/?EIO=4&transport=polling");
@@ -262,28 +310,43 @@ mod tests {
         let (mut parts, ()) = builder.body(()).unwrap().into_parts();
         parts
             .extensions
-            .insert(ConnectInfo(Peer(peer.parse().unwrap())));
+            .insert(ConnectInfo(Peer::at(peer.parse().unwrap())));
         parts
     }
 
-    fn guard(proxies: &str) -> SessionGuard {
+    /// Trusts `proxies`' forwarding headers.
+    struct Guard(TrustedProxies);
+
+    fn guard(proxies: &str) -> Guard {
+        Guard(TrustedProxies::parse(proxies).unwrap())
+    }
+
+    fn check(
+        guard: &Guard,
+        opening: &axum::http::request::Parts,
+        request: &axum::http::request::Parts,
+    ) -> Result<(), Mismatch> {
+        Opener::of(opening, &guard.0).check(&Opener::of(request, &guard.0))
+    }
+
+    async fn session_guard() -> SessionGuard {
+        let cluster = crate::cluster::Cluster::connect(&crate::cluster::ClusterSettings {
+            redis_url: None,
+            prefix: "test".into(),
+            node_name: "test".into(),
+            lease: Duration::from_secs(10),
+        })
+        .await
+        .unwrap();
         let (_, io) = socketioxide::SocketIo::builder()
-            .with_adapter::<crate::socket::Adapter>(Default::default())
+            .with_adapter::<crate::socket::Adapter>(cluster.adapter_state())
             .build_layer();
         SessionGuard::new(
             io,
             vec!["/".into()],
-            TrustedProxies::parse(proxies).unwrap(),
+            TrustedProxies::default(),
             Duration::from_secs(45),
         )
-    }
-
-    fn check(
-        guard: &SessionGuard,
-        opening: &axum::http::request::Parts,
-        request: &axum::http::request::Parts,
-    ) -> Result<(), Mismatch> {
-        guard.opener(opening).check(&guard.opener(request))
     }
 
     #[test]
@@ -381,16 +444,17 @@ mod tests {
         assert_eq!(sid_in_open_packet(b"4hello"), None);
     }
 
-    #[test]
-    fn a_session_still_connecting_is_checked_against_its_handshake() {
-        let guard = guard("");
+    #[tokio::test]
+    async fn a_session_still_connecting_is_checked_against_its_handshake() {
+        let guard = session_guard().await;
         let sid = Sid::new();
         guard.remember(sid, guard.opener(&parts("10.0.0.1:1", &[])));
-        let opener = guard.opener_of(sid).expect("remembered");
+        let (opener, socket) = guard.opener_of(sid).expect("remembered");
+        assert!(socket.is_none());
         assert_eq!(
             opener.check(&guard.opener(&parts("10.0.0.2:1", &[]))),
             Err(Mismatch::Address)
         );
-        assert_eq!(guard.opener_of(Sid::new()), None);
+        assert!(guard.opener_of(Sid::new()).is_none());
     }
 }

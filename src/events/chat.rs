@@ -41,6 +41,7 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
     let session = admit(socket, names::SEND_MESSAGE)?;
     let payload: SendMessage = parse(data)?;
     let chat_id = payload.chat_id.0;
+    let compact = payload.compact;
     let origin = Origin {
         sid: Some(socket.id),
         caller: session.caller(),
@@ -56,7 +57,7 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
         chat.replay(
             socket,
             received.message_id,
-            ResumeFrom::WHOLE_SNAPSHOT,
+            ResumeFrom::whole(compact),
             &session.caller(),
         )
         .await

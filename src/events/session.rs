@@ -17,6 +17,7 @@ use crate::auth::{
 use crate::broadcast::{send_to_socket, Outbox, OutboxSettings};
 use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
+use crate::net::{Peer, WrittenBytes};
 use crate::protocol::names;
 use crate::protocol::outgoing::{ConnectionStatus, Pong};
 use crate::protocol::payloads::{parse, Ping};
@@ -32,7 +33,11 @@ pub async fn prepare(
 ) -> Result<(), std::convert::Infallible> {
     let session = session_of(&socket);
     // Before the connect ack and any room: every event to this socket passes through it.
-    socket.extensions.insert(Outbox::new(outbox));
+    socket.extensions.insert(Outbox::new(
+        outbox,
+        session.public_id,
+        opened_as_websocket(&socket),
+    ));
     socket.join(rooms::socket(socket.id));
     if let Some(user) = session.user_id() {
         socket.join(rooms::user(user));
@@ -46,6 +51,21 @@ pub async fn prepare(
     }
     socket.on_disconnect(on_disconnect);
     Ok(())
+}
+
+/// The connection of a socket that opened as a websocket (no long-polling first): its writes
+/// tell the outbox how much of the socket's queue has left. An upgraded one is told at its
+/// upgrade (`engine`).
+fn opened_as_websocket(socket: &Socket) -> Option<WrittenBytes> {
+    let parts = socket.req_parts();
+    let websocket = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "transport=websocket"));
+    websocket
+        .then(|| parts.extensions.get::<axum::extract::ConnectInfo<Peer>>())
+        .flatten()
+        .map(|info| info.0.written.clone())
 }
 
 /// Runs one event's handler; the socket's next event waits until it is done.

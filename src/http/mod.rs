@@ -11,7 +11,7 @@ mod operations;
 mod projects;
 mod ui_stream;
 
-pub use operations::NodeHealth;
+pub use operations::{welcome, NodeHealth};
 
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};

@@ -74,3 +74,25 @@ pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         state.metrics.render(),
     )
 }
+
+/// The page at `/` while the browser client is not built: what this server is, how to build the
+/// client, and where the API, health and metrics are. In the binary: no build step.
+pub fn welcome() -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(include_str!("welcome.html")) }),
+        )
+        .route(
+            "/README.md",
+            axum::routing::get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/markdown; charset=utf-8",
+                    )],
+                    include_str!("../../README.md"),
+                )
+            }),
+        )
+}

@@ -64,7 +64,7 @@ impl TrustedProxies {
             .extensions
             .get::<axum::extract::ConnectInfo<super::Peer>>()?
             .0
-             .0
+            .addr
             .ip();
         Some(self.client(peer, &parts.headers))
     }

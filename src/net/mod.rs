@@ -5,4 +5,4 @@ mod client_addr;
 mod stall;
 
 pub use client_addr::{ClientAddr, TrustedProxies};
-pub use stall::{Cut, GuardedListener, Peer, StallGuard};
+pub use stall::{Cut, GuardedListener, Peer, StallGuard, WrittenBytes};

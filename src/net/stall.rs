@@ -7,6 +7,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -55,12 +57,44 @@ impl Listener for GuardedListener {
 }
 
 /// The peer of a connection, as request handlers see it (`ConnectInfo<Peer>`).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// What the server has written on the connection so far.
+    pub written: WrittenBytes,
+}
+
+impl Peer {
+    /// A peer whose writes are not counted (requests made in tests).
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            written: WrittenBytes::default(),
+        }
+    }
+}
 
 impl Connected<IncomingStream<'_, GuardedListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        Peer(*stream.remote_addr())
+        Peer {
+            addr: *stream.remote_addr(),
+            written: stream.io().written.clone(),
+        }
+    }
+}
+
+/// Bytes written on one connection, counted as the kernel takes them: how a socket's sender
+/// learns how much of what it queued a websocket has put on the wire.
+#[derive(Debug, Clone, Default)]
+pub struct WrittenBytes(Arc<AtomicU64>);
+
+impl WrittenBytes {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -81,6 +115,7 @@ impl Cut for TcpStream {
 /// A stream whose writes fail, and which is cut, once they have made no progress for `limit`.
 pub struct StallGuard<S> {
     inner: S,
+    written: WrittenBytes,
     limit: Duration,
     /// Set while a write waits; it fires `limit` after the wait began.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -94,6 +129,7 @@ impl<S: Cut> StallGuard<S> {
     pub fn new(inner: S, limit: Duration) -> Self {
         Self {
             inner,
+            written: WrittenBytes::default(),
             limit,
             stalled: None,
             cut: false,
@@ -176,10 +212,15 @@ impl<S: AsyncRead + Unpin + Cut> AsyncRead for StallGuard<S> {
     }
 }
 
-/// Counts the bytes a finished write took (`traffic`), and hands its result on.
-fn count_written(written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+/// Counts the bytes a finished write took (`traffic` and the connection's own count), and
+/// hands its result on.
+fn count_written(
+    counter: &WrittenBytes,
+    written: Poll<io::Result<usize>>,
+) -> Poll<io::Result<usize>> {
     if let Poll::Ready(Ok(n)) = written {
         crate::traffic::bytes_out(n);
+        counter.add(n);
     }
     written
 }
@@ -197,7 +238,7 @@ impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
             Poll::Pending => self.get_mut().check_stall(cx),
             ready => {
                 self.stalled = None;
-                count_written(ready)
+                count_written(&self.written, ready)
             }
         }
     }
@@ -214,7 +255,7 @@ impl<S: AsyncWrite + Unpin + Cut> AsyncWrite for StallGuard<S> {
             Poll::Pending => self.get_mut().check_stall(cx),
             ready => {
                 self.stalled = None;
-                count_written(ready)
+                count_written(&self.written, ready)
             }
         }
     }

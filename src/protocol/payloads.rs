@@ -155,6 +155,10 @@ pub struct SendMessage {
     /// At most 128 characters; a repeat in the same chat is not generated again.
     pub client_message_id: Option<String>,
     pub task_id: Option<String>,
+    /// A repeated `client_message_id` is replayed as one `message_snapshot` instead of the
+    /// events one by one (PROTOCOL §9).
+    #[serde(default)]
+    pub compact: bool,
 }
 
 impl Payload for SendMessage {
@@ -227,11 +231,14 @@ pub struct ResumeFrom {
 }
 
 impl ResumeFrom {
-    /// From the start, as one snapshot: what a repeated `client_message_id` gets.
-    pub const WHOLE_SNAPSHOT: ResumeFrom = ResumeFrom {
-        after_index: None,
-        compact: true,
-    };
+    /// From the start: what a repeated `client_message_id` gets (PROTOCOL §5 step 2, §9), one
+    /// by one unless its `send_message` asked for `compact`.
+    pub fn whole(compact: bool) -> ResumeFrom {
+        ResumeFrom {
+            after_index: None,
+            compact,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

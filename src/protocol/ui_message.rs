@@ -96,6 +96,7 @@ impl UiStreamRequest {
             top_k: self.top_k,
             client_message_id,
             task_id: self.task_id.clone(),
+            compact: false,
         };
         send.validate()?;
         Ok(send)

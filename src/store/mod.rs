@@ -53,7 +53,7 @@ pub async fn connect_with(
 }
 
 /// Key of the PostgreSQL advisory lock held while migrating ("ragcast" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7261_6763_6173_74;
+const MIGRATION_LOCK: i64 = 0x0072_6167_6361_7374;
 
 /// Brings the schema up to date. On PostgreSQL, inside one transaction that first takes an
 /// advisory lock, so nodes started at once on an empty database migrate one after the other

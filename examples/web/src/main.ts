@@ -279,6 +279,8 @@ composer.addEventListener("submit", async (event) => {
     chat_id: state.chatId,
     message: text,
     client_message_id: crypto.randomUUID(),
+    // A repeat (a retried send) is answered with one snapshot, not the tokens one by one.
+    compact: true,
   });
   if (!ack.ok) notice(ack.error.message);
 });

@@ -215,6 +215,33 @@ describe("three processes as one server", { skip: skipReason ?? false }, () => {
     onB.disconnect();
   });
 
+  for (const transport of ["websocket", "polling"]) {
+    test(`${transport}: a repeated client_message_id on another node replays the tokens one by one, or one snapshot with compact`, async () => {
+      const [a, b] = cluster.nodes;
+      const { chat } = await seedProject(a.url);
+      const onA = await connect(a.url, transport);
+      const onB = await connect(b.url, transport);
+      const first = await request(onA, "send_message", { chat_id: chat.id, message: "When does water boil?", client_message_id: `dup-${transport}` });
+      const done = await nextEvent(onA, "message_complete", (d) => d.message_id === first.message_id, 20000);
+      const live = streamEvents(onA, first.message_id).filter((e) => e.event === "message_token").map((e) => e.data);
+      const again = await request(onB, "send_message", { chat_id: chat.id, message: "When does water boil?", client_message_id: `dup-${transport}` });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.message_id, first.message_id);
+      const replayed = await nextEvent(onB, "message_complete", (d) => d.message_id === first.message_id, 20000);
+      assert.deepEqual(replayed, done);
+      const tokens = streamEvents(onB, first.message_id).filter((e) => e.event === "message_token").map((e) => e.data);
+      assert.deepEqual(tokens, live, "the very same (index, token) pairs");
+      assert.ok(!onB.events.some((e) => e.event === "message_snapshot"));
+      const compact = await request(onB, "send_message", { chat_id: chat.id, message: "When does water boil?", client_message_id: `dup-${transport}`, compact: true });
+      assert.equal(compact.duplicate, true);
+      const snapshot = await nextEvent(onB, "message_snapshot", (d) => d.message_id === first.message_id, 20000);
+      assert.equal(snapshot.content, done.content);
+      assert.equal(snapshot.last_index, done.metadata.tokens - 1);
+      onA.disconnect();
+      onB.disconnect();
+    });
+  }
+
   test("a deployment with another Redis prefix does not receive this one's events", async () => {
     const [a, b] = cluster.nodes;
     // Same database and Redis, another prefix: another deployment sharing the Redis.

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { io } from "socket.io-client";
-import { ADMIN_HASH, ADMIN_PASSWORD } from "./admin.js";
+import { ADMIN_HASH, ADMIN_HASH_COST_12, ADMIN_PASSWORD } from "./admin.js";
 import { rawPollingClient } from "./slow.js";
 import { startServer, seedProject, connect, request, api, waitFor, sleep, LONG_DOC } from "./helpers.js";
 import { mkdtempSync } from "node:fs";
@@ -14,8 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** An admin socket that records every event with all its arguments. */
-async function admin(url, auth) {
-  const socket = io(`${url}/admin`, { transports: ["websocket"], forceNew: true, reconnection: false, auth });
+async function admin(url, auth, options = {}) {
+  const socket = io(`${url}/admin`, { transports: ["websocket"], forceNew: true, reconnection: false, auth, ...options });
   socket.seen = [];
   socket.onAny((event, ...args) => socket.seen.push({ event, args }));
   await new Promise((resolve, reject) => {
@@ -180,4 +180,46 @@ test("/admin is off by default, and --admin in jwt mode needs credentials", asyn
   });
   assert.equal(badHash.status, 2);
   assert.match(badHash.stderr, /not a bcrypt hash/);
+});
+
+test("50 wrong admin logins at once cost the other sockets nothing; the right password still works from another address", async () => {
+  const server = await startServer({
+    RAGCAST_ADMIN: "true",
+    RAGCAST_ADMIN_PASSWORD_HASH: ADMIN_HASH_COST_12,
+    // The side socket pings back to back.
+    RAGCAST_RATE_EVENTS_PER_SEC: "100000",
+    RAGCAST_RATE_EVENTS_BURST: "100000",
+  });
+  try {
+    const side = await connect(server.url, "websocket");
+    const tries = Array.from({ length: 50 }, () =>
+      admin(server.url, { username: "admin", password: "wrong" }).then(
+        (s) => (s.disconnect(), "accepted"),
+        (e) => e.message,
+      ),
+    );
+    let settled = false;
+    const all = Promise.all(tries).finally(() => (settled = true));
+    const pings = [];
+    while (!settled) {
+      const sent = performance.now();
+      assert.equal((await request(side, "ping", {})).ok, true);
+      pings.push(performance.now() - sent);
+    }
+    const outcomes = await all;
+    assert.ok(outcomes.every((o) => o === "invalid credentials"), outcomes.join(", "));
+    const slowest = Math.max(...pings);
+    console.log(`# ${pings.length} pings during the wrong logins, slowest ${slowest.toFixed(1)} ms`);
+    assert.ok(slowest < 50, `a ping took ${slowest.toFixed(1)} ms`);
+    assert.match(server.log(), /Admin UI login refused unchecked/, "refusals without a check are logged");
+    const metrics = (await api(server.url, "GET", "/metrics")).body;
+    assert.match(metrics, /ragcast_admin_logins_throttled_total\{[^}]*reason="in_flight"[^}]*\} \d+/);
+    // From another address (127.0.0.2), the right password gets in at once.
+    const ui = await admin(server.url, { username: "admin", password: ADMIN_PASSWORD }, { localAddress: "127.0.0.2" });
+    assert.equal(ui.connected, true);
+    ui.disconnect();
+    side.disconnect();
+  } finally {
+    await server.stop();
+  }
 });

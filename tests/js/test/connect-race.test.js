@@ -58,7 +58,8 @@ test("CONNECT then an unparsable packet: closed at once, logged once, nothing le
     const lines = server.log().replace(/\x1b\[[0-9;]*m/g, "").split("\n");
     const events = new Map();
     for (const line of lines) {
-      const sid = /sid=(\S+)/.exec(line)?.[1];
+      // Logs name a socket by its public id, never its session id.
+      const sid = /socket=(\S+)/.exec(line)?.[1];
       const what = /socket (connected|disconnected|closed during its handshake)/.exec(line)?.[1];
       if (sid && what) events.set(sid, [...(events.get(sid) ?? []), what]);
     }

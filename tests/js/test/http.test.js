@@ -1,7 +1,7 @@
 // HTTP routes that push into rooms, and deletes that take effect at once (PROTOCOL §6).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, seedProject, connect, request, nextEvent, api, sleep } from "./helpers.js";
+import { startServer, seedProject, connect, request, nextEvent, api, sleep, LONG_DOC } from "./helpers.js";
 
 describe("HTTP notifications and deletes", () => {
   let server;
@@ -113,4 +113,20 @@ describe("HTTP notifications and deletes", () => {
     const listed = (await api(server.url, "GET", "/api/projects")).body;
     assert.ok(!listed.some((p) => p.id === project.id));
   });
+});
+
+test("deleting a project during a stream ends the stream cancelled for the room first", async () => {
+  const server = await startServer({ RAGCAST_BUILTIN_TOKEN_DELAY_MS: "20" });
+  const { project, chat } = await seedProject(server.url, [{ filename: "long.txt", content: LONG_DOC }]);
+  const socket = await connect(server.url, "websocket");
+  await request(socket, "join_project", { project_id: project.id });
+  const ack = await request(socket, "send_message", { chat_id: chat.id, message: "water facts", top_k: 10 });
+  await nextEvent(socket, "message_token", (d) => d.message_id === ack.message_id);
+  assert.equal((await api(server.url, "DELETE", `/api/projects/${project.id}`)).status, 204);
+  const complete = await nextEvent(socket, "message_complete", (d) => d.message_id === ack.message_id);
+  assert.equal(complete.metadata.finish_reason, "cancelled");
+  assert.doesNotMatch(server.log(), /another node/);
+  assert.equal((await api(server.url, "GET", `/api/messages/${ack.message_id}`)).status, 404);
+  socket.disconnect();
+  await server.stop();
 });

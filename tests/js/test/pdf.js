@@ -3,6 +3,9 @@
 // hundred KB without any PDF library.
 import { deflateSync } from "node:zlib";
 
+/** Compressed content, per content buffer: a PDF of many equal pages compresses one. */
+const deflated = new WeakMap();
+
 /** A PDF whose page `i` shows `pages[i]` (raw content-stream bytes); `flate` compresses them. */
 export function buildPdf(pages, { flate = false } = {}) {
   const bodies = [];
@@ -15,7 +18,8 @@ export function buildPdf(pages, { flate = false } = {}) {
   const font = add(Buffer.from("<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>"));
   const kids = [];
   for (const content of pages) {
-    const data = flate ? deflateSync(content, { level: 9 }) : content;
+    if (flate && !deflated.has(content)) deflated.set(content, deflateSync(content, { level: 9 }));
+    const data = flate ? deflated.get(content) : content;
     const filter = flate ? " /Filter /FlateDecode" : "";
     const stream = add(Buffer.concat([Buffer.from(`<< /Length ${data.length}${filter} >>\nstream\n`), data, Buffer.from("\nendstream")]));
     kids.push(add(Buffer.from(`<< /Type /Page /Parent ${pagesId} 0 R /Contents ${stream} 0 R /Resources << /Font << /F1 ${font} 0 R >> >> /MediaBox [0 0 595 842] >>`)));

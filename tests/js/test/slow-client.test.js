@@ -70,6 +70,8 @@ test("a receiver paused for 2 s gets the stream's tokens merged, not a disconnec
 test("a client that never reads is disconnected after the slow-socket timeout; the others are unaffected", async () => {
   const server = await startServer({
     RAGCAST_SOCKET_HIGH_WATER: "16",
+    // The slow-socket timeout is under test here, not the byte budget (15 MB of flood).
+    RAGCAST_SOCKET_BUFFER_BYTES: String(1 << 30),
     RAGCAST_SLOW_SOCKET_TIMEOUT_MS: "1500",
     RAGCAST_PING_TIMEOUT_MS: "5000",
     RAGCAST_RATE_EVENTS_PER_SEC: "100000",
@@ -131,5 +133,67 @@ test("an ack waits behind the events sent before it, however full the socket's q
   const tokens = packets.filter((p) => p.startsWith('42["message_token"')).map((p) => JSON.parse(p.slice(2))[1]);
   assert.ok(tokens.length > 0, "the replay came before the ack");
   assert.ok(packets.findIndex((p) => p.startsWith('42["message_complete"')) < packets.findIndex((p) => p.startsWith("432")), "in the order they were sent");
+  await server.stop();
+});
+
+/** The value of a metric (its first series) in /metrics, 0 when absent. */
+async function metric(url, name) {
+  const text = (await api(url, "GET", "/metrics")).body;
+  const found = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+  return found ? Number(found[1]) : 0;
+}
+
+test("a socket past its byte budget gets its tokens merged, then is disconnected; the others get everything in order", async () => {
+  const server = await startServer({
+    // 1 MiB in all for a socket, 128 KiB of it in socketioxide's queue: far below the event
+    // count bounds, so the bytes decide.
+    RAGCAST_SOCKET_BUFFER_BYTES: String(1 << 20),
+    RAGCAST_SLOW_SOCKET_TIMEOUT_MS: "60000",
+    RAGCAST_PING_TIMEOUT_MS: "60000",
+    RAGCAST_BUILTIN_MAX_TOKENS: "2000",
+    RAGCAST_BUILTIN_TOKEN_DELAY_MS: "1",
+    RAGCAST_CHUNK_SIZE: "4000",
+    RAGCAST_RATE_EVENTS_PER_SEC: "100000",
+    RAGCAST_RATE_EVENTS_BURST: "100000",
+  });
+  const { project, chat } = await seedProject(server.url, [{ filename: "rivers.txt", content: RIVERS }]);
+  const readers = [await connect(server.url, "websocket"), await connect(server.url, "polling")];
+  for (const r of readers) assert.equal((await request(r, "join_project", { project_id: project.id })).ok, true);
+  const paused = await pausedClient(server.url, project.id);
+
+  // Flood until the paused socket is behind: the kernel's buffers are full and its bytes in
+  // socketioxide's queue reached the high-water mark.
+  const blob = "x".repeat(100_000);
+  let sent = 0;
+  const flood = async () => {
+    const res = await api(server.url, "POST", `/api/projects/${project.id}/events`, { event: "flood", data: { n: sent, blob } });
+    assert.equal(res.status, 200);
+    sent += 1;
+  };
+  while ((await metric(server.url, "ragcast_sockets_behind")) < 1) {
+    await flood();
+    assert.ok(sent < 400, "the paused socket never fell behind");
+  }
+  // Behind: a stream's tokens wait for it merged.
+  const started = await api(server.url, "POST", `/api/chats/${chat.id}/messages?wait=false`, { message: "rivers water", top_k: 50 });
+  const messageId = started.body.message_id;
+  await waitFor(async () => (await metric(server.url, "ragcast_outbox_merged_total")) > 100, 20000, 50);
+  assert.doesNotMatch(server.log(), /too many bytes waiting/, "merged before being disconnected");
+  // More than the budget: disconnected, not buffered without end.
+  for (let i = 0; i < 12 && !/too many bytes waiting/.test(server.log()); i++) await flood();
+  await waitFor(() => /too many bytes waiting/.test(server.log()), 10000, 50);
+
+  for (const reader of readers) {
+    await waitFor(() => reader.events.filter((e) => e.event === "flood").length === sent, 30000);
+    const ns = reader.events.filter((e) => e.event === "flood").map((e) => e.data.n);
+    assert.deepEqual(ns, Array.from({ length: sent }, (_, i) => i), "every flood event, in order");
+    const done = await nextEvent(reader, "message_complete", (d) => d.message_id === messageId, 30000);
+    const tokens = reader.events.filter((e) => e.event === "message_token" && e.data.message_id === messageId).map((e) => e.data);
+    assert.equal(tokens.length, done.metadata.tokens);
+    assert.ok(tokens.every((t, i) => t.index === i && t.from_index === undefined), "one by one, in order");
+    assert.ok(reader.connected);
+    reader.disconnect();
+  }
+  paused.terminate();
   await server.stop();
 });

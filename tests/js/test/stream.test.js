@@ -137,15 +137,32 @@ for (const transport of TRANSPORTS) {
       assert.equal(received.length, 1);
       assert.equal(received[0].data.user_message_id, first.user_message_id);
       assert.equal(received[0].data.client_message_id, "c-1");
-      // The sender gets the replay, compact: one snapshot, then the same complete; the room
-      // gets nothing new.
+      // The sender gets the replay as resume_message without after_index sends it (PROTOCOL §5
+      // step 2): sources, then the very same (index, token) pairs, then the same complete.
       const completes = () => sender.events.filter((e) => e.event === "message_complete" && e.data.message_id === first.message_id);
       await waitFor(() => completes().length === 2);
       assert.deepEqual(completes()[1].data, done);
+      const tokens = sender.events.filter((e) => e.event === "message_token" && e.data.message_id === first.message_id).map((e) => e.data);
+      assert.equal(tokens.length, 2 * done.metadata.tokens, "every token twice: live, then replayed");
+      assert.deepEqual(tokens.slice(done.metadata.tokens), tokens.slice(0, done.metadata.tokens));
+      const replayStart = sender.events.findIndex((e) => e.event === "message_received" && e.data.duplicate === true);
+      const replayed = sender.events.slice(replayStart).map((e) => e.event);
+      assert.deepEqual(replayed.filter((e) => e !== "message_token"), ["message_received", "message_sources", "message_complete"]);
+      assert.ok(!sender.events.some((e) => e.event === "message_snapshot"), "no snapshot unless asked");
+      // With `compact: true`, one snapshot instead, then the same complete.
+      const compact = await request(sender, "send_message", { chat_id: chat.id, message: "water", client_message_id: "c-1", compact: true });
+      assert.equal(compact.duplicate, true);
+      await waitFor(() => completes().length === 3);
+      assert.deepEqual(completes()[2].data, done);
       const snapshot = await nextEvent(sender, "message_snapshot", (d) => d.message_id === first.message_id);
       assert.equal(snapshot.content, done.content);
       assert.equal(snapshot.status, "complete");
       assert.equal(snapshot.last_index, done.metadata.tokens - 1);
+      assert.equal(
+        sender.events.filter((e) => e.event === "message_token" && e.data.message_id === first.message_id).length,
+        2 * done.metadata.tokens,
+        "no tokens with the snapshot",
+      );
       await sleep(100);
       assert.equal(roommate.events.length, before);
       const stored = (await api(server.url, "GET", `/api/chats/${chat.id}/messages`)).body;

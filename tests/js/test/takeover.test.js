@@ -13,6 +13,8 @@ import { hs256, now } from "./jwt.js";
 const SECRET = "takeover-test-secret";
 const API_KEY = "takeover-test-api-key";
 const PAGE = "http://app.example";
+/** Another page allowed by --cors-origins: its websocket passes the origin check, not the guard. */
+const OTHER_PAGE = "http://other.example";
 const VICTIM_UA = "Mozilla/5.0 (X11; Linux x86_64) VictimBrowser/1.0";
 const SECRET_TEXT = "The vault code is 7319 and nobody outside project two may read it.";
 
@@ -92,7 +94,7 @@ describe("session takeover", () => {
       RAGCAST_AUTH: "jwt",
       RAGCAST_JWT_SECRET: SECRET,
       RAGCAST_API_KEY: API_KEY,
-      RAGCAST_CORS_ORIGINS: PAGE,
+      RAGCAST_CORS_ORIGINS: `${PAGE},${OTHER_PAGE}`,
       RAGCAST_BUILTIN_TOKEN_DELAY_MS: "5",
     });
     one = await call(server.url, "POST", "/api/projects", { name: "one" });
@@ -139,7 +141,7 @@ describe("session takeover", () => {
     // The victim's own address, another browser: its User-Agent or Origin gives it away.
     const otherAgent = await upgrade(server.url, sid, { localAddress: "127.0.0.1", headers: { "user-agent": "Attacker/1.0", origin: PAGE } });
     assert.equal(otherAgent.status, 400);
-    const otherOrigin = await upgrade(server.url, sid, { localAddress: "127.0.0.1", headers: { "user-agent": VICTIM_UA, origin: "http://evil.example" } });
+    const otherOrigin = await upgrade(server.url, sid, { localAddress: "127.0.0.1", headers: { "user-agent": VICTIM_UA, origin: OTHER_PAGE } });
     assert.equal(otherOrigin.status, 400);
     assert.equal((await poll(server.url, sid, { localAddress: "127.0.0.1", headers: { "user-agent": "Attacker/1.0" } })).status, 400);
     assert.ok((await metric(server.url, "ragcast_session_requests_refused_total")) >= refusedBefore + 7, "refusals are counted");
