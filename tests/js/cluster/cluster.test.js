@@ -70,7 +70,9 @@ describe("three processes as one server", { skip: skipReason ?? false }, () => {
     for (const s of [onB, onC]) {
       const typing = await nextEvent(s, "typing", (d) => d.chat_id === chat.id);
       assert.equal(typing.typing, true);
-      assert.equal(typing.sid, typist.id);
+      // The typist's public id (PROTOCOL §2), never its session id.
+      assert.equal(typing.sid, typist.events[0].data.public_id);
+      assert.notEqual(typing.sid, typist.id);
     }
     assert.equal(typist.events.filter((e) => e.event === "typing").length, 0, "not to the typist");
 
