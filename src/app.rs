@@ -172,6 +172,8 @@ impl App {
                 cluster.node_name(),
                 chat.clone(),
                 broadcaster.clone(),
+                cluster.clone(),
+                config.trusted_proxies.clone(),
             )
             .await
             .map_err(|e| SettingError::new("--admin", "RAGCAST_ADMIN", e))?;

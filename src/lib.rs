@@ -20,8 +20,10 @@
 //! - `cluster`: several processes as one (Redis adapter, control messages, node leases).
 //! - `net`: the TCP listener (connections whose client stopped reading are cut) and the client's
 //!   address behind trusted reverse proxies.
+//! - `activity`: what happens to sockets, for the Admin UI (nothing is built unless it watches).
 //! - `error`, `time`, `views`, `telemetry`, `shutdown`: small shared pieces.
 
+pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod auth;

@@ -14,6 +14,7 @@
 
 mod access;
 mod actions;
+mod sessions;
 mod sockets;
 mod throttle;
 mod watch;
@@ -24,11 +25,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{State, TryData};
+use socketioxide::extract::TryData;
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 
 use crate::broadcast::Broadcaster;
 use crate::chat::ChatService;
+use crate::cluster::Cluster;
 use crate::net::TrustedProxies;
 use crate::socket::{Io, Socket};
 
@@ -97,6 +100,8 @@ pub async fn start(
     server_id: &str,
     chat: ChatService,
     broadcaster: Broadcaster,
+    cluster: Cluster,
+    proxies: TrustedProxies,
 ) -> Result<(), String> {
     if matches!(settings.access, AdminAccess::Open) {
         tracing::warn!("the Admin UI's namespace /admin is open to anyone who reaches the port");
@@ -112,13 +117,19 @@ pub async fn start(
             .into_owned(),
         started: Instant::now(),
     });
-    let access = Arc::new(settings.access.clone());
-    let throttle = Arc::new(throttle::LoginThrottle::default());
-    let check = move |socket: Socket,
-                      TryData(auth): TryData<Value>,
-                      State(proxies): State<TrustedProxies>| {
-        let (access, throttle) = (access.clone(), throttle.clone());
-        async move { access::check(&access, &throttle, &proxies, &socket, auth.ok()).await }
+    let password_hash = match &settings.access {
+        AdminAccess::Credentials { password_hash, .. } => password_hash.as_deref(),
+        AdminAccess::Open => None,
+    };
+    let gate = Arc::new(access::Gate {
+        access: settings.access.clone(),
+        throttle: throttle::LoginThrottle::default(),
+        sessions: sessions::AdminSessions::new(cluster, password_hash),
+        proxies,
+    });
+    let check = move |socket: Socket, TryData(auth): TryData<Value>| {
+        let gate = gate.clone();
+        async move { access::check(&gate, &socket, auth.ok()).await }
     };
     // The actions' handlers are registered before the connect ack (a middleware), so the UI's
     // first event finds them; the greeting goes after it, when the UI listens.
@@ -128,6 +139,9 @@ pub async fn start(
             let admin = admin.clone();
             async move {
                 actions::register(&socket, admin);
+                socket.on_disconnect(|socket: Socket, reason: DisconnectReason| async move {
+                    crate::activity::disconnected(&socket, reason);
+                });
                 Ok::<(), std::convert::Infallible>(())
             }
         }
@@ -143,7 +157,10 @@ pub async fn start(
     io.ns(NAMESPACE, on_connect.with(register).with(check))
         .await
         .map_err(|e| format!("cannot open {NAMESPACE}: {e}"))?;
-    tokio::spawn(watch::run(admin));
+    // One Admin UI namespace per process; a second `App` in one process (tests) has none.
+    let happenings =
+        crate::activity::subscribe().unwrap_or_else(|| tokio::sync::mpsc::channel(1).1);
+    tokio::spawn(watch::run(admin, happenings));
     Ok(())
 }
 
@@ -152,6 +169,15 @@ impl Admin {
     fn greet(self: Arc<Self>, socket: Socket) {
         tracing::info!("Admin UI connected");
         sockets::mark_connected(&socket);
+        crate::activity::connected(&socket);
+        // Events in and out are reported from now on (the next comparison turns it off again
+        // once no admin socket is left).
+        crate::activity::set_watched(true);
+        if let Some(access::IssuedSession(id)) = socket.extensions.get::<access::IssuedSession>() {
+            if let Err(e) = socket.emit("session", &id) {
+                tracing::warn!("cannot send the Admin UI its session: {e}");
+            }
+        }
         let sent = socket
             .emit(
                 "config",

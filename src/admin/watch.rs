@@ -1,5 +1,7 @@
-//! Once a second: this node's sockets compared with the second before, the differences sent to
-//! this node's admin sockets; every other second, `server_stats` to every node's.
+//! What this node's admin sockets are told: connections, upgrades, disconnections (with their
+//! reason) and events in and out as they happen (`activity`), each stamped when it happened;
+//! once a second, room and data changes from comparing this node's sockets with the second
+//! before; every other second, `server_stats` to every node's admin sockets.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{sockets, Admin, MAIN, NAMESPACE};
+use crate::activity::{self, Happening};
 use crate::chat::GenerationStats;
 use crate::socket::Socket;
 use crate::{time, traffic};
@@ -66,20 +69,31 @@ struct Since {
     traffic: traffic::Totals,
 }
 
-pub(super) async fn run(admin: Arc<Admin>) {
+pub(super) async fn run(admin: Arc<Admin>, mut happenings: tokio::sync::mpsc::Receiver<Happening>) {
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut since = Since {
         traffic: traffic::totals(),
         ..Since::default()
     };
     let mut interval = tokio::time::interval(TICK);
-    for tick in 1u32.. {
-        interval.tick().await;
+    let mut tick = 0u32;
+    loop {
+        tokio::select! {
+            Some(happening) = happenings.recv() => {
+                let watched = !admin.local_sockets(NAMESPACE).is_empty();
+                for (event, args) in report(&mut seen, &mut since, happening, watched) {
+                    admin.to_local_admins(event, &args);
+                }
+                continue;
+            }
+            _ = interval.tick() => tick += 1,
+        }
         let sockets: Vec<Socket> = [MAIN, NAMESPACE]
             .into_iter()
             .flat_map(|ns| admin.local_sockets(ns))
             .collect();
         let watched = !admin.local_sockets(NAMESPACE).is_empty();
+        activity::set_watched(watched);
         let changes = diff(&mut seen, &sockets, &mut since, watched);
         if watched {
             for (event, args) in changes {
@@ -104,7 +118,97 @@ pub(super) async fn run(admin: Arc<Admin>) {
     }
 }
 
-/// Updates `seen` to `sockets`; returns the UI's events for the differences when `watched`.
+/// The UI's events for one happening, as it happened; `seen` follows it so the next comparison
+/// does not report it again.
+fn report(
+    seen: &mut HashMap<String, Seen>,
+    since: &mut Since,
+    happening: Happening,
+    watched: bool,
+) -> Vec<(&'static str, Value)> {
+    let mut changes = Vec::new();
+    match happening {
+        Happening::Connected { socket, at_ms } => {
+            let id = socket.id.to_string();
+            if seen.contains_key(&id) {
+                return changes;
+            }
+            since.connections += 1;
+            seen.insert(id, seen_now(&socket));
+            if watched {
+                let at = time::iso_ms(at_ms);
+                changes.push(("socket_connected", json!([sockets::serialize(&socket), at])));
+            }
+        }
+        Happening::Upgraded { socket, .. } => {
+            let id = socket.id.to_string();
+            if let Some(before) = seen.get_mut(&id) {
+                before.transport = "websocket";
+            }
+            if watched {
+                let update = json!({ "id": id, "nsp": socket.ns(), "transport": "websocket" });
+                changes.push(("socket_updated", json!([update])));
+            }
+        }
+        Happening::Disconnected {
+            nsp,
+            id,
+            reason,
+            at_ms,
+        } => {
+            let Some(before) = seen.remove(&id) else {
+                return changes;
+            };
+            since.disconnections += 1;
+            if watched {
+                let at = time::iso_ms(at_ms);
+                changes.push(("socket_disconnected", json!([nsp, id, reason, at])));
+                // The UI keeps a room until its last socket leaves it.
+                for room in &before.rooms {
+                    changes.push(("room_left", json!([nsp, room, id, at])));
+                }
+            }
+        }
+        Happening::EventIn {
+            nsp,
+            id,
+            event,
+            data,
+            at_ms,
+        } => {
+            let mut args = vec![Value::String(event)];
+            args.extend(data);
+            changes.push((
+                "event_received",
+                json!([nsp, id, args, time::iso_ms(at_ms)]),
+            ));
+        }
+        Happening::EventOut {
+            nsp,
+            id,
+            event,
+            payload,
+            at_ms,
+        } => {
+            let payload: Value = serde_json::from_str(payload.get()).unwrap_or(Value::Null);
+            let args = json!([event, payload]);
+            changes.push(("event_sent", json!([nsp, id, args, time::iso_ms(at_ms)])));
+        }
+    }
+    changes
+}
+
+fn seen_now(socket: &Socket) -> Seen {
+    Seen {
+        nsp: socket.ns().to_owned(),
+        transport: sockets::transport(socket),
+        rooms: sockets::rooms(socket),
+        data: sockets::data(socket),
+    }
+}
+
+/// Updates `seen` to `sockets`; returns the UI's events for the differences when `watched`
+/// (connections and disconnections the happenings missed included).
 fn diff(
     seen: &mut HashMap<String, Seen>,
     sockets: &[Socket],
@@ -117,12 +221,7 @@ fn diff(
     for socket in sockets {
         let id = socket.id.to_string();
         present.insert(id.clone());
-        let current = Seen {
-            nsp: socket.ns().to_owned(),
-            transport: sockets::transport(socket),
-            rooms: sockets::rooms(socket),
-            data: sockets::data(socket),
-        };
+        let current = seen_now(socket);
         match seen.get(&id) {
             None => {
                 since.connections += 1;

@@ -314,6 +314,15 @@ fn encode<T: Serialize + ?Sized>(event: &str, payload: &T) -> Option<Payload> {
 
 /// One event to one socket, through its outbox; not counted (callers count).
 fn deliver(socket: &Socket, event: &str, payload: &Payload, fold: Fold<'_>) -> Delivery {
+    let delivery = deliver_quietly(socket, event, payload, fold);
+    // One relaxed load when no Admin UI watches.
+    if crate::activity::watched() && reaches(delivery) {
+        crate::activity::event_out(socket, event, payload);
+    }
+    delivery
+}
+
+fn deliver_quietly(socket: &Socket, event: &str, payload: &Payload, fold: Fold<'_>) -> Delivery {
     match socket.extensions.get::<Outbox>() {
         Some(outbox) => outbox.send(socket, event, payload, fold),
         // Every socket gets its outbox before its connect ack; none is in a room before that.

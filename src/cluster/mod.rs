@@ -107,6 +107,25 @@ impl Cluster {
         })
     }
 
+    /// Marks `key` (under this deployment's prefix) for `ttl` on every node; nothing alone.
+    pub async fn remember(&self, key: &str, ttl: Duration) -> Result<(), PubSubError> {
+        match &self.inner.pubsub {
+            PubSub::Off => Ok(()),
+            PubSub::Redis(redis) => {
+                let key = format!("{}:{key}", self.inner.prefix);
+                redis.set_expiring(&key, ttl).await
+            }
+        }
+    }
+
+    /// Whether any node marked `key` and it has not expired; `false` alone.
+    pub async fn remembers(&self, key: &str) -> Result<bool, PubSubError> {
+        match &self.inner.pubsub {
+            PubSub::Off => Ok(false),
+            PubSub::Redis(redis) => redis.exists(&format!("{}:{key}", self.inner.prefix)).await,
+        }
+    }
+
     pub fn is_multi_node(&self) -> bool {
         matches!(self.inner.pubsub, PubSub::Redis(_))
     }

@@ -221,6 +221,9 @@ pub async fn guard_sessions(
         );
         return unknown_session();
     }
+    if let (Some(socket), Some("websocket")) = (&socket, transport_of(&parts)) {
+        crate::activity::upgraded(socket);
+    }
     let outbox = socket.and_then(|socket| socket.extensions.get::<Outbox>());
     let Some(outbox) = outbox else {
         return next.run(Request::from_parts(parts, body)).await;

@@ -74,13 +74,14 @@ impl FromMessageParts<Adapter> for Enqueued {
             return Ok(Enqueued);
         };
         let ack = Ack::new(s, *ack_id);
-        let Some(event) = names::CLIENT_EVENTS.iter().copied().find(|e| *e == name) else {
-            return Ok(Enqueued);
-        };
         let Ok(TryData(data)) = TryData::<Incoming>::from_message_parts(s, v, ack_id);
         // socketioxide fails the first element's extraction only when there is none: `Incoming`
         // takes any JSON value.
         let data = data.ok().map(|Incoming(value)| value);
+        crate::activity::event_in(&socket, &name, data.as_ref());
+        let Some(event) = names::CLIENT_EVENTS.iter().copied().find(|e| *e == name) else {
+            return Ok(Enqueued);
+        };
         let Some(Inbox(inbox)) = socket.extensions.get::<Inbox>() else {
             return Ok(Enqueued);
         };

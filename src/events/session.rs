@@ -121,6 +121,7 @@ pub async fn on_connect(socket: Socket) {
     if !connected {
         return; // already closed, and logged so by `on_disconnect`
     }
+    crate::activity::connected(&socket);
     send_to_socket(
         &socket,
         names::CONNECTION_STATUS,
@@ -159,6 +160,7 @@ async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
     session.closed.cancel();
     session.mark_closed(|was_connected| {
         if was_connected {
+            crate::activity::disconnected(&socket, reason);
             metrics::gauge!("ragcast_connected_sockets", "namespace" => "/").decrement(1.0);
             tracing::info!(socket = %session.public_id, ?reason, "socket disconnected");
         } else {

@@ -57,6 +57,19 @@ impl RedisPubSub {
         redis::cmd("PING").query_async::<()>(&mut conn).await?;
         Ok(())
     }
+
+    /// Sets `key` (to 1) for `ttl`.
+    pub async fn set_expiring(&self, key: &str, ttl: Duration) -> Result<(), PubSubError> {
+        let mut conn = self.conn.clone();
+        conn.set_ex::<_, _, ()>(key, 1u8, ttl.as_secs().max(1))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, PubSubError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.exists(key).await?)
+    }
 }
 
 /// Hands a pushed message to the stream subscribed to its channel.

@@ -18,8 +18,8 @@ const LAYERS: &[&[&str]] = &[
         "socket",
         "traffic",
     ],
-    // Counts its connections' bytes in `traffic`.
-    &["net"],
+    // Counts its connections' bytes in `traffic`; what happens to sockets (socket, time).
+    &["net", "activity"],
     &["store", "views", "protocol"],
     &["auth", "broadcast", "retrieval"],
     &["llm", "cluster"],

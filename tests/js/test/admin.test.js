@@ -4,7 +4,7 @@
 // UI's own page is driven in Chromium in tests/js/browser/admin-ui.test.js.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { io } from "socket.io-client";
 import { ADMIN_HASH, ADMIN_HASH_COST_12, ADMIN_PASSWORD } from "./admin.js";
 import { rawPollingClient } from "./slow.js";
@@ -23,6 +23,13 @@ async function admin(url, auth, options = {}) {
     socket.once("connect_error", reject);
   });
   return socket;
+}
+
+/** The first truthy value `find` returns, waiting for it. */
+async function until(find, timeoutMs = 5000) {
+  let found;
+  await waitFor(() => (found = find()), timeoutMs);
+  return found;
 }
 
 const seen = (socket, event, predicate = () => true) => socket.seen.filter((e) => e.event === event && predicate(...e.args));
@@ -192,19 +199,26 @@ test("50 wrong admin logins at once cost the other sockets nothing; the right pa
   });
   try {
     const side = await connect(server.url, "websocket");
-    const tries = Array.from({ length: 50 }, () =>
-      admin(server.url, { username: "admin", password: "wrong" }).then(
-        (s) => (s.disconnect(), "accepted"),
-        (e) => e.message,
-      ),
-    );
+    // The 50 tries come from another process, so this one's event loop only times the pings.
+    const script = `
+      import { io } from "socket.io-client";
+      const tries = Array.from({ length: 50 }, () => new Promise((resolve) => {
+        const s = io(process.argv[1] + "/admin", { transports: ["websocket"], forceNew: true, reconnection: false, auth: { username: "admin", password: "wrong" } });
+        s.once("connect", () => { s.disconnect(); resolve("accepted"); });
+        s.once("connect_error", (e) => { s.close(); resolve(e.message); });
+      }));
+      console.log(JSON.stringify(await Promise.all(tries)));`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script, server.url], { cwd: new URL("..", import.meta.url).pathname, stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
     let settled = false;
-    const all = Promise.all(tries).finally(() => (settled = true));
+    const all = new Promise((resolve) => child.on("exit", () => resolve(JSON.parse(output)))).finally(() => (settled = true));
     const pings = [];
     while (!settled) {
       const sent = performance.now();
       assert.equal((await request(side, "ping", {})).ok, true);
       pings.push(performance.now() - sent);
+      await sleep(5);
     }
     const outcomes = await all;
     assert.ok(outcomes.every((o) => o === "invalid credentials"), outcomes.join(", "));
@@ -219,6 +233,75 @@ test("50 wrong admin logins at once cost the other sockets nothing; the right pa
     assert.equal(ui.connected, true);
     ui.disconnect();
     side.disconnect();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("a password login gets a session the UI reconnects with; a wrong or stale one is refused", async () => {
+  const server = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_ADMIN_PASSWORD_HASH: ADMIN_HASH });
+  try {
+    const first = io(`${server.url}/admin`, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { username: "admin", password: ADMIN_PASSWORD } });
+    const sessionId = await new Promise((resolve, reject) => {
+      first.once("session", resolve);
+      first.once("connect_error", reject);
+    });
+    assert.match(sessionId, /^[0-9a-f]{32}$/);
+    first.disconnect();
+    // After a reload: the session alone, no password.
+    const again = await admin(server.url, { sessionId });
+    assert.equal(again.connected, true);
+    again.disconnect();
+    await assert.rejects(admin(server.url, { sessionId: "0".repeat(32) }), /invalid credentials/);
+  } finally {
+    await server.stop();
+  }
+  // A restart with another password: the old session is gone.
+  const changed = await startServer({ RAGCAST_ADMIN: "true", RAGCAST_ADMIN_PASSWORD_HASH: ADMIN_HASH_COST_12 });
+  try {
+    await assert.rejects(admin(changed.url, { sessionId: "f".repeat(32) }), /invalid credentials/);
+  } finally {
+    await changed.stop();
+  }
+});
+
+test("the UI hears each socket's events in and out, its upgrade, and why it left, when it happened", async () => {
+  const server = await startServer({ RAGCAST_ADMIN: "true" });
+  try {
+    const ui = await admin(server.url, {});
+    const trace = () => JSON.stringify(ui.seen.map((x) => [x.event, ...x.args.slice(1, 3)])).slice(0, 3000);
+    const client = await connect(server.url, "upgrade");
+    const connected = await until(() => seen(ui, "socket_connected", (s) => s.id === client.id)[0]).catch((e) => {
+      throw new Error(`socket_connected: ${trace()}`);
+    });
+    assert.ok(Date.parse(connected.args[1]) <= Date.now());
+    // Connected over polling and upgraded: socket_connected says polling, then socket_updated
+    // says websocket (unless the upgrade beat the connection, and socket_connected says it).
+    await waitFor(() => client.io.engine.transport.name === "websocket", 5000);
+    if (connected.args[0].transport === "polling") {
+      await waitFor(() => seen(ui, "socket_updated", (u) => u.id === client.id && u.transport === "websocket").length > 0, 5000).catch((e) => {
+        throw new Error(`socket_updated: ${trace()}`);
+      });
+    }
+    await request(client, "ping", { timestamp: 42 });
+    const received = await until(() => seen(ui, "event_received", (nsp, id, args) => id === client.id && args[0] === "ping")[0], 5000).catch((e) => {
+      throw new Error(`${e.message}: ${trace()}`);
+    });
+    assert.deepEqual(received.args[2], ["ping", { timestamp: 42 }]);
+    const sent = await until(() => seen(ui, "event_sent", (nsp, id, args) => id === client.id && args[0] === "pong")[0], 5000).catch((e) => {
+      throw new Error(`event_sent: ${trace()}`);
+    });
+    assert.equal(sent.args[2][1].timestamp, 42);
+    const before = Date.now();
+    const clientId = client.id; // socket.io-client forgets it on disconnect
+    client.disconnect();
+    const gone = await until(() => seen(ui, "socket_disconnected", (nsp, id) => id === clientId)[0], 5000).catch((e) => {
+      throw new Error(`socket_disconnected: ${trace()}`);
+    });
+    assert.equal(gone.args[2], "client namespace disconnect");
+    const at = Date.parse(gone.args[3]);
+    assert.ok(at >= before - 50 && at <= Date.now(), `stamped when it happened: ${gone.args[3]}`);
+    ui.disconnect();
   } finally {
     await server.stop();
   }
