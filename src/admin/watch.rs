@@ -100,7 +100,7 @@ pub(super) async fn run(admin: Arc<Admin>, mut happenings: tokio::sync::mpsc::Re
                 admin.to_local_admins(event, &args);
             }
         }
-        if tick % STATS_EVERY == 0 {
+        if tick.is_multiple_of(STATS_EVERY) {
             let now = traffic::totals();
             let events = aggregated(&since, &now.since(&since.traffic));
             since = Since {
