@@ -73,3 +73,28 @@ test("the Admin UI lists ragcast's connected sockets and their rooms", async () 
   for (const socket of [...sockets, late]) socket.disconnect();
   await page.close();
 });
+
+test("after a reload the UI is still logged in, and its event list shows a socket's events", async () => {
+  const page = await openAdminUi(ADMIN_PASSWORD);
+  await page.locator(".v-chip").filter({ hasText: /^\s*connected\s*$/ }).first().waitFor();
+  await page.reload({ waitUntil: "domcontentloaded" });
+  // Reconnected with its session: connected again without the login dialog.
+  await page.locator(".v-chip").filter({ hasText: /^\s*connected\s*$/ }).first().waitFor();
+  assert.equal(await page.getByRole("button", { name: "Connect" }).isVisible(), false, "no login dialog after the reload");
+
+  const socket = await connect(server.url, "websocket");
+  await request(socket, "ping", { timestamp: 7 });
+  await page.goto(`${server.url}/admin-ui/#/events/`);
+  // The events of namespace `/` (the page opens on `/admin`).
+  await page.getByText("/admin", { exact: true }).first().click();
+  await page.locator(".v-list-item").filter({ hasText: /^\s*\/\s*$/ }).first().click();
+  const row = page.locator("tbody tr").filter({ hasText: "ping" }).first();
+  await row.waitFor({ timeout: 10000 }).catch(async (e) => {
+    await page.screenshot({ path: `${ARTIFACTS}admin-ui-events-missing.png` });
+    throw e;
+  });
+  await page.locator("tbody tr").filter({ hasText: "pong" }).first().waitFor({ timeout: 10000 });
+  await page.screenshot({ path: `${ARTIFACTS}admin-ui-events.png` });
+  socket.disconnect();
+  await page.close();
+});
