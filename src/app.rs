@@ -33,6 +33,7 @@ use crate::ingest::{IngestSettings, Ingestor};
 use crate::llm::{BuiltinGenerator, HttpProvider, LlmProvider, Ollama, OpenAi};
 use crate::net::{GuardedListener, Peer};
 use crate::retrieval::HybridRetriever;
+use crate::room::{Presence, PresenceSettings, RoomService};
 use crate::socket::{Adapter, Io};
 use crate::{embed, engine, events, store};
 
@@ -49,6 +50,7 @@ pub struct App {
     io: Io,
     db: DatabaseConnection,
     chat: ChatService,
+    presence: Presence,
     ingest: Ingestor,
     cluster: Cluster,
     grace: Duration,
@@ -118,6 +120,14 @@ impl App {
             cluster.clone(),
             config.streams,
         );
+        let presence = Presence::new(
+            cluster.clone(),
+            broadcaster.clone(),
+            PresenceSettings {
+                lease: config.cluster.lease,
+            },
+        );
+        let room = RoomService::new(db.clone(), broadcaster.clone(), presence.clone());
         let authenticator = Arc::new(authenticator(&config)?);
         let connections = ConnectionsPerIp::new(config.max_connections_per_ip);
         let ingest = Ingestor::new(
@@ -144,6 +154,7 @@ impl App {
             .ws_max_frame_size(config.max_payload as usize)
             .ws_read_buffer_size(WS_READ_BUFFER)
             .with_state(chat.clone())
+            .with_state(room.clone())
             .with_state(authenticator.clone())
             .with_state(connections)
             .with_state(config.rates)
@@ -187,6 +198,10 @@ impl App {
             )
             .await
             .map_err(redis_error)?;
+        presence
+            .start()
+            .await
+            .map_err(|e| SettingError::redis(format!("cannot follow presence: {e}")))?;
         // Alone, every unfinished document was cut off by an earlier stop; with other nodes,
         // only those of stopped nodes are, and the lease hands them over.
         if !cluster.is_multi_node() {
@@ -213,6 +228,7 @@ impl App {
         let api = http::router(ApiState {
             db: db.clone(),
             chat: chat.clone(),
+            room: room.clone(),
             ingest: ingest.clone(),
             metrics: metrics_handle(cluster.node_name()),
             io: io.clone(),
@@ -284,6 +300,7 @@ impl App {
             io,
             db,
             chat,
+            presence,
             ingest,
             cluster,
             grace: config.shutdown_grace,
@@ -322,6 +339,7 @@ impl App {
             io,
             db,
             chat,
+            presence,
             cluster,
             grace,
             stall_limit,
@@ -334,6 +352,7 @@ impl App {
             shutdown.await;
             chat.drain(grace).await;
             chat.flush_broadcasts(CLOSE_TIMEOUT).await;
+            presence.leave_cluster().await;
             cluster.leave(&db).await;
             // The last events are in the sockets' queues: give their writers a moment to put
             // them on the wire (a polling client's pending poll included) before the cut.

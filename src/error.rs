@@ -19,6 +19,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable,
+    /// The request does not fit the resource's state (a chat whose assistant is off, a piece
+    /// out of order).
+    Conflict,
     Unavailable,
     Internal,
 }
@@ -32,7 +35,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => ErrorCode::Internal,
             ErrorCode::PayloadTooLarge
             | ErrorCode::UnsupportedMediaType
-            | ErrorCode::Unprocessable => ErrorCode::InvalidPayload,
+            | ErrorCode::Unprocessable
+            | ErrorCode::Conflict => ErrorCode::InvalidPayload,
             other => other,
         }
     }
@@ -49,6 +53,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -11,6 +11,7 @@
 //! - `engine`: in front of socketioxide: a session answers only its own client, long-polling
 //!   responses capped, request parts detached from hyper's buffer.
 //! - `chat`: the chat pipeline both entry points call: store → retrieve → generate → store.
+//! - `room`: a project room's people: presence, and a person taking a chat over.
 //! - `embed`: embedders (built-in MiniLM, OpenAI-compatible, Ollama) behind the `Embedder` trait.
 //! - `retrieval`: keyword (full-text) and vector search fused into one ranking, behind `Retriever`.
 //! - `llm`: model providers behind the `LlmProvider` trait (built-in generator).
@@ -41,6 +42,7 @@ pub mod llm;
 pub mod net;
 pub mod protocol;
 pub mod retrieval;
+pub mod room;
 pub mod rooms;
 pub mod shutdown;
 pub mod socket;

@@ -1,7 +1,8 @@
 //! JSON shapes of stored rows, as the HTTP API returns them (PROTOCOL §5–§6).
 
 use entities::{
-    chat, document, message, project, DocumentStatus, FinishReason, MessageStatus, Role,
+    chat, document, message, project, AssistantMode, DocumentStatus, FinishReason, MessageStatus,
+    Role, Sender,
 };
 use serde::Serialize;
 
@@ -30,6 +31,7 @@ pub struct ChatView {
     pub id: i64,
     pub project_id: i64,
     pub title: String,
+    pub assistant: AssistantMode,
     #[serde(with = "serde_iso")]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -40,6 +42,7 @@ impl From<chat::Model> for ChatView {
             id: m.id,
             project_id: m.project_id,
             title: m.title,
+            assistant: m.assistant,
             created_at: m.created_at,
         }
     }
@@ -50,6 +53,8 @@ pub struct MessageView {
     pub id: i64,
     pub chat_id: i64,
     pub role: Role,
+    /// `null` for a reply.
+    pub sender: Option<Sender>,
     pub content: String,
     pub status: MessageStatus,
     pub sources: serde_json::Value,
@@ -72,6 +77,10 @@ impl From<message::Model> for MessageView {
             id: m.id,
             chat_id: m.chat_id,
             role: m.role,
+            sender: (m.role != Role::Assistant).then(|| Sender {
+                user_id: m.user_id.clone(),
+                name: m.sender_name.clone(),
+            }),
             content: m.content,
             status: m.status,
             sources: m.sources.unwrap_or_else(|| serde_json::json!([])),

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::AssistantMode;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "chats")]
 pub struct Model {
@@ -7,6 +9,8 @@ pub struct Model {
     pub id: i64,
     pub project_id: i64,
     pub title: String,
+    /// Whether ragcast's model answers in this chat (`off`: a person has taken it over).
+    pub assistant: AssistantMode,
     pub created_at: DateTimeUtc,
 }
 

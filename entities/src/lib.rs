@@ -21,7 +21,7 @@ pub mod node;
 pub mod project;
 pub mod states;
 
-pub use states::{DocumentStatus, FinishReason, MessageStatus, Role};
+pub use states::{AssistantMode, DocumentStatus, FinishReason, MessageStatus, Role, Sender};
 
 pub mod prelude {
     pub use super::chat::Entity as Chat;

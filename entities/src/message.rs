@@ -25,7 +25,11 @@ pub struct Model {
     pub usage: Option<Json>,
     pub client_message_id: Option<String>,
     pub task_id: Option<String>,
+    /// Who wrote it (`sender.user_id`); for a reply, who asked.
     pub user_id: Option<String>,
+    /// The writer's name as shown (`sender.name`: the token's `name` claim, or what a back end
+    /// posting it said).
+    pub sender_name: Option<String>,
     /// The node running the stream while it is `streaming`.
     pub node_id: Option<String>,
     pub created_at: DateTimeUtc,

@@ -24,6 +24,9 @@ pub enum Role {
     User,
     #[sea_orm(string_value = "assistant")]
     Assistant,
+    /// A notice posted by a back end (PROTOCOL §9.1).
+    #[sea_orm(string_value = "system")]
+    System,
 }
 
 impl Role {
@@ -32,8 +35,33 @@ impl Role {
         match self {
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::System => "system",
         }
     }
+}
+
+/// Whether ragcast's model answers in a chat: `off` while a person has taken it over.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum AssistantMode {
+    #[default]
+    #[sea_orm(string_value = "on")]
+    On,
+    #[sea_orm(string_value = "off")]
+    Off,
 }
 
 /// Where a message is in its life: a user message is `complete` at once; a reply is
@@ -179,4 +207,12 @@ mod tests {
         check::<FinishReason>(FinishReason::as_str);
         check::<DocumentStatus>(DocumentStatus::as_str);
     }
+}
+
+/// Who wrote a message (PROTOCOL §9.1): the token's `sub` and `name` claim, or what a back end
+/// posting it said. Stored as the message's `user_id` and `sender_name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Sender {
+    pub user_id: Option<String>,
+    pub name: Option<String>,
 }

@@ -9,6 +9,7 @@ mod m20261127_000003_nodes;
 mod m20261128_000004_lookup_indexes;
 mod m20261203_000005_document_recovery;
 mod m20261203_000006_chunk_vectors;
+mod m20261207_000007_people;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_lookup_indexes::Migration),
             Box::new(m20261203_000005_document_recovery::Migration),
             Box::new(m20261203_000006_chunk_vectors::Migration),
+            Box::new(m20261207_000007_people::Migration),
         ]
     }
 }

@@ -36,6 +36,10 @@ pub enum ProjectAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
+    /// The token's optional `name` claim: how others see this user (PROTOCOL §9.1).
+    pub name: Option<String>,
+    /// The token's `operator: true`: may switch a chat's assistant off and on (§9.1).
+    pub operator: bool,
     pub projects: ProjectAccess,
     /// The token's `exp` (Unix seconds).
     pub expires_at: Option<i64>,
@@ -66,6 +70,27 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The user's name (the token's `name` claim), if any.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Caller::User(identity) => identity.name.as_deref(),
+            Caller::Open | Caller::Backend => None,
+        }
+    }
+
+    /// May switch a chat's assistant of `project_id` off and on: the API key, everyone in auth
+    /// mode `none`, and a user whose token says `operator: true` and has the project.
+    pub fn require_operator(&self, project_id: i64) -> Result<(), AppError> {
+        match self {
+            Caller::Open | Caller::Backend => Ok(()),
+            Caller::User(identity) if identity.operator => self.require_project(project_id),
+            Caller::User(_) => Err(AppError::new(
+                ErrorCode::Forbidden,
+                "`assistant` may be changed only by an operator (the token's `operator: true`) or the API key",
+            )),
+        }
+    }
+
     pub fn user_id(&self) -> Option<&str> {
         match self {
             Caller::User(identity) => Some(&identity.user_id),
@@ -145,6 +170,10 @@ struct Claims {
     sub: SubjectClaim,
     #[serde(default)]
     exp: Option<i64>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    operator: bool,
     #[serde(default)]
     projects: Option<ProjectsClaim>,
 }
@@ -269,6 +298,8 @@ fn identity(claims: Claims, leeway: Duration) -> Identity {
     };
     Identity {
         user_id,
+        name: claims.name.filter(|n| !n.trim().is_empty()),
+        operator: claims.operator,
         projects,
         expires_at: claims.exp,
         ends_at: claims.exp.map(|exp| exp + leeway.as_secs() as i64),

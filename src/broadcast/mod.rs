@@ -145,12 +145,27 @@ impl Broadcaster {
         self.send_folded(audience, event, piece, Fold::Piece(piece))
     }
 
-    /// `send`, saying how the event may be folded while it waits for a socket that fell behind.
-    pub fn send_folded<T: Serialize + ?Sized>(
+    /// `send` to this node's sockets only: for what every node finds out by itself (a stopped
+    /// node's members leaving), which would otherwise reach each socket once per node.
+    pub fn send_here<T: Serialize + ?Sized>(
         &self,
         audience: &Audience,
         event: &str,
         payload: &T,
+    ) -> usize {
+        match encode(event, payload) {
+            Some(encoded) => self.deliver_here(audience, event, &encoded, Fold::Keep),
+            None => 0,
+        }
+    }
+
+    /// Delivers to this node's sockets of the audience; returns how many got it or have it
+    /// waiting.
+    fn deliver_here(
+        &self,
+        audience: &Audience,
+        event: &str,
+        encoded: &Payload,
         fold: Fold<'_>,
     ) -> usize {
         let Some(io) = self.io.get() else {
@@ -163,17 +178,32 @@ impl Broadcaster {
         if let Some(sid) = audience.except {
             operators = operators.except(rooms::socket(sid));
         }
-        let sockets = operators.sockets();
+        let delivered = operators
+            .sockets()
+            .iter()
+            .filter(|socket| reaches(deliver(socket, event, encoded, fold)))
+            .count();
+        // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
+        count_out(event, delivered);
+        delivered
+    }
+
+    /// `send`, saying how the event may be folded while it waits for a socket that fell behind.
+    pub fn send_folded<T: Serialize + ?Sized>(
+        &self,
+        audience: &Audience,
+        event: &str,
+        payload: &T,
+        fold: Fold<'_>,
+    ) -> usize {
+        if self.io.get().is_none() || audience.rooms.is_empty() {
+            return 0;
+        }
         // Serialised once; every socket's outbox holds the same payload.
         let Some(encoded) = encode(event, payload) else {
             return 0;
         };
-        let delivered = sockets
-            .iter()
-            .filter(|socket| reaches(deliver(socket, event, &encoded, fold)))
-            .count();
-        // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
-        count_out(event, delivered);
+        let delivered = self.deliver_here(audience, event, &encoded, fold);
         if let Some(remote) = self.remote.get() {
             if remote.pending.load(Ordering::Acquire) >= REMOTE_QUEUE_LIMIT {
                 // Redis answers too slowly to keep up: better a counted drop (those clients

@@ -33,11 +33,13 @@ use crate::cluster::{Cluster, ControlMessage};
 use crate::error::{AppError, ErrorCode};
 use crate::llm::LlmProvider;
 use crate::protocol::names;
-use crate::protocol::outgoing::MessageReceived;
+use crate::protocol::outgoing::{MessageCreated, MessageReceived};
 use crate::protocol::payloads::SendMessage;
 use crate::retrieval::Retriever;
-use crate::store::messages::{self, Exchange, InsertExchangeError, NewExchange};
+use crate::store::messages::{self, Exchange, InsertExchangeError, NewExchange, NewPost};
+use crate::views::MessageView;
 use crate::{rooms, store, time};
+use entities::{AssistantMode, Role, Sender};
 
 pub const DEFAULT_TOP_K: usize = 5;
 
@@ -84,6 +86,11 @@ pub struct SendRequest {
     pub top_k: usize,
     pub client_message_id: Option<String>,
     pub task_id: Option<String>,
+    /// `false`: store and announce the message, generate nothing.
+    pub reply: bool,
+    pub role: Role,
+    /// Who wrote it, when a back end says so; else the caller.
+    pub sender: Option<Sender>,
 }
 
 impl From<SendMessage> for SendRequest {
@@ -97,6 +104,9 @@ impl From<SendMessage> for SendRequest {
             top_k: p.top_k.map_or(DEFAULT_TOP_K, |k| k as usize),
             client_message_id: p.client_message_id,
             task_id: p.task_id,
+            reply: p.reply.unwrap_or(true),
+            role: p.role.unwrap_or(Role::User),
+            sender: p.sender,
         }
     }
 }
@@ -107,14 +117,22 @@ pub enum Started {
         received: MessageReceived,
         done: JoinHandle<()>,
     },
+    /// Stored and announced, no reply (`reply: false`, the assistant off, or a back end's
+    /// `assistant` / `system` post); `duplicate` when its `client_message_id` was used before.
+    Posted {
+        message: MessageView,
+        duplicate: bool,
+    },
     /// The `client_message_id` was used before: nothing was stored or generated.
     Duplicate { received: MessageReceived },
 }
 
 impl Started {
-    pub fn received(&self) -> &MessageReceived {
+    /// The reply's `message_received`; `None` for a post, which no reply follows.
+    pub fn received(&self) -> Option<&MessageReceived> {
         match self {
-            Started::New { received, .. } | Started::Duplicate { received } => received,
+            Started::New { received, .. } | Started::Duplicate { received } => Some(received),
+            Started::Posted { .. } => None,
         }
     }
 }
@@ -226,6 +244,24 @@ impl ChatService {
                     received: received_of(&first, true),
                 });
             }
+            if let Some(first) =
+                messages::find_by_client_id(db, chat.id, request.role, client_id).await?
+            {
+                return Ok(Started::Posted {
+                    message: first.into(),
+                    duplicate: true,
+                });
+            }
+        }
+        let sender = request
+            .sender
+            .clone()
+            .unwrap_or_else(|| sender_of(&origin.caller));
+        // A person answering, a note, a back end's post, or a chat a person has taken over.
+        let generates =
+            request.reply && request.role == Role::User && chat.assistant == AssistantMode::On;
+        if !generates {
+            return self.post(&chat, &request, &sender, &origin).await;
         }
 
         // Held until the stream is live: it then counts itself.
@@ -258,7 +294,8 @@ impl ChatService {
                 model: &model,
                 client_message_id: request.client_message_id.as_deref(),
                 task_id: request.task_id.as_deref(),
-                user_id: origin.caller.user_id(),
+                user_id: sender.user_id.as_deref(),
+                sender_name: sender.name.as_deref(),
                 node_id: self.node_id(),
             },
         )
@@ -295,6 +332,15 @@ impl ChatService {
         drop(slot);
 
         let audience = Audience::room(rooms::project(chat.project_id)).and_socket(origin.sid);
+        // The question and who asked it, before anything refers to it (PROTOCOL §9.1).
+        self.inner.broadcaster.send(
+            &audience,
+            names::MESSAGE_CREATED,
+            &MessageCreated {
+                chat_id: chat.id,
+                message: &MessageView::from(exchange.user.clone()),
+            },
+        );
         let received = received_of(&exchange, false);
         self.inner
             .broadcaster
@@ -315,6 +361,59 @@ impl ChatService {
             }
         });
         Ok(Started::New { received, done })
+    }
+
+    /// Stores a message no reply follows and announces it as `message_created` to the chat's
+    /// project room and its sender.
+    async fn post(
+        &self,
+        chat: &entities::chat::Model,
+        request: &SendRequest,
+        sender: &Sender,
+        origin: &Origin,
+    ) -> Result<Started, AppError> {
+        let inserted = messages::insert_post(
+            &self.inner.db,
+            NewPost {
+                chat_id: chat.id,
+                role: request.role,
+                content: &request.message,
+                client_message_id: request.client_message_id.as_deref(),
+                user_id: sender.user_id.as_deref(),
+                sender_name: sender.name.as_deref(),
+            },
+        )
+        .await;
+        let stored = match inserted {
+            Ok(stored) => stored,
+            // The same id at the same moment, maybe on another process.
+            Err(InsertExchangeError::Duplicate) => {
+                let client_id = request.client_message_id.as_deref().unwrap_or_default();
+                let first =
+                    messages::find_by_client_id(&self.inner.db, chat.id, request.role, client_id)
+                        .await?
+                        .ok_or_else(|| AppError::internal("duplicate without a first message"))?;
+                return Ok(Started::Posted {
+                    message: first.into(),
+                    duplicate: true,
+                });
+            }
+            Err(InsertExchangeError::Db(e)) => return Err(e.into()),
+        };
+        let message = MessageView::from(stored);
+        let audience = Audience::room(rooms::project(chat.project_id)).and_socket(origin.sid);
+        self.inner.broadcaster.send(
+            &audience,
+            names::MESSAGE_CREATED,
+            &MessageCreated {
+                chat_id: chat.id,
+                message: &message,
+            },
+        );
+        Ok(Started::Posted {
+            message,
+            duplicate: false,
+        })
     }
 
     /// Ends a live stream with `finish_reason: "cancelled"`, on whichever node runs it.
@@ -443,6 +542,14 @@ impl ChatService {
 
 /// How long deleting a project waits for its streams to end (a cancel takes milliseconds).
 const STREAMS_END_LIMIT: Duration = Duration::from_secs(5);
+
+/// Who wrote a message the caller sends: a user's `sub` and `name`, else nobody in particular.
+fn sender_of(caller: &Caller) -> Sender {
+    Sender {
+        user_id: caller.user_id().map(str::to_owned),
+        name: caller.user_name().map(str::to_owned),
+    }
+}
 
 fn received_of(exchange: &Exchange, duplicate: bool) -> MessageReceived {
     MessageReceived {

@@ -220,6 +220,32 @@ impl Cluster {
             .await
     }
 
+    /// The messages of one of ragcast's own channels (`{prefix}#ragcast#{name}`), from every
+    /// node including this one; `None` alone.
+    pub async fn subscribe(
+        &self,
+        name: &str,
+    ) -> Result<Option<futures::stream::BoxStream<'static, Vec<u8>>>, PubSubError> {
+        if !self.is_multi_node() {
+            return Ok(None);
+        }
+        let channel = format!("{}#ragcast#{name}", self.inner.prefix);
+        let stream = self.inner.pubsub.subscribe(channel, 0).await?;
+        Ok(Some(Box::pin(futures::StreamExt::map(
+            stream,
+            |(_, bytes)| bytes,
+        ))))
+    }
+
+    /// Publishes on one of ragcast's own channels; nothing alone.
+    pub async fn publish_to(&self, name: &str, bytes: Vec<u8>) -> Result<(), PubSubError> {
+        if !self.is_multi_node() {
+            return Ok(());
+        }
+        let channel = format!("{}#ragcast#{name}", self.inner.prefix);
+        self.inner.pubsub.publish(channel, bytes).await
+    }
+
     /// Leaves at a clean stop, so no other node waits a lease for this node's streams.
     pub async fn leave(&self, db: &DatabaseConnection) {
         self.inner.leaving.store(true, Ordering::Relaxed);

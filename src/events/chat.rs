@@ -9,6 +9,7 @@ use super::ack::{respond, EventError};
 use super::session::admit;
 use crate::broadcast::send_to_socket;
 use crate::chat::{ChatService, Origin, Started};
+use crate::error::AppError;
 use crate::protocol::names;
 use crate::protocol::payloads::{
     parse, ChatRef, MessageRef, ResumeFrom, ResumeMessage, SendMessage,
@@ -17,7 +18,8 @@ use crate::protocol::payloads::{
 #[derive(Serialize)]
 struct Sent {
     chat_id: i64,
-    message_id: i64,
+    /// The reply's id; `null` for a message no reply follows (PROTOCOL §9.1).
+    message_id: Option<i64>,
     user_message_id: i64,
     duplicate: bool,
 }
@@ -40,6 +42,12 @@ pub async fn on_send(socket: &Socket, data: Value, ack: Ack, chat: &ChatService)
 async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
     let session = admit(socket, names::SEND_MESSAGE)?;
     let payload: SendMessage = parse(data)?;
+    if let Some(field) = payload.backend_only_field() {
+        return Err(AppError::invalid(format!(
+            "`{field}` may only be given over HTTP, with the API key"
+        ))
+        .into());
+    }
     let chat_id = payload.chat_id.0;
     let compact = payload.compact;
     let origin = Origin {
@@ -50,22 +58,33 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
         .send(payload.into(), origin)
         .await
         .map_err(|e| EventError::chat(e, chat_id))?;
-    let received = started.received().clone();
-    if let Started::Duplicate { received } = &started {
-        // To the sender alone: the first message's ids, then what a resume would send.
-        send_to_socket(socket, names::MESSAGE_RECEIVED, received);
-        chat.replay(
-            socket,
-            received.message_id,
-            ResumeFrom::whole(compact),
-            &session.caller(),
-        )
-        .await
-        .map_err(|e| EventError::chat(e, chat_id))?;
-    }
+    let received = match started {
+        Started::Posted { message, duplicate } => {
+            return Ok(Sent {
+                chat_id,
+                message_id: None,
+                user_message_id: message.id,
+                duplicate,
+            })
+        }
+        Started::New { received, .. } => received,
+        Started::Duplicate { received } => {
+            // To the sender alone: the first message's ids, then what a resume would send.
+            send_to_socket(socket, names::MESSAGE_RECEIVED, &received);
+            chat.replay(
+                socket,
+                received.message_id,
+                ResumeFrom::whole(compact),
+                &session.caller(),
+            )
+            .await
+            .map_err(|e| EventError::chat(e, chat_id))?;
+            received
+        }
+    };
     Ok(Sent {
         chat_id,
-        message_id: received.message_id,
+        message_id: Some(received.message_id),
         user_message_id: received.user_message_id,
         duplicate: received.duplicate,
     })

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ack::{respond, EventError};
-use super::session::{admit, log_name};
+use super::session::{admit, joiner, log_name};
 use crate::auth::{Authenticator, Caller};
 use crate::broadcast::send_to_socket;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::outgoing::ProjectRoom;
 use crate::protocol::payloads::{check_len, parse, Payload};
+use crate::room::RoomService;
 use crate::rooms;
 use crate::socket::{Ack, Socket};
 
@@ -34,8 +35,14 @@ struct Refreshed {
     exp: Option<i64>,
 }
 
-pub async fn on_refresh(socket: &Socket, data: Value, ack: Ack, authenticator: &Authenticator) {
-    let result = refresh(socket, data, authenticator).await;
+pub async fn on_refresh(
+    socket: &Socket,
+    data: Value,
+    ack: Ack,
+    authenticator: &Authenticator,
+    room: &RoomService,
+) {
+    let result = refresh(socket, data, authenticator, room).await;
     let refused = matches!(&result, Err(e) if e.error.code == ErrorCode::Unauthorized);
     respond(socket, ack, names::AUTH_REFRESH, result);
     if refused {
@@ -49,6 +56,7 @@ async fn refresh(
     socket: &Socket,
     data: Value,
     authenticator: &Authenticator,
+    room: &RoomService,
 ) -> Result<Refreshed, EventError> {
     let session = admit(socket, names::AUTH_REFRESH)?;
     let AuthRefresh { token } = parse(data)?;
@@ -72,6 +80,7 @@ async fn refresh(
     if let Some(project_id) = *project {
         if !new.may_use(project_id) {
             socket.leave(rooms::project(project_id));
+            room.presence().leave(project_id, &joiner(socket, &session));
             *project = None;
             send_to_socket(socket, names::PROJECT_LEFT, &ProjectRoom { project_id });
         }

@@ -21,6 +21,7 @@ use crate::net::{Peer, WrittenBytes};
 use crate::protocol::names;
 use crate::protocol::outgoing::{ConnectionStatus, Pong};
 use crate::protocol::payloads::{parse, Ping};
+use crate::room::{Joiner, RoomService};
 use crate::{rooms, time};
 
 /// Rooms and the inbox, set up in a connect middleware (after `auth::authenticate`): those run
@@ -28,6 +29,7 @@ use crate::{rooms, time};
 pub async fn prepare(
     socket: Socket,
     State(chat): State<ChatService>,
+    State(room): State<RoomService>,
     State(authenticator): State<Arc<Authenticator>>,
     State(outbox): State<OutboxSettings>,
 ) -> Result<(), std::convert::Infallible> {
@@ -43,8 +45,8 @@ pub async fn prepare(
         socket.join(rooms::user(user));
     }
     socket.extensions.insert(Inbox::start(move |queued| {
-        let (chat, authenticator) = (chat.clone(), authenticator.clone());
-        async move { dispatch(queued, &chat, &authenticator).await }
+        let (chat, room, authenticator) = (chat.clone(), room.clone(), authenticator.clone());
+        async move { dispatch(queued, &chat, &room, &authenticator).await }
     }));
     for event in names::CLIENT_EVENTS {
         socket.on(*event, inbox::enqueued);
@@ -69,7 +71,12 @@ fn opened_as_websocket(socket: &Socket) -> Option<WrittenBytes> {
 }
 
 /// Runs one event's handler; the socket's next event waits until it is done.
-async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authenticator) {
+async fn dispatch(
+    queued: Queued,
+    chat: &ChatService,
+    room: &RoomService,
+    authenticator: &Authenticator,
+) {
     let Queued {
         event,
         socket,
@@ -89,8 +96,8 @@ async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authentica
     // Absent and `null` alike are not the object these events need (`invalid_payload`).
     let data = data.unwrap_or(Value::Null);
     match event {
-        names::JOIN_PROJECT => projects::on_join(&socket, data, ack, chat).await,
-        names::LEAVE_PROJECT => projects::on_leave(&socket, data, ack).await,
+        names::JOIN_PROJECT => projects::on_join(&socket, data, ack, chat, room).await,
+        names::LEAVE_PROJECT => projects::on_leave(&socket, data, ack, room).await,
         names::SEND_MESSAGE => chat::on_send(&socket, data, ack, chat).await,
         names::CANCEL_MESSAGE => chat::on_cancel(&socket, data, ack, chat).await,
         names::RESUME_MESSAGE => chat::on_resume(&socket, data, ack, chat).await,
@@ -98,7 +105,7 @@ async fn dispatch(queued: Queued, chat: &ChatService, authenticator: &Authentica
         names::TYPING_STOP => chat::on_typing(&socket, data, ack, chat, false).await,
         names::TASK_SUBSCRIBE => tasks::on_subscribe(&socket, data, ack, chat).await,
         names::TASK_UNSUBSCRIBE => tasks::on_unsubscribe(&socket, data, ack),
-        names::AUTH_REFRESH => refresh::on_refresh(&socket, data, ack, authenticator).await,
+        names::AUTH_REFRESH => refresh::on_refresh(&socket, data, ack, authenticator, room).await,
         other => tracing::debug!(event = other, "no handler"),
     }
 }
@@ -155,9 +162,15 @@ fn on_ping(socket: &Socket, data: Option<Value>, ack: Ack) {
     respond(socket, ack, names::PING, result);
 }
 
-async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
+async fn on_disconnect(socket: Socket, reason: DisconnectReason, State(room): State<RoomService>) {
     let session = session_of(&socket);
     session.closed.cancel();
+    // Its project room's members learn it left (its last socket there, or one of a user's).
+    let project = *session.project.lock().await;
+    if let Some(project_id) = project {
+        room.presence()
+            .leave(project_id, &joiner(&socket, &session));
+    }
     session.mark_closed(|was_connected| {
         if was_connected {
             crate::activity::disconnected(&socket, reason);
@@ -167,6 +180,17 @@ async fn on_disconnect(socket: Socket, reason: DisconnectReason) {
             tracing::info!(socket = %session.public_id, ?reason, "socket closed during its handshake");
         }
     });
+}
+
+/// Who a socket is, as a project room's members see it (PROTOCOL §9.2).
+pub fn joiner(socket: &Socket, session: &Session) -> Joiner {
+    let caller = session.caller();
+    Joiner {
+        sid: socket.id,
+        public_id: session.public_id,
+        user_id: caller.user_id().map(str::to_owned),
+        name: caller.user_name().map(str::to_owned),
+    }
 }
 
 /// How logs name a socket: its public id, never its session id (a secret: whoever reads it
@@ -186,6 +210,8 @@ pub fn session_of(socket: &Socket) -> Arc<Session> {
         Arc::new(Session::new(
             Caller::User(Identity {
                 user_id: String::new(),
+                name: None,
+                operator: false,
                 projects: ProjectAccess::Only(Default::default()),
                 expires_at: None,
                 ends_at: None,

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use super::extract::{Ids, JsonValue, QueryParams};
 use super::projects::require;
-use crate::auth::ApiCaller;
+use crate::auth::{ApiCaller, Caller};
 use crate::chat::{ChatService, Origin, Started};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::{parse, Payload, SendMessage};
 use crate::store;
 use crate::views::{ChatView, MessageView};
@@ -110,9 +110,27 @@ pub async fn send(
         map.insert("chat_id".into(), json!(chat_id));
     }
     let payload: SendMessage = parse(body)?;
+    if let Some(field) = payload.backend_only_field() {
+        if caller != Caller::Backend {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                format!("`{field}` may only be given with the API key"),
+            ));
+        }
+    }
     let origin = Origin { sid: None, caller };
     let started = chat.send(payload.into(), origin).await?;
-    let message_id = started.received().message_id;
+    let message_id = match &started {
+        Started::Posted { message, duplicate } => {
+            let status = if *duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            return Ok((status, Json(message)).into_response());
+        }
+        Started::New { received, .. } | Started::Duplicate { received } => received.message_id,
+    };
     match started {
         Started::New { done, .. } if options.wait.unwrap_or(true) => {
             if let Err(e) = done.await {
@@ -126,7 +144,7 @@ pub async fn send(
             )
                 .into_response())
         }
-        Started::Duplicate { .. } => {}
+        Started::Duplicate { .. } | Started::Posted { .. } => {}
     }
     let stored = chat.message(message_id).await?;
     Ok((StatusCode::OK, Json(MessageView::from(stored))).into_response())

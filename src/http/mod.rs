@@ -8,13 +8,14 @@ mod messages;
 mod notifications;
 mod openapi;
 mod operations;
+mod people;
 mod projects;
 mod ui_stream;
 
 pub use operations::{welcome, NodeHealth};
 
 use axum::extract::FromRef;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::auth::Authenticator;
 
 use crate::chat::ChatService;
 use crate::ingest::Ingestor;
+use crate::room::RoomService;
 
 /// What the routes need, each piece extractable on its own (`State<ChatService>` …).
 #[derive(Clone)]
@@ -32,6 +34,7 @@ pub struct ApiState {
     /// For the read-only listings, which are one store call each.
     pub db: DatabaseConnection,
     pub chat: ChatService,
+    pub room: RoomService,
     pub ingest: Ingestor,
     pub metrics: PrometheusHandle,
     pub io: crate::socket::Io,
@@ -50,6 +53,12 @@ impl FromRef<ApiState> for Arc<Authenticator> {
 impl FromRef<ApiState> for ChatService {
     fn from_ref(state: &ApiState) -> Self {
         state.chat.clone()
+    }
+}
+
+impl FromRef<ApiState> for RoomService {
+    fn from_ref(state: &ApiState) -> Self {
+        state.room.clone()
     }
 }
 
@@ -97,6 +106,8 @@ pub fn router(state: ApiState) -> Router {
             post(notifications::document_status),
         )
         .route("/api/projects/{id}/updates", post(notifications::update))
+        .route("/api/projects/{id}/presence", get(people::presence))
+        .route("/api/chats/{id}", patch(people::update_chat))
         .route(
             "/api/chats/{id}/messages",
             get(chats::messages).post(chats::send),

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{chats, documents, messages, notifications, operations, projects, ui_stream};
+use super::{chats, documents, messages, notifications, operations, people, projects, ui_stream};
 use crate::auth::ApiCaller;
 use crate::protocol::payloads::SendMessage;
 
@@ -32,6 +32,8 @@ use crate::protocol::payloads::SendMessage;
         notifications::custom_event,
         notifications::document_status,
         notifications::update,
+        people::presence,
+        people::update_chat,
         openapi_json,
     ),
     components(schemas(SendMessage))

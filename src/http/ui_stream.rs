@@ -20,7 +20,7 @@ use serde_json::json;
 use super::extract::{Ids, JsonValue};
 use crate::auth::ApiCaller;
 use crate::chat::{ChatService, Origin, SourceDocument, StreamUpdate};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::parse;
 use crate::protocol::ui_message::{StreamMetadata, UiChunk, UiStreamRequest, DONE};
 use crate::store::FinishReason;
@@ -45,7 +45,12 @@ pub async fn send(
     let started = chat
         .send(message.into(), Origin { sid: None, caller })
         .await?;
-    let message_id = started.received().message_id;
+    let Some(message_id) = started.received().map(|r| r.message_id) else {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            "this chat's assistant is off (a person answers here): the message was stored, no reply streams",
+        ));
+    };
     Ok(ui_stream(chat_id, message_id, chat.follow(message_id)))
 }
 

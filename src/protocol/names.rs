@@ -44,6 +44,13 @@ pub const MESSAGE_SNAPSHOT: &str = "message_snapshot";
 pub const AI_PROGRESS: &str = "ai_progress";
 pub const DOCUMENT_STATUS: &str = "document_status";
 pub const PROJECT_UPDATE: &str = "project_update";
+// v1.2 (PROTOCOL §9).
+pub const MESSAGE_CREATED: &str = "message_created";
+pub const PRESENCE: &str = "presence";
+pub const PRESENCE_CHANGED: &str = "presence_changed";
+pub const MESSAGE_STEP: &str = "message_step";
+pub const MESSAGE_TOOL_CALL: &str = "message_tool_call";
+pub const MESSAGE_TOOL_RESULT: &str = "message_tool_result";
 
 /// Names a back-end may not broadcast through `POST /api/projects/{id}/events`: clients would
 /// take them for the server's own.
@@ -63,6 +70,12 @@ pub const SERVER_EVENTS: &[&str] = &[
     AI_PROGRESS,
     DOCUMENT_STATUS,
     PROJECT_UPDATE,
+    MESSAGE_CREATED,
+    PRESENCE,
+    PRESENCE_CHANGED,
+    MESSAGE_STEP,
+    MESSAGE_TOOL_CALL,
+    MESSAGE_TOOL_RESULT,
     "connect",
     "connect_error",
     "disconnect",

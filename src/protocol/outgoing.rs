@@ -22,6 +22,13 @@ pub struct ProjectRoom {
     pub project_id: i64,
 }
 
+/// `presence { project_id, members }` to a socket that joined a project (PROTOCOL §9.2).
+#[derive(Debug, Serialize)]
+pub struct PresenceList<'a, M: Serialize> {
+    pub project_id: i64,
+    pub members: &'a [M],
+}
+
 #[derive(Debug, Serialize)]
 pub struct Pong {
     pub timestamp: serde_json::Number,
@@ -48,6 +55,14 @@ pub struct ErrorEvent {
     pub message_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+}
+
+/// A stored message that does not stream, announced before anything refers to it (§9.1).
+/// `message` is the stored message as the HTTP API shows it.
+#[derive(Debug, Serialize)]
+pub struct MessageCreated<'a, M: Serialize> {
+    pub chat_id: i64,
+    pub message: &'a M,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +161,8 @@ pub enum UpdateKind {
     DocumentAdded,
     DocumentDeleted,
     ChatCreated,
+    /// A chat's assistant switch or title changed (PROTOCOL §9.1).
+    ChatUpdated,
     Custom(String),
 }
 
@@ -155,6 +172,7 @@ impl UpdateKind {
             UpdateKind::DocumentAdded => "document_added",
             UpdateKind::DocumentDeleted => "document_deleted",
             UpdateKind::ChatCreated => "chat_created",
+            UpdateKind::ChatUpdated => "chat_updated",
             UpdateKind::Custom(kind) => kind,
         }
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::AppError;
+use entities::{Role, Sender};
 
 /// A positive integer id; a string of digits is accepted too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,6 +160,25 @@ pub struct SendMessage {
     /// events one by one (PROTOCOL §9).
     #[serde(default)]
     pub compact: bool,
+    /// `false`: store and announce the message, generate nothing (PROTOCOL §9.1).
+    pub reply: Option<bool>,
+    /// Over HTTP with the API key only: `user` (default), `assistant` or `system`.
+    pub role: Option<Role>,
+    /// Over HTTP with the API key only: who wrote the message.
+    pub sender: Option<Sender>,
+}
+
+impl SendMessage {
+    /// The fields only the API key may set, and which is set, for a clear refusal.
+    pub fn backend_only_field(&self) -> Option<&'static str> {
+        if self.role.is_some() {
+            Some("role")
+        } else if self.sender.is_some() {
+            Some("sender")
+        } else {
+            None
+        }
+    }
 }
 
 impl Payload for SendMessage {
@@ -188,9 +208,18 @@ impl Payload for SendMessage {
             self.client_message_id.as_deref(),
             MAX_ID_CHARS,
         )?;
+        if let Some(sender) = &self.sender {
+            check_len("sender.user_id", sender.user_id.as_deref(), MAX_ID_CHARS)?;
+            check_len("sender.name", sender.name.as_deref(), MAX_NAME_CHARS)?;
+        }
         check_len("task_id", self.task_id.as_deref(), MAX_ID_CHARS)
     }
 }
+
+/// The longest sender name.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest chat title.
+pub const MAX_TITLE_CHARS: usize = 200;
 
 #[derive(Debug, Deserialize)]
 pub struct TaskRef {

@@ -97,6 +97,9 @@ impl UiStreamRequest {
             client_message_id,
             task_id: self.task_id.clone(),
             compact: false,
+            reply: None,
+            role: None,
+            sender: None,
         };
         send.validate()?;
         Ok(send)

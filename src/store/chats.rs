@@ -1,4 +1,4 @@
-use entities::chat;
+use entities::{chat, AssistantMode};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -12,6 +12,7 @@ pub async fn create(
     chat::ActiveModel {
         project_id: Set(project_id),
         title: Set(title.to_owned()),
+        assistant: Set(AssistantMode::On),
         created_at: Set(crate::time::now()),
         ..Default::default()
     }
@@ -29,4 +30,24 @@ pub async fn list(db: &impl ConnectionTrait, project_id: i64) -> Result<Vec<chat
         .order_by_asc(chat::Column::Id)
         .all(db)
         .await
+}
+
+/// Sets what is given of a chat's assistant switch and title; `None` when there is no such chat.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: i64,
+    assistant: Option<AssistantMode>,
+    title: Option<&str>,
+) -> Result<Option<chat::Model>, DbErr> {
+    let Some(found) = find(db, id).await? else {
+        return Ok(None);
+    };
+    let mut row: chat::ActiveModel = found.into();
+    if let Some(assistant) = assistant {
+        row.assistant = Set(assistant);
+    }
+    if let Some(title) = title {
+        row.title = Set(title.to_owned());
+    }
+    row.update(db).await.map(Some)
 }

@@ -22,9 +22,70 @@ pub struct NewExchange<'a> {
     pub model: &'a str,
     pub client_message_id: Option<&'a str>,
     pub task_id: Option<&'a str>,
+    /// Who asked (the user message's sender, and the reply's asker).
     pub user_id: Option<&'a str>,
+    pub sender_name: Option<&'a str>,
     /// The node that will run the stream.
     pub node_id: &'a str,
+}
+
+/// A message stored without a reply: a person answering, a note, a back end's post.
+pub struct NewPost<'a> {
+    pub chat_id: i64,
+    pub role: Role,
+    pub content: &'a str,
+    pub client_message_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub sender_name: Option<&'a str>,
+}
+
+/// Stores a message that no reply follows, `complete` at once. A repeated `client_message_id`
+/// of the same role in the chat is `Duplicate`.
+pub async fn insert_post(
+    db: &impl ConnectionTrait,
+    new: NewPost<'_>,
+) -> Result<message::Model, InsertExchangeError> {
+    let now = crate::time::now();
+    message::ActiveModel {
+        chat_id: Set(new.chat_id),
+        role: Set(new.role),
+        content: Set(new.content.to_owned()),
+        status: Set(MessageStatus::Complete),
+        model: Set(None),
+        sources: Set(None),
+        token_log: Set(None),
+        token_count: Set(0),
+        finish_reason: Set(None),
+        first_token_ms: Set(None),
+        duration_ms: Set(None),
+        usage: Set(None),
+        client_message_id: Set(new.client_message_id.map(str::to_owned)),
+        task_id: Set(None),
+        user_id: Set(new.user_id.map(str::to_owned)),
+        sender_name: Set(new.sender_name.map(str::to_owned)),
+        node_id: Set(None),
+        created_at: Set(now),
+        completed_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(duplicate_or_db)
+}
+
+/// The earlier message of `role` that used `client_message_id` in this chat.
+pub async fn find_by_client_id(
+    db: &impl ConnectionTrait,
+    chat_id: i64,
+    role: Role,
+    client_message_id: &str,
+) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::Role.eq(role))
+        .filter(message::Column::ClientMessageId.eq(client_message_id))
+        .one(db)
+        .await
 }
 
 /// The user message and the assistant row that will hold its reply.
@@ -66,6 +127,10 @@ pub async fn insert_exchange(
             client_message_id: Set(new.client_message_id.map(str::to_owned)),
             task_id: Set(new.task_id.map(str::to_owned)),
             user_id: Set(new.user_id.map(str::to_owned)),
+            // The asker's name on the question only: a reply has no sender.
+            sender_name: Set((role == Role::User)
+                .then(|| new.sender_name.map(str::to_owned))
+                .flatten()),
             node_id: Set((status == MessageStatus::Streaming).then(|| new.node_id.to_owned())),
             created_at: Set(now),
             // A user message is complete when stored.

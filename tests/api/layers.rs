@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["auth", "broadcast", "retrieval"],
     &["llm", "cluster"],
     &["ingest"],
-    &["chat"],
+    &["chat", "room"],
     // The transports: socket events, HTTP (and the cluster, below them, sees neither).
     &["events", "http", "admin", "engine"],
     &["config"],
