@@ -120,6 +120,7 @@ async fn a_reply_left_streaming_by_a_crash_is_interrupted_at_start() {
                 client_message_id: None,
                 task_id: None,
                 user_id: None,
+                sender_name: None,
                 node_id: "a-stopped-node",
             },
         )
@@ -157,6 +158,7 @@ async fn a_repeated_client_message_id_is_refused_by_the_database() {
         client_message_id: Some("same"),
         task_id: None,
         user_id: None,
+        sender_name: None,
         node_id: "node",
     };
     store::messages::insert_exchange(&db, new()).await.unwrap();
@@ -188,6 +190,7 @@ async fn streams_of_a_silent_node_are_taken_over_once_and_a_beating_node_keeps_i
         client_message_id: None,
         task_id: None,
         user_id: None,
+        sender_name: None,
         node_id,
     };
     store::nodes::heartbeat(&db, "alive", "alive")
