@@ -3,9 +3,9 @@
 //! A member is a user in `jwt` mode (its sockets counted as `connections`), a socket otherwise.
 //! Each node counts its own members' sockets per project and tells the other nodes through one
 //! Redis channel of ragcast's own (`presence`): each change as it happens, and all of its members
-//! every third of `--node-lease-secs`, so a node that starts later learns them and a node that
-//! stops without saying so is forgotten (its members `left`) once a lease passes without a word
-//! from it. A join or leave costs one lock and two hash lookups here; the joining socket's
+//! every quarter of `--node-lease-secs`, so a node that starts later learns them and a node that
+//! stops without saying so is forgotten (its members `left`) after half a lease without a word
+//! from it (two of its lists missed): within the lease, as PROTOCOL §9.2 asks. A join or leave costs one lock and two hash lookups here; the joining socket's
 //! `presence` lists the project's members, merged from the nodes' counts.
 //!
 //! `presence_changed` goes to the room when a member's first socket anywhere joins, or its last
@@ -305,10 +305,10 @@ impl Presence {
         let _ = self.inner.cluster.publish_to(CHANNEL, bytes).await;
     }
 
-    /// All of this node's members, every third of a lease; other nodes silent for a lease are
-    /// forgotten.
+    /// All of this node's members, every quarter of a lease; other nodes silent for half a lease
+    /// are forgotten.
     async fn keep_telling(self) {
-        let mut tick = tokio::time::interval(self.inner.settings.lease / 3);
+        let mut tick = tokio::time::interval(self.inner.settings.lease / 4);
         loop {
             tick.tick().await;
             let projects = {
@@ -331,7 +331,7 @@ impl Presence {
     }
 
     fn forget_silent_nodes(&self) {
-        let lease = self.inner.settings.lease;
+        let lease = self.inner.settings.lease / 2;
         let silent: Vec<String> = self
             .lock()
             .others
