@@ -7,6 +7,9 @@
 //!   fanout   N receivers in one project room; E `events` broadcasts (burst, or --rate per second):
 //!            delivered/expected, in-order check, events/s, p50/p99 latency, server CPU µs per delivery
 //!   idle     N connections joined to rooms: server RSS per connection
+//!   joins    N connections (--connections) join R project rooms (--rooms) one after the other:
+//!            server CPU per join (presence included: each join lists the room's members to the
+//!            joiner and tells the room)
 //!   connect  N handshakes (connect + Socket.IO connect): handshakes/s; `--transport polling` does
 //!            the browser's way: long-polling first, then the upgrade to websocket
 //!   first_token  E messages (ragcast only): send → message_received / first token / complete, p50/p99
@@ -35,6 +38,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 enum Scenario {
     Fanout,
     Idle,
+    Joins,
     Connect,
     #[value(name = "first_token")]
     FirstToken,
@@ -71,6 +75,9 @@ struct Args {
     rate: Option<f64>,
     #[arg(long, default_value_t = 10_000)]
     connections: usize,
+    /// `joins`: project rooms the connections are spread over.
+    #[arg(long, default_value_t = 10)]
+    rooms: usize,
     /// How `connect` handshakes: straight websocket, or long-polling first and then the upgrade.
     #[arg(long, value_enum, default_value = "websocket")]
     transport: Transport,
@@ -218,6 +225,7 @@ async fn main() {
     match args.scenario {
         Scenario::Fanout => fanout(&args, &http).await,
         Scenario::Idle => idle(&args, &http).await,
+        Scenario::Joins => joins(&args, &http).await,
         Scenario::Connect => connect(&args).await,
         Scenario::FirstToken => first_token(&args, &http).await,
         Scenario::Ping => ping(&args, &http).await,
@@ -324,6 +332,37 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
         eprintln!("fanout failed: events were lost or reordered");
         std::process::exit(1);
     }
+}
+
+async fn joins(args: &Args, http: &reqwest::Client) {
+    let pid = args.pid.expect("--pid is needed for CPU figures");
+    let mut projects = Vec::with_capacity(args.rooms);
+    for _ in 0..args.rooms.max(1) {
+        projects.push(create_project(http, &args.url).await);
+    }
+    let mut sockets = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        sockets.push(open_socket(&args.url).await);
+    }
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        join(ws, projects[i % projects.len()]).await;
+    }
+    let elapsed = started.elapsed();
+    // What the joins sent the others (presence_changed) has been written by now or is queued;
+    // let the server finish handing it on before reading its CPU.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = cpu_seconds(pid) - cpu_before;
+    println!(
+        "joins: {} sockets joined {} rooms in {:.2} s, server CPU {:.0} µs per join ({} members per room at the end)",
+        args.connections,
+        projects.len(),
+        elapsed.as_secs_f64(),
+        cpu * 1e6 / args.connections as f64,
+        args.connections / projects.len(),
+    );
+    drop(sockets);
 }
 
 async fn idle(args: &Args, http: &reqwest::Client) {
