@@ -1,7 +1,9 @@
 // The HTTP API (PROTOCOL §6), typed for the page.
 
 export type Project = { id: number; name: string };
-export type Chat = { id: number; project_id: number; title: string };
+export type Chat = { id: number; project_id: number; title: string; assistant: "on" | "off" };
+export type Sender = { user_id: string | null; name: string | null };
+export type Member = { user_id: string | null; name: string | null; public_id: string | null; connections: number; since: string };
 export type Doc = { id: number; filename: string; status: string; progress: number; error: string | null };
 export type Source = {
   id: number;
@@ -11,18 +13,25 @@ export type Source = {
 };
 export type StoredMessage = {
   id: number;
-  role: "user" | "assistant";
+  chat_id: number;
+  role: "user" | "assistant" | "system";
+  sender: Sender | null;
   content: string;
   status: string;
   sources: Source[];
+  client_message_id: string | null;
 };
 
+/** A token given in the page's address (`?token=…`), for `--auth jwt`. */
+export const token = new URLSearchParams(location.search).get("token");
+
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method };
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const init: RequestInit = { method, headers };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);
-    init.headers = { "content-type": "application/json" };
+    headers["content-type"] = "application/json";
   }
   const res = await fetch(path, init);
   const data = await res.json().catch(() => ({}));
@@ -42,4 +51,5 @@ export const api = {
   chats: (projectId: number) => call<Chat[]>("GET", `/api/projects/${projectId}/chats`),
   createChat: (projectId: number, title: string) => call<Chat>("POST", `/api/projects/${projectId}/chats`, { title }),
   messages: (chatId: number) => call<StoredMessage[]>("GET", `/api/chats/${chatId}/messages?limit=1000`),
+  setAssistant: (chatId: number, assistant: "on" | "off") => call<Chat>("PATCH", `/api/chats/${chatId}`, { assistant }),
 };

@@ -2,13 +2,13 @@
 // streamed, sourced answers, and a resume after any dropped connection.
 
 import { io } from "socket.io-client";
-import { api, type Chat, type Doc, type Project, type Source } from "./api";
+import { api, token, type Chat, type Doc, type Member, type Project, type Source, type StoredMessage } from "./api";
 import { Reply, type Snapshot } from "./reply";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
 
-const socket = io({ reconnectionDelay: 300, reconnectionDelayMax: 2000 });
+const socket = io({ reconnectionDelay: 300, reconnectionDelayMax: 2000, auth: token ? { token } : {} });
 // For the browser tests (and curious people in the console).
 (window as unknown as { ragcast: unknown }).ragcast = { socket };
 
@@ -17,7 +17,17 @@ const state = {
   chatId: null as number | null,
   replies: new Map<number, Reply>(),
   typing: new Map<string, number>(),
+  /// This socket as the server told it (`connection_status`).
+  me: { userId: null as string | null, publicId: null as string | null },
+  chats: new Map<number, Chat>(),
+  people: [] as Member[],
+  /// The project being joined (its `presence` arrives before the ack).
+  joining: null as number | null,
 };
+
+socket.on("connection_status", (s: { user_id: string | null; public_id: string }) => {
+  state.me = { userId: s.user_id, publicId: s.public_id };
+});
 
 // ---- connection indicator -------------------------------------------------------------------
 
@@ -45,7 +55,9 @@ socket.io.on("reconnect_attempt", (n) => showConnection(`reconnecting… (${n})`
 /** After a (re)connect: back into the project room, and every unfinished reply resumed. */
 async function rejoinAndResume() {
   if (state.projectId == null) return;
+  state.joining = state.projectId;
   await socket.emitWithAck("join_project", { project_id: state.projectId });
+  state.joining = null;
   for (const reply of state.replies.values()) {
     if (reply.complete) continue;
     const after = reply.lastIndex();
@@ -91,7 +103,10 @@ $("#new-project").addEventListener("submit", async (event) => {
 });
 
 async function selectProject(projectId: number) {
+  // Its `presence` comes before the ack.
+  state.joining = projectId;
   const ack = await socket.emitWithAck("join_project", { project_id: projectId });
+  state.joining = null;
   if (!ack.ok) return notice(ack.error.message);
   state.projectId = projectId;
   state.chatId = null;
@@ -99,6 +114,8 @@ async function selectProject(projectId: number) {
     li.classList.toggle("active", li.dataset.projectId === String(projectId));
   $("#documents-panel").hidden = false;
   $("#chats-panel").hidden = false;
+  $("#people-panel").hidden = false;
+  $("#chat-bar").hidden = true;
   $("#composer").hidden = true;
   $("#messages").innerHTML = `<p class="hint">Pick or create a chat.</p>`;
   $("#documents").innerHTML = "";
@@ -174,6 +191,7 @@ $<HTMLInputElement>("#file-input").addEventListener("change", (e) => {
 // ---- chats ---------------------------------------------------------------------------------
 
 function addChat(chat: Chat) {
+  state.chats.set(chat.id, chat);
   if (document.querySelector(`#chats li[data-chat-id="${chat.id}"]`)) return;
   const li = document.createElement("li");
   li.textContent = chat.title;
@@ -190,8 +208,71 @@ $("#new-chat").addEventListener("click", async () => {
   await selectChat(chat.id);
 });
 
-socket.on("project_update", (u: { project_id: number; type: string; data: Chat }) => {
-  if (u.project_id === state.projectId && u.type === "chat_created") addChat(u.data);
+socket.on("project_update", (u: { project_id: number; type: string; data: Chat & { chat_id: number } }) => {
+  if (u.project_id !== state.projectId) return;
+  if (u.type === "chat_created") addChat(u.data);
+  if (u.type === "chat_updated") {
+    const chat = state.chats.get(u.data.chat_id);
+    if (chat) chat.assistant = u.data.assistant;
+    if (u.data.chat_id === state.chatId) showTakeover();
+  }
+});
+
+// ---- a person takes over ---------------------------------------------------------------------
+
+function showTakeover() {
+  const chat = state.chatId == null ? undefined : state.chats.get(state.chatId);
+  $("#chat-bar").hidden = !chat;
+  if (!chat) return;
+  const off = chat.assistant === "off";
+  $("#takeover-state").textContent = off ? "A person is answering in this chat" : "The assistant answers in this chat";
+  $("#takeover").textContent = off ? "Hand back" : "Take over";
+}
+
+$("#takeover").addEventListener("click", async () => {
+  const chat = state.chatId == null ? undefined : state.chats.get(state.chatId);
+  if (!chat) return;
+  try {
+    const updated = await api.setAssistant(chat.id, chat.assistant === "off" ? "on" : "off");
+    chat.assistant = updated.assistant;
+    showTakeover();
+  } catch (e) {
+    notice((e as Error).message);
+  }
+});
+
+// ---- who is here -----------------------------------------------------------------------------
+
+const memberKey = (m: Member) => m.user_id ?? m.public_id ?? "";
+
+function renderPeople() {
+  const list = $("#people");
+  list.innerHTML = "";
+  for (const m of state.people) {
+    const li = document.createElement("li");
+    li.dataset.testid = "person";
+    const mine = m.user_id ? m.user_id === state.me.userId : m.public_id === state.me.publicId;
+    li.textContent = `${m.name ?? m.user_id ?? `guest ${(m.public_id ?? "").slice(0, 6)}`}${mine ? " (you)" : ""}`;
+    if (m.connections > 1) {
+      const count = document.createElement("span");
+      count.className = "count";
+      count.textContent = `×${m.connections}`;
+      li.append(count);
+    }
+    list.append(li);
+  }
+}
+
+socket.on("presence", (p: { project_id: number; members: Member[] }) => {
+  if (p.project_id !== state.projectId && p.project_id !== state.joining) return;
+  state.people = p.members;
+  renderPeople();
+});
+socket.on("presence_changed", (c: { project_id: number; member: Member; status: "joined" | "left" }) => {
+  if (c.project_id !== state.projectId) return;
+  state.people = state.people.filter((m) => memberKey(m) !== memberKey(c.member));
+  if (c.status === "joined") state.people.push(c.member);
+  renderPeople();
 });
 
 async function selectChat(chatId: number) {
@@ -201,7 +282,7 @@ async function selectChat(chatId: number) {
   const messages = $("#messages");
   messages.innerHTML = "";
   for (const m of await api.messages(chatId)) {
-    if (m.role === "user") messages.append(question(m.content));
+    if (m.role !== "assistant") messages.append(personMessage(m));
     else {
       const live = state.replies.get(m.id);
       const reply = live ?? Reply.stored(m.id, chatId, m.content, m.status, m.sources as Source[]);
@@ -210,16 +291,45 @@ async function selectChat(chatId: number) {
     }
   }
   $("#composer").hidden = false;
+  showTakeover();
   updateStop();
 }
 
-function question(text: string): HTMLElement {
+/** A person's question or answer, or a back end's notice, with who wrote it. */
+function personMessage(m: Pick<StoredMessage, "id" | "role" | "sender" | "content" | "client_message_id">): HTMLElement {
   const el = document.createElement("article");
-  el.className = "message user";
-  el.dataset.testid = "question";
-  el.textContent = text;
+  if (m.role === "system") {
+    el.className = "message system";
+    el.dataset.testid = "notice-message";
+    el.textContent = m.content;
+  } else {
+    const mine = m.sender?.user_id != null ? m.sender.user_id === state.me.userId : pending.has(m.client_message_id ?? "");
+    el.className = `message user ${mine ? "mine" : "other"}`;
+    el.dataset.testid = "question";
+    const who = document.createElement("span");
+    who.className = "sender";
+    who.dataset.testid = "sender";
+    who.textContent = mine ? "You" : m.sender?.name ?? m.sender?.user_id ?? "Someone";
+    el.append(who, document.createTextNode(m.content));
+  }
+  el.dataset.messageId = String(m.id);
+  if (m.client_message_id) el.dataset.clientId = m.client_message_id;
   return el;
 }
+
+/** Questions this page sent and shows already (their `message_created` confirms them). */
+const pending = new Set<string>();
+
+socket.on("message_created", (c: { chat_id: number; message: StoredMessage }) => {
+  if (c.chat_id !== state.chatId) return;
+  if (document.querySelector(`#messages [data-message-id="${c.message.id}"]`)) return;
+  const optimistic = c.message.client_message_id
+    ? document.querySelector<HTMLElement>(`#messages [data-client-id="${c.message.client_message_id}"]`)
+    : null;
+  const el = personMessage(c.message);
+  if (optimistic) optimistic.replaceWith(el);
+  else $("#messages").append(el);
+});
 
 // ---- the stream ----------------------------------------------------------------------------
 
@@ -274,11 +384,13 @@ composer.addEventListener("submit", async (event) => {
   if (!text || state.chatId == null) return;
   textarea.value = "";
   stopTyping();
-  $("#messages").append(question(text));
+  const clientId = crypto.randomUUID();
+  pending.add(clientId);
+  $("#messages").append(personMessage({ id: 0, role: "user", sender: null, content: text, client_message_id: clientId }));
   const ack = await socket.emitWithAck("send_message", {
     chat_id: state.chatId,
     message: text,
-    client_message_id: crypto.randomUUID(),
+    client_message_id: clientId,
     // A repeat (a retried send) is answered with one snapshot, not the tokens one by one.
     compact: true,
   });
