@@ -346,8 +346,17 @@ async fn joins(args: &Args, http: &reqwest::Client) {
     }
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
-    for (i, ws) in sockets.iter_mut().enumerate() {
-        join(ws, projects[i % projects.len()]).await;
+    let mut drains = Vec::with_capacity(sockets.len());
+    for (i, mut ws) in sockets.into_iter().enumerate() {
+        join(&mut ws, projects[i % projects.len()]).await;
+        // A joined socket keeps reading what the later joins tell its room, as a client would.
+        drains.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                if matches!(&message, Message::Text(t) if t.as_str() == "2") {
+                    ws.send(Message::text("3")).await.ok();
+                }
+            }
+        }));
     }
     let elapsed = started.elapsed();
     // What the joins sent the others (presence_changed) has been written by now or is queued;
@@ -362,7 +371,9 @@ async fn joins(args: &Args, http: &reqwest::Client) {
         cpu * 1e6 / args.connections as f64,
         args.connections / projects.len(),
     );
-    drop(sockets);
+    for drain in drains {
+        drain.abort();
+    }
 }
 
 async fn idle(args: &Args, http: &reqwest::Client) {
