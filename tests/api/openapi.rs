@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/projects/{id}/events"),
     ("post", "/api/projects/{id}/document-status"),
     ("post", "/api/projects/{id}/updates"),
+    ("get", "/api/projects/{id}/presence"),
+    ("patch", "/api/chats/{id}"),
     ("get", "/api/chats/{id}/messages"),
     ("post", "/api/chats/{id}/messages"),
     ("get", "/api/chats/{id}/ui-stream"),
