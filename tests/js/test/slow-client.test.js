@@ -188,9 +188,11 @@ test("a socket past its byte budget gets its tokens merged, then is disconnected
     const ns = reader.events.filter((e) => e.event === "flood").map((e) => e.data.n);
     assert.deepEqual(ns, Array.from({ length: sent }, (_, i) => i), "every flood event, in order");
     const done = await nextEvent(reader, "message_complete", (d) => d.message_id === messageId, 30000);
+    // In order and whole: a reader that fell a little behind during the flood (a poll carries
+    // up to 16 events of 100 KB) may get some of them merged, never lost or reordered.
     const tokens = reader.events.filter((e) => e.event === "message_token" && e.data.message_id === messageId).map((e) => e.data);
-    assert.equal(tokens.length, done.metadata.tokens);
-    assert.ok(tokens.every((t, i) => t.index === i && t.from_index === undefined), "one by one, in order");
+    assertRangesCover(tokens, done.metadata.tokens - 1);
+    assert.equal(tokens.map((t) => t.token).join(""), done.content);
     assert.ok(reader.connected);
     reader.disconnect();
   }
