@@ -1,8 +1,8 @@
 //! JSON shapes of stored rows, as the HTTP API returns them (PROTOCOL §5–§6).
 
 use entities::{
-    chat, document, message, project, AssistantMode, DocumentStatus, FinishReason, MessageStatus,
-    Role, Sender,
+    chat, document, message, project, steps_and_calls, Action, AssistantMode, DocumentStatus,
+    FinishReason, MessageStatus, Role, Sender, Step, ToolCallOutcome,
 };
 use serde::Serialize;
 
@@ -65,14 +65,31 @@ pub struct MessageView {
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     pub usage: Option<serde_json::Value>,
+    /// A back end's steps, each as last reported (PROTOCOL §9.3); left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<Step>,
+    /// Its tool calls, each with its result or error once reported; left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub tool_calls: Vec<ToolCallOutcome>,
     #[serde(with = "serde_iso")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     #[serde(with = "serde_iso::option")]
     pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// The actions stored in a row's token log.
+fn actions_of(token_log: Option<&serde_json::Value>) -> Vec<Action> {
+    token_log
+        .and_then(|log| log.get("actions"))
+        .and_then(|actions| serde_json::from_value(actions.clone()).ok())
+        .unwrap_or_default()
+}
+
 impl From<message::Model> for MessageView {
     fn from(m: message::Model) -> Self {
+        let (steps, tool_calls) = steps_and_calls(&actions_of(m.token_log.as_ref()));
         Self {
             id: m.id,
             chat_id: m.chat_id,
@@ -91,6 +108,8 @@ impl From<message::Model> for MessageView {
             first_token_ms: m.first_token_ms,
             duration_ms: m.duration_ms,
             usage: m.usage,
+            steps,
+            tool_calls,
             created_at: m.created_at,
             completed_at: m.completed_at,
         }

@@ -10,7 +10,9 @@
 //! - `message`: a user question or an assistant reply, with its stream's metadata.
 //! - `node`: a running server process and its heartbeat.
 //! - `states`: the typed states of messages and documents.
+//! - `actions`: an agent's steps and tool calls, stored with its reply.
 
+pub mod actions;
 pub mod chat;
 pub mod chunk;
 pub mod chunk_vector;
@@ -21,6 +23,7 @@ pub mod node;
 pub mod project;
 pub mod states;
 
+pub use actions::{steps_and_calls, Action, Step, StepStatus, ToolCall, ToolCallOutcome};
 pub use states::{AssistantMode, DocumentStatus, FinishReason, MessageStatus, Role, Sender};
 
 pub mod prelude {

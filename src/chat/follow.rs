@@ -38,6 +38,8 @@ pub enum StreamUpdate {
     Sources(Vec<SourceDocument>),
     Reasoning(String),
     Token(String),
+    /// A back end's step, tool call or tool result.
+    Action(entities::Action),
     /// The last update: how it ended, and why when it failed.
     Ended {
         finish_reason: FinishReason,
@@ -50,6 +52,7 @@ pub enum StreamUpdate {
 struct Cursor {
     sources_sent: bool,
     reasoning: usize,
+    actions: usize,
     tokens: usize,
 }
 
@@ -57,6 +60,7 @@ struct Cursor {
 struct Seen<'a> {
     sources: Option<&'a [Source]>,
     reasoning: &'a [String],
+    actions: &'a [entities::Action],
     tokens: &'a [String],
     /// Set once it ended.
     ended: Option<(FinishReason, Option<String>)>,
@@ -77,6 +81,10 @@ impl Cursor {
             updates.push(StreamUpdate::Reasoning(piece.clone()));
         }
         self.reasoning = self.reasoning.max(seen.reasoning.len());
+        for action in seen.actions.iter().skip(self.actions) {
+            updates.push(StreamUpdate::Action(action.clone()));
+        }
+        self.actions = self.actions.max(seen.actions.len());
         for token in seen.tokens.iter().skip(self.tokens) {
             updates.push(StreamUpdate::Token(token.clone()));
         }
@@ -168,6 +176,7 @@ impl Follower {
             self.cursor.advance(Seen {
                 sources: log.sources.as_deref(),
                 reasoning: &log.reasoning,
+                actions: &log.actions,
                 tokens: &log.tokens,
                 ended: log
                     .complete
@@ -213,6 +222,7 @@ impl Follower {
         let found = self.cursor.advance(Seen {
             sources: stored.sources.as_deref(),
             reasoning: &stored.token_log.reasoning,
+            actions: &stored.token_log.actions,
             tokens: &stored.token_log.tokens,
             ended,
         });
@@ -224,7 +234,10 @@ impl Follower {
 
     /// Each source with its document's media type.
     async fn documents(&self, sources: Vec<Source>) -> Vec<SourceDocument> {
-        let ids: Vec<i64> = sources.iter().map(|s| s.metadata.document_id).collect();
+        let ids: Vec<i64> = sources
+            .iter()
+            .filter_map(|s| s.metadata.document().map(|d| d.document_id))
+            .collect();
         let types = store::documents::content_types(self.service.db(), &ids)
             .await
             .unwrap_or_else(|e| {
@@ -237,7 +250,10 @@ impl Follower {
         sources
             .into_iter()
             .map(|source| SourceDocument {
-                media_type: types.get(&source.metadata.document_id).cloned(),
+                media_type: source
+                    .metadata
+                    .document()
+                    .and_then(|d| types.get(&d.document_id).cloned()),
                 source,
             })
             .collect()
@@ -262,6 +278,7 @@ mod tests {
                 StreamUpdate::Sources(_) => "sources".to_owned(),
                 StreamUpdate::Reasoning(r) => format!("r:{r}"),
                 StreamUpdate::Token(t) => format!("t:{t}"),
+                StreamUpdate::Action(_) => "action".to_owned(),
                 StreamUpdate::Ended { finish_reason, .. } => {
                     format!("end:{}", finish_reason.as_str())
                 }
@@ -277,6 +294,7 @@ mod tests {
         let (sources, first) = cursor.advance(Seen {
             sources: Some(&[]),
             reasoning: &reasoning,
+            actions: &[],
             tokens: &tokens[..1],
             ended: None,
         });
@@ -285,6 +303,7 @@ mod tests {
         let (sources, second) = cursor.advance(Seen {
             sources: Some(&[]),
             reasoning: &reasoning,
+            actions: &[],
             tokens: &tokens,
             ended: Some((FinishReason::Stop, None)),
         });

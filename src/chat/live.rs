@@ -18,6 +18,8 @@ pub struct StreamLog {
     pub sources: Option<Vec<Source>>,
     pub reasoning: Vec<String>,
     pub tokens: Vec<String>,
+    /// Steps, tool calls and their results, in their one index sequence.
+    pub actions: Vec<entities::Action>,
     pub complete: Option<MessageComplete>,
     /// Why it failed, when it did (sent as `error` before `message_complete`).
     pub failure: Option<String>,
@@ -33,6 +35,7 @@ impl StreamLog {
             TokenLog {
                 tokens: self.tokens.clone(),
                 reasoning: self.reasoning.clone(),
+                actions: self.actions.clone(),
             },
             serde_json::to_value(self.sources.as_deref().unwrap_or_default()).unwrap_or_default(),
         )
@@ -49,6 +52,8 @@ pub struct LiveStream {
     pub origin_sid: Option<Sid>,
     pub task_id: String,
     pub cancel: CancellationToken,
+    /// A back end's stream: its pieces' way in (`None` for ragcast's own model).
+    pub producer: Option<super::Producer>,
     /// When it started, for the duration its partial saves record.
     pub started: std::time::Instant,
     log: Mutex<StreamLog>,
@@ -73,6 +78,7 @@ impl LiveStream {
             origin_sid,
             task_id,
             cancel: CancellationToken::new(),
+            producer: None,
             started: std::time::Instant::now(),
             log: Mutex::new(StreamLog::default()),
             changed: tokio::sync::Notify::new(),
@@ -95,6 +101,22 @@ impl LiveStream {
     /// Wakes whoever follows the log: call after changing it.
     pub fn logged(&self) {
         self.changed.notify_waiters();
+    }
+
+    /// Waits (at most a few seconds) until the stream has ended and announced its end.
+    pub async fn ended(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let changed = self.next_change();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.log().complete.is_some() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Resolves at the next `logged` after it is enabled (`Notified::enable`).

@@ -6,6 +6,7 @@ mod ending;
 mod follow;
 mod live;
 mod partial;
+mod producer;
 mod replay;
 mod rooms_ops;
 mod stats;
@@ -14,6 +15,7 @@ mod takeover;
 
 pub use follow::{SourceDocument, StreamUpdate};
 pub use live::{LiveStream, LiveStreams};
+pub use producer::{Offered, ProducedStart, Producer, Refused};
 pub use stats::{GenerationStats, StreamStats};
 
 use std::panic::AssertUnwindSafe;
@@ -63,6 +65,8 @@ pub struct StreamLimits {
     pub max_reply_tokens: usize,
     /// How often the partial reply of a live stream is written to the database.
     pub flush_interval: Duration,
+    /// How long a back end's stream may be silent before it fails.
+    pub producer_idle: Duration,
 }
 
 impl Default for StreamLimits {
@@ -71,6 +75,7 @@ impl Default for StreamLimits {
             max_per_user: 4,
             max_reply_tokens: 16_384,
             flush_interval: Duration::from_millis(500),
+            producer_idle: Duration::from_secs(60),
         }
     }
 }
@@ -120,7 +125,7 @@ pub enum Started {
     /// Stored and announced, no reply (`reply: false`, the assistant off, or a back end's
     /// `assistant` / `system` post); `duplicate` when its `client_message_id` was used before.
     Posted {
-        message: MessageView,
+        message: Box<MessageView>,
         duplicate: bool,
     },
     /// The `client_message_id` was used before: nothing was stored or generated.
@@ -248,7 +253,7 @@ impl ChatService {
                 messages::find_by_client_id(db, chat.id, request.role, client_id).await?
             {
                 return Ok(Started::Posted {
-                    message: first.into(),
+                    message: Box::new(first.into()),
                     duplicate: true,
                 });
             }
@@ -350,13 +355,19 @@ impl ChatService {
             service: self.clone(),
             live: live.clone(),
             audience,
-            request,
             model,
+        };
+        let source = stream::PieceSource::Generated {
+            request,
             user_message_id: exchange.user.id,
         };
         let service = self.clone();
         let done = self.inner.tasks.spawn(async move {
-            if AssertUnwindSafe(job.run()).catch_unwind().await.is_err() {
+            if AssertUnwindSafe(job.run(source))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
                 service.end_broken_stream(&live).await;
             }
         });
@@ -394,7 +405,7 @@ impl ChatService {
                         .await?
                         .ok_or_else(|| AppError::internal("duplicate without a first message"))?;
                 return Ok(Started::Posted {
-                    message: first.into(),
+                    message: Box::new(first.into()),
                     duplicate: true,
                 });
             }
@@ -411,7 +422,7 @@ impl ChatService {
             },
         );
         Ok(Started::Posted {
-            message,
+            message: Box::new(message),
             duplicate: false,
         })
     }
@@ -555,7 +566,7 @@ fn received_of(exchange: &Exchange, duplicate: bool) -> MessageReceived {
     MessageReceived {
         chat_id: exchange.user.chat_id,
         message_id: exchange.assistant.id,
-        user_message_id: exchange.user.id,
+        user_message_id: Some(exchange.user.id),
         client_message_id: exchange.user.client_message_id.clone(),
         created_at: time::iso(&exchange.user.created_at),
         duplicate,

@@ -16,11 +16,13 @@ use crate::protocol::outgoing::{
     CompleteMetadata, ErrorEvent, MessageComplete, MessageSnapshot, MessageSources, MessageToken,
 };
 use crate::protocol::payloads::ResumeFrom;
+use crate::protocol::producer::{action_event, ActionEvent};
 use crate::retrieval::Source;
 use crate::socket::Socket;
 use crate::store::messages::{self, TokenLog};
 use crate::store::{MessageStatus, Role};
 use crate::{rooms, store};
+use entities::{steps_and_calls, Action};
 
 /// A stream's recorded events, borrowed from the live log or read from the database.
 struct Recording<'a> {
@@ -29,6 +31,8 @@ struct Recording<'a> {
     status: MessageStatus,
     sources: Option<&'a [Source]>,
     reasoning: &'a [String],
+    /// Steps, tool calls and their results.
+    actions: &'a [Action],
     tokens: &'a [String],
     complete: Option<&'a MessageComplete>,
     /// A stream that failed or was interrupted: its `error`, sent just before `message_complete`
@@ -90,6 +94,7 @@ impl StoredStream {
             status: self.row.status,
             sources: self.sources.as_deref(),
             reasoning: &self.token_log.reasoning,
+            actions: &self.token_log.actions,
             tokens: &self.token_log.tokens,
             complete,
             failure: self.failure(),
@@ -208,6 +213,7 @@ impl ChatService {
             }),
             sources: log.sources.as_deref(),
             reasoning: &log.reasoning,
+            actions: &log.actions,
             tokens: &log.tokens,
             complete: log.complete.as_ref(),
             failure: None,
@@ -308,6 +314,18 @@ impl<'a> Recording<'a> {
             for (index, token) in self.reasoning.iter().enumerate() {
                 out.push(piece(names::MESSAGE_REASONING, token, index));
             }
+            // Steps and tool calls after the reasoning, before the tokens (PROTOCOL §9.3).
+            for (index, action) in self.actions.iter().enumerate() {
+                out.push(Replayed::Event(
+                    action_event(action),
+                    value(ActionEvent {
+                        chat_id: self.chat_id,
+                        message_id: self.message_id,
+                        index,
+                        action: action.into(),
+                    }),
+                ));
+            }
         }
         let first = Self::first_token(after_index);
         for (index, token) in self.tokens.iter().enumerate().skip(first) {
@@ -319,6 +337,7 @@ impl<'a> Recording<'a> {
     /// Everything after `after_index` so far, as one event.
     fn snapshot(&self, after_index: Option<u64>) -> MessageSnapshot<'a> {
         let first = Self::first_token(after_index);
+        let (steps, tool_calls) = steps_and_calls(self.actions);
         MessageSnapshot {
             chat_id: self.chat_id,
             message_id: self.message_id,
@@ -333,6 +352,9 @@ impl<'a> Recording<'a> {
             last_reasoning_index: self.reasoning.len().checked_sub(1),
             sources: self.sources.unwrap_or_default(),
             status: self.status,
+            steps,
+            tool_calls,
+            last_action_index: self.actions.len().checked_sub(1),
         }
     }
 }

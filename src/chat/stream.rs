@@ -3,11 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use sea_orm::DatabaseConnection;
+use tokio::sync::{mpsc, oneshot};
 
 use super::ending::{self, Ending};
 use super::partial::{PartialSaves, Saved};
+use super::producer::Feed;
 use super::{ChatService, FinishReason, LiveStream, SendRequest};
 use crate::broadcast::Audience;
 use crate::error::ErrorCode;
@@ -16,16 +19,53 @@ use crate::protocol::names;
 use crate::protocol::outgoing::{
     AiProgress, CompleteMetadata, MessageComplete, MessageSources, MessageToken, ProgressKind,
 };
+use crate::protocol::producer::{action_event, ActionEvent};
+use crate::retrieval::Source;
 use crate::store::messages::{self, FinalReply, MessageStatus};
+use entities::Action;
 
 pub(super) struct StreamJob {
     pub service: ChatService,
     pub live: Arc<LiveStream>,
     /// The project room and the sender.
     pub audience: Audience,
-    pub request: SendRequest,
     pub model: String,
-    pub user_message_id: i64,
+}
+
+/// Where a stream's pieces come from: the one seam between ragcast's own model and a back end
+/// that produces the answer itself. Everything after it (events, log, saves, the stored reply)
+/// is the same code.
+pub(super) enum PieceSource {
+    /// Retrieval over the project's documents, then the model provider.
+    Generated {
+        request: SendRequest,
+        user_message_id: i64,
+    },
+    /// What a back end posts (`POST /api/messages/{id}/pieces`), failing after `idle` of silence.
+    Produced {
+        feed: mpsc::Receiver<Feed>,
+        idle: Duration,
+    },
+}
+
+/// One event of a stream, from either side of its seam.
+pub(super) enum Produced {
+    Sources(Vec<Source>),
+    Text(String),
+    Reasoning(String),
+    Action(Action),
+    Usage(Usage),
+    /// The model's own finish reason (its stream then ends).
+    Finish(FinishReason),
+    /// A back end's `end`.
+    End {
+        reason: FinishReason,
+        error: Option<String>,
+        usage: Option<Usage>,
+    },
+    Fail(ErrorCode, String),
+    /// Answered once what came before it is applied.
+    Flush(oneshot::Sender<()>),
 }
 
 /// Tries of the final write before giving up (≈ 30 s with the backoff).
@@ -76,50 +116,18 @@ enum Outcome {
 }
 
 impl StreamJob {
-    pub async fn run(self) {
+    pub async fn run(self, source: PieceSource) {
         let started = Instant::now();
         metrics::gauge!("ragcast_active_streams").increment(1.0);
         let inner = &self.service.inner;
         let progress_audience = self.progress_audience();
-
-        // Both reads at once: the first token waits for both.
-        let (sources, history) = tokio::join!(
-            inner.retriever.search(
-                self.live.project_id,
-                &self.request.message,
-                self.request.top_k,
-            ),
-            self.history(),
-        );
-        let sources = match sources {
-            Ok(sources) => sources,
-            Err(e) => {
-                tracing::error!(message_id = self.live.message_id, "retrieval failed: {e}");
-                Vec::new()
-            }
+        let mut events = match source {
+            PieceSource::Generated {
+                request,
+                user_message_id,
+            } => self.generated(request, user_message_id),
+            PieceSource::Produced { feed, idle } => super::producer::produced(feed, idle),
         };
-        {
-            let mut log = self.live.log();
-            inner.broadcaster.send(
-                &self.audience,
-                names::MESSAGE_SOURCES,
-                &MessageSources {
-                    chat_id: self.live.chat_id,
-                    message_id: self.live.message_id,
-                    sources: &sources,
-                },
-            );
-            log.sources = Some(sources.clone());
-        }
-        self.live.logged();
-
-        let mut generation = inner.llm.generate(GenerationRequest {
-            model: self.model.clone(),
-            temperature: self.request.temperature,
-            question: self.request.message.clone(),
-            sources: sources.clone(),
-            history,
-        });
         let mut first_token_ms: Option<i64> = None;
         let mut usage: Option<Usage> = None;
         let mut finish = FinishReason::Stop;
@@ -139,8 +147,9 @@ impl StreamJob {
                 saved = partial.finished(self.live.message_id) => if let Saved::TakenOver = saved {
                     break Outcome::TakenOver;
                 },
-                next = generation.next() => match next {
-                    Some(Ok(LlmEvent::Text(text))) if !text.is_empty() => {
+                next = events.next() => match next {
+                    Some(Produced::Sources(sources)) => self.emit_sources(sources),
+                    Some(Produced::Text(text)) if !text.is_empty() => {
                         let ms = *first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
                         self.live.log().first_token_ms.get_or_insert(ms);
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Text, text);
@@ -148,22 +157,47 @@ impl StreamJob {
                             break Outcome::Finished(FinishReason::Length);
                         }
                     }
-                    Some(Ok(LlmEvent::Reasoning(text))) if !text.is_empty() => {
+                    Some(Produced::Reasoning(text)) if !text.is_empty() => {
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
                         if pieces >= limits.max_reply_tokens {
                             break Outcome::Finished(FinishReason::Length);
                         }
                     }
-                    Some(Ok(LlmEvent::Usage(u))) => usage = Some(u),
-                    Some(Ok(LlmEvent::Finish(reason))) => finish = reason,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => break Outcome::Failed(e.code(), e.to_string()),
+                    Some(Produced::Action(action)) => self.emit_action(&progress_audience, action),
+                    Some(Produced::Usage(u)) => usage = Some(u),
+                    Some(Produced::Finish(reason)) => finish = reason,
+                    Some(Produced::End { reason, error, usage: given }) => {
+                        usage = given.or(usage);
+                        break match (reason, error) {
+                            (FinishReason::Error, error) => Outcome::Failed(
+                                ErrorCode::GenerationFailed,
+                                error.unwrap_or_else(|| "the back end reported an error".into()),
+                            ),
+                            (reason, _) => Outcome::Finished(reason),
+                        };
+                    }
+                    Some(Produced::Fail(code, message)) => break Outcome::Failed(code, message),
+                    Some(Produced::Flush(done)) => {
+                        let _ = done.send(());
+                    }
+                    Some(Produced::Text(_) | Produced::Reasoning(_)) => {}
                     None => break Outcome::Finished(finish),
                 }
             }
         };
-        // Dropping the generation aborts an upstream request at once.
-        drop(generation);
+        // Dropping the events aborts an upstream request at once, and closes a back end's feed.
+        drop(events);
+        if let Some(producer) = &self.live.producer {
+            let cancelled = matches!(outcome, Outcome::Cancelled);
+            producer.ended(cancelled);
+            if let (true, Some(url)) = (cancelled, &producer.cancel_url) {
+                super::producer::notify_cancel(
+                    url.clone(),
+                    self.live.message_id,
+                    self.live.chat_id,
+                );
+            }
+        }
 
         let (status, finish_reason, failure) = match outcome {
             Outcome::TakenOver => {
@@ -187,9 +221,10 @@ impl StreamJob {
                 )),
             ),
         };
+        let sources_count = self.live.log().sources.as_ref().map_or(0, Vec::len);
         self.finish(
             &progress_audience,
-            sources.len(),
+            sources_count,
             status,
             finish_reason,
             failure,
@@ -201,28 +236,107 @@ impl StreamJob {
         metrics::gauge!("ragcast_active_streams").decrement(1.0);
     }
 
-    /// The chat's earlier turns, when the message asks for them.
-    async fn history(&self) -> Vec<HistoryTurn> {
-        if !self.request.include_history || !self.service.inner.llm.uses_history() {
-            return Vec::new();
-        }
-        let db = &self.service.inner.db;
-        match messages::history(db, self.live.chat_id, self.user_message_id).await {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|m| HistoryTurn {
-                    role: m.role,
-                    content: m.content,
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(
-                    message_id = self.live.message_id,
-                    "history unavailable: {e}"
+    /// Ragcast's side of the seam: the sources retrieved (and the chat's history read) at once,
+    /// then the model's events.
+    fn generated(
+        &self,
+        request: SendRequest,
+        user_message_id: i64,
+    ) -> BoxStream<'static, Produced> {
+        let inner = self.service.inner.clone();
+        let (project_id, chat_id, message_id) = (
+            self.live.project_id,
+            self.live.chat_id,
+            self.live.message_id,
+        );
+        let model = self.model.clone();
+        Box::pin(
+            futures::stream::once(async move {
+                let (sources, history) = tokio::join!(
+                    inner
+                        .retriever
+                        .search(project_id, &request.message, request.top_k),
+                    history(&inner, &request, chat_id, user_message_id),
                 );
-                Vec::new()
+                let sources = sources.unwrap_or_else(|e| {
+                    tracing::error!(message_id, "retrieval failed: {e}");
+                    Vec::new()
+                });
+                let generation = inner.llm.generate(GenerationRequest {
+                    model,
+                    temperature: request.temperature,
+                    question: request.message.clone(),
+                    sources: sources.clone(),
+                    history,
+                });
+                futures::stream::iter([Produced::Sources(sources)]).chain(generation.map(|event| {
+                    match event {
+                        Ok(LlmEvent::Text(text)) => Produced::Text(text),
+                        Ok(LlmEvent::Reasoning(text)) => Produced::Reasoning(text),
+                        Ok(LlmEvent::Usage(usage)) => Produced::Usage(usage),
+                        Ok(LlmEvent::Finish(reason)) => Produced::Finish(reason),
+                        Err(e) => Produced::Fail(e.code(), e.to_string()),
+                    }
+                }))
+            })
+            .flatten(),
+        )
+    }
+
+    /// `message_sources`, once, recorded in the log.
+    fn emit_sources(&self, sources: Vec<Source>) {
+        let inner = &self.service.inner;
+        {
+            let mut log = self.live.log();
+            if log.sources.is_some() {
+                return;
             }
+            inner.broadcaster.send(
+                &self.audience,
+                names::MESSAGE_SOURCES,
+                &MessageSources {
+                    chat_id: self.live.chat_id,
+                    message_id: self.live.message_id,
+                    sources: &sources,
+                },
+            );
+            log.sources = Some(sources);
         }
+        self.live.logged();
+    }
+
+    /// A step, tool call or tool result: its event with the next index of their sequence, and
+    /// `ai_progress` to the task's followers.
+    fn emit_action(&self, progress_audience: &Audience, action: Action) {
+        let broadcaster = &self.service.inner.broadcaster;
+        {
+            let mut log = self.live.log();
+            let index = log.actions.len();
+            broadcaster.send(
+                &self.audience,
+                action_event(&action),
+                &ActionEvent {
+                    chat_id: self.live.chat_id,
+                    message_id: self.live.message_id,
+                    index,
+                    action: (&action).into(),
+                },
+            );
+            broadcaster.send(
+                progress_audience,
+                names::AI_PROGRESS,
+                &ActionProgress {
+                    task_id: &self.live.task_id,
+                    chat_id: self.live.chat_id,
+                    message_id: self.live.message_id,
+                    index,
+                    partial: true,
+                    action: &action,
+                },
+            );
+            log.actions.push(action);
+        }
+        self.live.logged();
     }
 
     /// `user:{id}` (when known) and `task:{task_id}`.
@@ -399,4 +513,41 @@ impl StreamJob {
             "stream finished"
         );
     }
+}
+
+/// The chat's earlier turns, when the message asks for them.
+async fn history(
+    inner: &super::Inner,
+    request: &SendRequest,
+    chat_id: i64,
+    user_message_id: i64,
+) -> Vec<HistoryTurn> {
+    if !request.include_history || !inner.llm.uses_history() {
+        return Vec::new();
+    }
+    match messages::history(&inner.db, chat_id, user_message_id).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|m| HistoryTurn {
+                role: m.role,
+                content: m.content,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(chat_id, "history unavailable: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// `ai_progress` for a step, tool call or tool result (PROTOCOL §9.3): `type` is the action's.
+#[derive(serde::Serialize)]
+struct ActionProgress<'a> {
+    task_id: &'a str,
+    chat_id: i64,
+    message_id: i64,
+    index: usize,
+    partial: bool,
+    #[serde(flatten)]
+    action: &'a Action,
 }

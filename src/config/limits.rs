@@ -40,6 +40,12 @@ pub struct LimitArgs {
     #[arg(long, env = "RAGCAST_FLUSH_INTERVAL_MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub flush_interval_ms: u64,
+
+    /// Seconds a back end streaming an answer (PROTOCOL §9.3) may send nothing before its
+    /// stream ends `failed` ("the back end stopped sending").
+    #[arg(long, env = "RAGCAST_PRODUCER_IDLE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub producer_idle_secs: u64,
 }
 
 impl LimitArgs {
@@ -57,6 +63,7 @@ impl LimitArgs {
             max_per_user: self.max_streams_per_user as usize,
             max_reply_tokens: self.max_reply_tokens as usize,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
+            producer_idle: Duration::from_secs(self.producer_idle_secs),
         }
     }
 }

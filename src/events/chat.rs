@@ -20,7 +20,7 @@ struct Sent {
     chat_id: i64,
     /// The reply's id; `null` for a message no reply follows (PROTOCOL §9.1).
     message_id: Option<i64>,
-    user_message_id: i64,
+    user_message_id: Option<i64>,
     duplicate: bool,
 }
 
@@ -63,7 +63,7 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
             return Ok(Sent {
                 chat_id,
                 message_id: None,
-                user_message_id: message.id,
+                user_message_id: Some(message.id),
                 duplicate,
             })
         }

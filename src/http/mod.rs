@@ -10,6 +10,7 @@ mod openapi;
 mod operations;
 mod people;
 mod projects;
+mod streams;
 mod ui_stream;
 
 pub use operations::{welcome, NodeHealth};
@@ -116,6 +117,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/chats/{id}/ui-stream",
             get(ui_stream::resume).post(ui_stream::send),
         )
+        .route("/api/chats/{id}/streams", post(streams::start))
+        .route("/api/messages/{id}/pieces", post(streams::pieces))
         .route("/api/messages/{id}", get(messages::show))
         .route("/api/messages/{id}/cancel", post(messages::cancel))
         .with_state(state)

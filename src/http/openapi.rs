@@ -3,7 +3,9 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{chats, documents, messages, notifications, operations, people, projects, ui_stream};
+use super::{
+    chats, documents, messages, notifications, operations, people, projects, streams, ui_stream,
+};
 use crate::auth::ApiCaller;
 use crate::protocol::payloads::SendMessage;
 
@@ -34,6 +36,8 @@ use crate::protocol::payloads::SendMessage;
         notifications::update,
         people::presence,
         people::update_chat,
+        streams::start,
+        streams::pieces,
         openapi_json,
     ),
     components(schemas(SendMessage))

@@ -15,15 +15,17 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, BoxStream, StreamExt};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::extract::{Ids, JsonValue};
 use crate::auth::ApiCaller;
 use crate::chat::{ChatService, Origin, SourceDocument, StreamUpdate};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::parse;
+use crate::protocol::sources::Metadata;
 use crate::protocol::ui_message::{StreamMetadata, UiChunk, UiStreamRequest, DONE};
 use crate::store::FinishReason;
+use entities::Action;
 
 /// The header the AI SDK's docs ask a custom back end to set.
 const STREAM_HEADER: HeaderName = HeaderName::from_static("x-vercel-ai-ui-message-stream");
@@ -138,6 +140,35 @@ impl Encoder {
                     delta: &piece,
                 }));
             }
+            StreamUpdate::Action(action) => {
+                // Tool and data parts stand between text parts: the open one closes.
+                self.close(&mut out);
+                out.push(data(&match &action {
+                    Action::Step { step } => UiChunk::DataStep {
+                        id: &step.id,
+                        data: step,
+                    },
+                    Action::ToolCall { call } => UiChunk::ToolInputAvailable {
+                        tool_call_id: &call.id,
+                        tool_name: &call.name,
+                        input: &call.arguments,
+                    },
+                    Action::ToolResult {
+                        call_id,
+                        error: Some(error),
+                        ..
+                    } => UiChunk::ToolOutputError {
+                        tool_call_id: call_id,
+                        error_text: error,
+                    },
+                    Action::ToolResult {
+                        call_id, result, ..
+                    } => UiChunk::ToolOutputAvailable {
+                        tool_call_id: call_id,
+                        output: result.as_ref().unwrap_or(&Value::Null),
+                    },
+                }));
+            }
             StreamUpdate::Token(token) => {
                 let id = self.part(PartKind::Text, &mut out);
                 out.push(data(&UiChunk::TextDelta {
@@ -202,23 +233,34 @@ impl Encoder {
 
 fn source_chunk(document: &SourceDocument) -> UiChunk<'_> {
     let source = &document.source;
-    let meta = &source.metadata;
-    let mut details = json!({
-        "document_id": meta.document_id,
-        "chunk_index": meta.chunk_index,
-        "score": source.score,
-    });
-    if let Some(page) = meta.page {
-        details["page"] = json!(page);
-    }
+    let (title, details) = match &source.metadata {
+        Metadata::Document(meta) => {
+            let mut details = json!({
+                "document_id": meta.document_id,
+                "chunk_index": meta.chunk_index,
+                "score": source.score,
+            });
+            if let Some(page) = meta.page {
+                details["page"] = json!(page);
+            }
+            (meta.filename.as_str(), details)
+        }
+        // A back end's source: its own metadata, titled by its `title` when it has one.
+        Metadata::Backend(meta) => (
+            meta.get("title")
+                .and_then(|t| t.as_str())
+                .unwrap_or("source"),
+            json!({ "metadata": meta, "score": source.score }),
+        ),
+    };
     UiChunk::SourceDocument {
         source_id: source.id.to_string(),
         media_type: document
             .media_type
             .as_deref()
             .unwrap_or("application/octet-stream"),
-        title: &meta.filename,
-        filename: &meta.filename,
+        title,
+        filename: title,
         provider_metadata: json!({ "ragcast": details }),
     }
 }

@@ -121,7 +121,10 @@ fn compose_answer(question: &str, sources: &[Source]) -> String {
         .collect();
     if candidates.is_empty() {
         return match sources.first() {
-            Some(first) if first.metadata.retrieval == Some(Retrieval::Vector) => {
+            Some(first)
+                if first.metadata.document().and_then(|d| d.retrieval)
+                    == Some(Retrieval::Vector) =>
+            {
                 let parts: Vec<String> = sentences(&first.content)
                     .take(SEMANTIC_SENTENCES)
                     .map(|s| format!("{s} [1]"))
@@ -198,19 +201,19 @@ fn stem(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retrieval::SourceMetadata;
+    use crate::retrieval::{Metadata, SourceMetadata};
 
     fn source(content: &str) -> Source {
         Source {
             id: 1,
             content: content.to_owned(),
-            metadata: SourceMetadata {
+            metadata: Metadata::Document(SourceMetadata {
                 document_id: 1,
                 filename: "a.txt".into(),
                 page: None,
                 chunk_index: 0,
                 retrieval: None,
-            },
+            }),
             score: 0.5,
         }
     }
@@ -248,7 +251,9 @@ mod tests {
     #[test]
     fn a_source_found_by_meaning_alone_answers_with_its_first_sentences() {
         let mut found = source("Staff accounts require two-factor authentication. Badges open doors. Lunch is at noon.");
-        found.metadata.retrieval = Some(Retrieval::Vector);
+        if let Metadata::Document(document) = &mut found.metadata {
+            document.retrieval = Some(Retrieval::Vector);
+        }
         assert_eq!(
             compose_answer("Do I need 2FA?", &[found]),
             "Staff accounts require two-factor authentication. [1] Badges open doors. [1]"

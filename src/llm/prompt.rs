@@ -24,9 +24,12 @@ pub fn system_message(request: &GenerationRequest) -> String {
     }
     text.push_str("\n\nSources:");
     for (n, source) in request.sources.iter().enumerate() {
-        let place = match source.metadata.page {
-            Some(page) => format!("{}, page {page}", source.metadata.filename),
-            None => source.metadata.filename.clone(),
+        let place = match source.metadata.document() {
+            Some(document) => match document.page {
+                Some(page) => format!("{}, page {page}", document.filename),
+                None => document.filename.clone(),
+            },
+            None => "given by the back end".to_owned(),
         };
         text.push_str(&format!(
             "\n\n[{}] ({place})\n{}",

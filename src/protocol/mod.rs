@@ -5,6 +5,7 @@
 pub mod names;
 pub mod outgoing;
 pub mod payloads;
+pub mod producer;
 mod public_id;
 pub mod sources;
 pub mod ui_message;

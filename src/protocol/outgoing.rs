@@ -69,7 +69,8 @@ pub struct MessageCreated<'a, M: Serialize> {
 pub struct MessageReceived {
     pub chat_id: i64,
     pub message_id: i64,
-    pub user_message_id: i64,
+    /// `null` for a back end's stream started without a question.
+    pub user_message_id: Option<i64>,
     pub client_message_id: Option<String>,
     pub created_at: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -209,6 +210,10 @@ pub struct MessageSnapshot<'a> {
     pub last_reasoning_index: Option<usize>,
     pub sources: &'a [Source],
     pub status: entities::MessageStatus,
+    /// A back end's steps as last reported, and its tool calls with their results (§9.3).
+    pub steps: Vec<entities::Step>,
+    pub tool_calls: Vec<entities::ToolCallOutcome>,
+    pub last_action_index: Option<usize>,
 }
 
 /// Token counts of one generation, as providers report them and `metadata.usage` sends them.

@@ -5,12 +5,31 @@ use serde::{Deserialize, Serialize};
 /// One retrieved passage, exactly as `message_sources` carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
-    /// The chunk id.
+    /// The chunk id; for a back end's source, its position from 1.
     pub id: i64,
     pub content: String,
-    pub metadata: SourceMetadata,
+    pub metadata: Metadata,
     /// Fused relevance in [0, 1]; higher is better (see `fusion`).
     pub score: f64,
+}
+
+/// Where a source comes from: a chunk of a project's document, or what a back end streaming
+/// its own answer said of it (its own object, passed on as it came: PROTOCOL §9.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Metadata {
+    Document(SourceMetadata),
+    Backend(serde_json::Map<String, serde_json::Value>),
+}
+
+impl Metadata {
+    /// The document's details, for a source found in the project's documents.
+    pub fn document(&self) -> Option<&SourceMetadata> {
+        match self {
+            Metadata::Document(document) => Some(document),
+            Metadata::Backend(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

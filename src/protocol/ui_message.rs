@@ -161,6 +161,30 @@ pub enum UiChunk<'a> {
     TextEnd {
         id: &'a str,
     },
+    /// A back end's tool call (PROTOCOL §9.3).
+    #[serde(rename_all = "camelCase")]
+    ToolInputAvailable {
+        tool_call_id: &'a str,
+        tool_name: &'a str,
+        input: &'a Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolOutputAvailable {
+        tool_call_id: &'a str,
+        output: &'a Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolOutputError {
+        tool_call_id: &'a str,
+        error_text: &'a str,
+    },
+    /// A back end's step, as a data part: a later state of the same step (same `id`) replaces
+    /// the earlier one in the client's message.
+    #[serde(rename = "data-step")]
+    DataStep {
+        id: &'a str,
+        data: &'a entities::Step,
+    },
     #[serde(rename_all = "camelCase")]
     Error {
         error_text: &'a str,

@@ -9,7 +9,9 @@ use sea_orm::DatabaseConnection;
 use super::fusion::fuse;
 use super::keyword::{self, Passage};
 use super::vectors::VectorIndex;
-use super::{RetrievalError, RetrievalMode, RetrievalSettings, Retriever, Source, SourceMetadata};
+use super::{
+    Metadata, RetrievalError, RetrievalMode, RetrievalSettings, Retriever, Source, SourceMetadata,
+};
 use crate::embed::{Embedder, Purpose};
 
 /// Candidates taken from each list, at least.
@@ -133,13 +135,13 @@ impl Retriever for HybridRetriever {
                 Some(Source {
                     id: passage.id,
                     content: passage.content,
-                    metadata: SourceMetadata {
+                    metadata: Metadata::Document(SourceMetadata {
                         document_id: passage.document_id,
                         filename: passage.filename,
                         page: passage.page,
                         chunk_index: passage.chunk_index,
                         retrieval: Some(f.found_by),
-                    },
+                    }),
                     score: f.score,
                 })
             })

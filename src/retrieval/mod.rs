@@ -15,7 +15,7 @@ mod vectors;
 pub use hybrid::HybridRetriever;
 pub use terms::query_terms;
 
-pub use crate::protocol::sources::{Retrieval, Source, SourceMetadata};
+pub use crate::protocol::sources::{Metadata, Retrieval, Source, SourceMetadata};
 
 /// Which rankings a search uses (`--retrieval`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

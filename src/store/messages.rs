@@ -14,6 +14,9 @@ pub use entities::{FinishReason, MessageStatus, Role};
 pub struct TokenLog {
     pub tokens: Vec<String>,
     pub reasoning: Vec<String>,
+    /// Steps, tool calls and their results (a back end's stream), in their index order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<entities::Action>,
 }
 
 pub struct NewExchange<'a> {
@@ -45,7 +48,13 @@ pub async fn insert_post(
     db: &impl ConnectionTrait,
     new: NewPost<'_>,
 ) -> Result<message::Model, InsertExchangeError> {
-    let now = crate::time::now();
+    post_row(&new, crate::time::now())
+        .insert(db)
+        .await
+        .map_err(duplicate_or_db)
+}
+
+fn post_row(new: &NewPost<'_>, now: DateTime<Utc>) -> message::ActiveModel {
     message::ActiveModel {
         chat_id: Set(new.chat_id),
         role: Set(new.role),
@@ -68,9 +77,62 @@ pub async fn insert_post(
         completed_at: Set(Some(now)),
         ..Default::default()
     }
-    .insert(db)
+}
+
+/// A stream a back end produces: its question (if it gave one) and the `streaming` reply row.
+pub struct NewProduced<'a> {
+    pub question: Option<NewPost<'a>>,
+    pub chat_id: i64,
+    pub model: &'a str,
+    /// A retried start's key: the reply row's `client_message_id`.
+    pub stream_key: Option<&'a str>,
+    pub task_id: Option<&'a str>,
+    pub node_id: &'a str,
+}
+
+/// Stores a back end's question (when given) and its `streaming` reply in one transaction.
+pub async fn insert_produced(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    new: NewProduced<'_>,
+) -> Result<(Option<message::Model>, message::Model), InsertExchangeError> {
+    let txn = db.begin().await?;
+    let now = crate::time::now();
+    let question = match &new.question {
+        Some(question) => Some(
+            post_row(question, now)
+                .insert(&txn)
+                .await
+                .map_err(duplicate_or_db)?,
+        ),
+        None => None,
+    };
+    let reply = message::ActiveModel {
+        chat_id: Set(new.chat_id),
+        role: Set(Role::Assistant),
+        content: Set(String::new()),
+        status: Set(MessageStatus::Streaming),
+        model: Set(Some(new.model.to_owned())),
+        sources: Set(None),
+        token_log: Set(None),
+        token_count: Set(0),
+        finish_reason: Set(None),
+        first_token_ms: Set(None),
+        duration_ms: Set(None),
+        usage: Set(None),
+        client_message_id: Set(new.stream_key.map(str::to_owned)),
+        task_id: Set(new.task_id.map(str::to_owned)),
+        user_id: Set(question.as_ref().and_then(|q| q.user_id.clone())),
+        sender_name: Set(None),
+        node_id: Set(Some(new.node_id.to_owned())),
+        created_at: Set(now),
+        completed_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
     .await
-    .map_err(duplicate_or_db)
+    .map_err(duplicate_or_db)?;
+    txn.commit().await?;
+    Ok((question, reply))
 }
 
 /// The earlier message of `role` that used `client_message_id` in this chat.

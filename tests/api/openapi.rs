@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/chats/{id}/messages"),
     ("get", "/api/chats/{id}/ui-stream"),
     ("post", "/api/chats/{id}/ui-stream"),
+    ("post", "/api/chats/{id}/streams"),
+    ("post", "/api/messages/{id}/pieces"),
     ("get", "/api/messages/{id}"),
     ("post", "/api/messages/{id}/cancel"),
 ];
