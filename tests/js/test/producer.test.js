@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { startServer, seedProject, connect, request, nextEvent, api, streamEvents, TRANSPORTS, waitFor } from "./helpers.js";
 import { hs256, now } from "./jwt.js";
+import { DefaultChatTransport, readUIMessageStream } from "ai";
 
 const TOKENS = Array.from({ length: 500 }, (_, i) => `w${i} `);
 
@@ -241,4 +242,38 @@ describe("producer routes in jwt mode", () => {
     const ok = await post(server.url, `/api/chats/${chat.id}/streams`, "{}", { type: "application/json", token: KEY });
     assert.equal(ok.status, 201);
   });
+});
+
+test("the AI SDK follows a back end's stream: its sources, tool calls, steps and text", async () => {
+  const server = await startServer();
+  try {
+    const { chat } = await seedProject(server.url, []);
+    const started = await api(server.url, "POST", `/api/chats/${chat.id}/streams`, { user_message: { content: "When does water boil?" } });
+    const messageId = started.body.message_id;
+    const pieces = agentAnswer().slice(0, 10);
+    await post(server.url, `/api/messages/${messageId}/pieces`, ndjson(pieces));
+    // useChat({ resume: true }) reconnects to the chat's live stream.
+    const api_ = `${server.url}/api/chats/${chat.id}/ui-stream`;
+    const transport = new DefaultChatTransport({ api: api_, prepareReconnectToStreamRequest: () => ({ api: api_ }) });
+    const chunks = await transport.reconnectToStream({ chatId: String(chat.id) });
+    const rest = agentAnswer().slice(10);
+    await post(server.url, `/api/messages/${messageId}/pieces`, ndjson(rest));
+    const errors = [];
+    let message;
+    for await (const snapshot of readUIMessageStream({ stream: chunks, onError: (e) => errors.push(e) })) message = snapshot;
+    assert.deepEqual(errors, []);
+    const types = message.parts.map((p) => p.type);
+    assert.ok(types.includes("source-document"), types.join(","));
+    const tool = message.parts.find((p) => p.type === "dynamic-tool" || p.type.startsWith("tool-"));
+    assert.ok(tool, `a tool part: ${types.join(",")}`);
+    assert.equal(tool.toolCallId, "c1");
+    assert.deepEqual(tool.input, { q: "boiling point" });
+    assert.deepEqual(tool.output, { celsius: 100 });
+    const step = message.parts.find((p) => p.type === "data-step");
+    assert.deepEqual(step.data, { id: "s1", name: "search", status: "done", progress: 100 }, "the step's last state");
+    const text = message.parts.filter((p) => p.type === "text").map((p) => p.text).join("");
+    assert.equal(text, TOKENS.join(""));
+  } finally {
+    await server.stop();
+  }
 });
