@@ -34,13 +34,17 @@ use crate::socket::{Ack, Io, Socket};
 pub struct Audience {
     rooms: Vec<String>,
     except: Option<Sid>,
+    /// Rooms whose sockets are left out (what a Socket.IO emitter's `except` names).
+    except_rooms: Vec<String>,
+    /// Every socket of the main namespace (an emitter's `emit` to no room).
+    everyone: bool,
 }
 
 impl Audience {
     pub fn room(room: String) -> Self {
         Self {
             rooms: vec![room],
-            except: None,
+            ..Self::default()
         }
     }
 
@@ -60,6 +64,17 @@ impl Audience {
     pub fn except(mut self, sid: Sid) -> Self {
         self.except = Some(sid);
         self
+    }
+
+    /// The sockets of `rooms` (every socket when there are none), minus those of `except`: a
+    /// Socket.IO emitter's audience.
+    pub fn emitter(rooms: Vec<String>, except: Vec<String>) -> Self {
+        Self {
+            everyone: rooms.is_empty(),
+            rooms,
+            except: None,
+            except_rooms: except,
+        }
     }
 }
 
@@ -168,24 +183,36 @@ impl Broadcaster {
         encoded: &Payload,
         fold: Fold<'_>,
     ) -> usize {
-        let Some(io) = self.io.get() else {
-            return 0;
-        };
-        if audience.rooms.is_empty() {
-            return 0;
-        }
-        let mut operators = io.to(audience.rooms.clone());
-        if let Some(sid) = audience.except {
-            operators = operators.except(rooms::socket(sid));
-        }
-        let delivered = operators
-            .sockets()
+        let delivered = self
+            .sockets_here(audience)
             .iter()
             .filter(|socket| reaches(deliver(socket, event, encoded, fold)))
             .count();
         // Counted once per broadcast, not per socket: the label lookup stays off the per-socket path.
         count_out(event, delivered);
         delivered
+    }
+
+    /// This node's sockets of the audience.
+    pub fn sockets_here(&self, audience: &Audience) -> Vec<Socket> {
+        let Some(io) = self.io.get() else {
+            return Vec::new();
+        };
+        if audience.rooms.is_empty() && !audience.everyone {
+            return Vec::new();
+        }
+        let mut operators = if audience.everyone {
+            io.local()
+        } else {
+            io.to(audience.rooms.clone())
+        };
+        if let Some(sid) = audience.except {
+            operators = operators.except(rooms::socket(sid));
+        }
+        if !audience.except_rooms.is_empty() {
+            operators = operators.except(audience.except_rooms.clone());
+        }
+        operators.sockets()
     }
 
     /// `send`, saying how the event may be folded while it waits for a socket that fell behind.

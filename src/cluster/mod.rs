@@ -15,10 +15,12 @@
 //! socketioxide's own cluster-wide operations.
 
 mod control;
+mod emitters;
 mod events;
 mod lease;
 
 pub use control::{ControlHandler, ControlMessage};
+pub use emitters::EmitterSettings;
 pub use lease::Orphans;
 
 use std::hash::{BuildHasher, Hasher};
@@ -47,6 +49,8 @@ pub struct ClusterSettings {
     pub prefix: String,
     pub node_name: String,
     pub lease: Duration,
+    /// Where the Socket.IO emitters publish; `None`: they are not listened to.
+    pub emitters: Option<EmitterSettings>,
 }
 
 /// Why a node cannot join: Redis does not answer as the cluster needs.
@@ -75,6 +79,7 @@ struct Inner {
     redis_up: AtomicBool,
     /// Set at a clean stop: the heartbeat stops, so the node's row stays removed.
     leaving: AtomicBool,
+    emitters: Option<EmitterSettings>,
 }
 
 impl Cluster {
@@ -103,6 +108,7 @@ impl Cluster {
                 lease: settings.lease,
                 redis_up: AtomicBool::new(true),
                 leaving: AtomicBool::new(false),
+                emitters: settings.emitters.clone(),
             }),
         })
     }
@@ -174,6 +180,7 @@ impl Cluster {
         orphans: Vec<Arc<dyn Orphans>>,
     ) -> Result<(), StartError> {
         if let PubSub::Redis(redis) = &self.inner.pubsub {
+            let events_for_emitters = events.clone();
             tokio::spawn(watch_redis(self.clone(), redis.clone()));
             let room_events = self
                 .inner
@@ -197,6 +204,11 @@ impl Cluster {
                 self.node_id().to_owned(),
                 control,
             ));
+            if let Some(settings) = self.inner.emitters.clone() {
+                emitters::start(self, settings, events_for_emitters)
+                    .await
+                    .map_err(|e| StartError::Subscribe(e.to_string()))?;
+            }
         }
         tokio::spawn(lease::keep(self.clone(), db, orphans));
         Ok(())
@@ -235,6 +247,25 @@ impl Cluster {
             stream,
             |(_, bytes)| bytes,
         ))))
+    }
+
+    /// The messages, with their channel, of a channel (or, `pattern`, of every channel matching
+    /// it) of other programs sharing the Redis: the Socket.IO emitters back ends use. `None`
+    /// alone.
+    pub async fn listen_foreign(
+        &self,
+        channel: &str,
+        pattern: bool,
+    ) -> Result<Option<futures::stream::BoxStream<'static, (String, Vec<u8>)>>, PubSubError> {
+        let PubSub::Redis(redis) = &self.inner.pubsub else {
+            return Ok(None);
+        };
+        let stream = if pattern {
+            redis.psubscribe(channel.to_owned()).await?
+        } else {
+            self.inner.pubsub.subscribe(channel.to_owned(), 0).await?
+        };
+        Ok(Some(Box::pin(stream)))
     }
 
     /// Publishes on one of ragcast's own channels; nothing alone.

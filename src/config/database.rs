@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse;
-use crate::cluster::ClusterSettings;
+use crate::cluster::{ClusterSettings, EmitterSettings};
 
 #[derive(Clone, Args)]
 pub struct DatabaseArgs {
@@ -39,6 +39,18 @@ pub struct ClusterArgs {
     #[arg(long, env = "RAGCAST_NODE_LEASE_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub node_lease_secs: u64,
+
+    /// The `key` of the `@socket.io/redis-emitter` back ends publish with (PROTOCOL §9.4).
+    #[arg(long, env = "RAGCAST_EMITTER_KEY", default_value = "socket.io")]
+    pub emitter_key: String,
+
+    /// The channel of python-socketio's write-only `RedisManager` (PROTOCOL §9.4).
+    #[arg(long, env = "RAGCAST_EMITTER_CHANNEL", default_value = "socketio")]
+    pub emitter_channel: String,
+
+    /// Do not deliver what the Socket.IO emitters publish to Redis.
+    #[arg(long, env = "RAGCAST_NO_EMITTERS")]
+    pub no_emitters: bool,
 }
 
 impl ClusterArgs {
@@ -48,6 +60,10 @@ impl ClusterArgs {
             prefix: self.redis_prefix,
             node_name: self.node_name.unwrap_or_else(default_node_name),
             lease: Duration::from_secs(self.node_lease_secs),
+            emitters: (!self.no_emitters).then_some(EmitterSettings {
+                key: self.emitter_key,
+                channel: self.emitter_channel,
+            }),
         }
     }
 }

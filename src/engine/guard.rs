@@ -338,6 +338,7 @@ mod tests {
             prefix: "test".into(),
             node_name: "test".into(),
             lease: Duration::from_secs(10),
+            emitters: None,
         })
         .await
         .unwrap();

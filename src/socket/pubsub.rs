@@ -66,18 +66,38 @@ impl RedisPubSub {
         Ok(())
     }
 
+    /// The messages of every channel matching `pattern` (Redis `PSUBSCRIBE`), with their
+    /// channel.
+    pub async fn psubscribe(
+        &self,
+        pattern: String,
+    ) -> Result<MessageStream<ChanItem>, PubSubError> {
+        let (tx, rx) = mpsc::channel(CHANNEL_BUFFER);
+        self.handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pattern.clone(), tx);
+        self.conn.clone().psubscribe(pattern).await?;
+        Ok(MessageStream::new(rx))
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, PubSubError> {
         let mut conn = self.conn.clone();
         Ok(conn.exists(key).await?)
     }
 }
 
-/// Hands a pushed message to the stream subscribed to its channel.
+/// Hands a pushed message to the stream subscribed to its channel (or, for a pattern
+/// subscription, to its pattern's).
 fn route(push: PushInfo, handlers: &Handlers) {
-    if !matches!(push.kind, PushKind::Message) {
-        return;
-    }
     let mut data = push.data.into_iter();
+    let key = match push.kind {
+        PushKind::Message => None,
+        PushKind::PMessage => data
+            .next()
+            .and_then(|pattern| redis::from_redis_value::<String>(pattern).ok()),
+        _ => return,
+    };
     let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
         return;
     };
@@ -89,7 +109,7 @@ fn route(push: PushInfo, handlers: &Handlers) {
         return;
     };
     let handlers = handlers.read().unwrap_or_else(|p| p.into_inner());
-    if let Some(tx) = handlers.get(&channel) {
+    if let Some(tx) = handlers.get(key.as_ref().unwrap_or(&channel)) {
         if tx.try_send((channel, payload)).is_err() {
             metrics::counter!("ragcast_redis_dropped_total").increment(1);
             tracing::error!("a Redis pub/sub message was dropped: this node cannot keep up");
