@@ -18,9 +18,10 @@ use crate::broadcast::Audience;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::outgoing::{MessageCreated, MessageReceived};
-use crate::protocol::producer::{BackendSource, NewStream, Piece, PieceLine};
+use crate::protocol::producer::{BackendSource, NewStream, Piece, PieceLine, PiecesOutcome};
 use crate::retrieval::{Metadata, Source};
 use crate::store::messages::{self, InsertExchangeError, NewPost, NewProduced};
+use crate::store::MessageStatus;
 use crate::views::MessageView;
 use crate::{rooms, store, time};
 use entities::Role;
@@ -518,3 +519,93 @@ pub(super) fn notify_cancel(url: String, message_id: i64, chat_id: i64) {
 
 /// Tries of a `cancel_url` POST.
 const CANCEL_TRIES: u32 = 4;
+
+impl ChatService {
+    /// Applies lines of pieces to a back end's stream running here (forwarded by the node
+    /// that received them), numbered from `first_line`.
+    pub async fn apply_pieces(
+        &self,
+        message_id: i64,
+        first_line: usize,
+        lines: Vec<String>,
+    ) -> PiecesOutcome {
+        let Some(live) = self.produced_here(message_id) else {
+            return self.outcome_of_ended(message_id).await;
+        };
+        let Some(producer) = live.producer.as_ref() else {
+            return self.outcome_of_ended(message_id).await;
+        };
+        for (i, line) in lines.iter().enumerate() {
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if let Err(refused) = producer.offer(first_line + i, PieceLine::parse(text)).await {
+                producer.flush().await;
+                return PiecesOutcome::Refused {
+                    unprocessable: refused.code() == ErrorCode::Unprocessable,
+                    message: refused.to_string(),
+                };
+            }
+        }
+        producer.flush().await;
+        if producer.is_ended() {
+            live.ended().await;
+        }
+        let status = match self.live_stream(message_id) {
+            Some(_) => MessageStatus::Streaming,
+            None => match self.message(message_id).await {
+                Ok(row) => row.status,
+                Err(_) => MessageStatus::Streaming,
+            },
+        };
+        let last_index = live.log().tokens.len().checked_sub(1);
+        PiecesOutcome::Applied {
+            status,
+            last_index,
+            cancelled: producer.is_cancelled(),
+        }
+    }
+
+    /// What a `pieces` request gets for a stream that no longer runs: `cancelled: true` after
+    /// a cancel, a refusal after any other end.
+    async fn outcome_of_ended(&self, message_id: i64) -> PiecesOutcome {
+        match self.message(message_id).await {
+            Ok(row) if row.status == MessageStatus::Cancelled => PiecesOutcome::Applied {
+                status: row.status,
+                last_index: (row.token_count as usize).checked_sub(1),
+                cancelled: true,
+            },
+            _ => PiecesOutcome::Refused {
+                unprocessable: false,
+                message: Refused::Ended.to_string(),
+            },
+        }
+    }
+
+    /// The node running back-end stream `message_id`, when it is another one.
+    pub async fn producer_node(&self, message_id: i64) -> Result<Option<String>, AppError> {
+        let row = self.message(message_id).await?;
+        Ok(self.running_elsewhere(&row))
+    }
+
+    /// Hands pieces to the node running their stream and answers what it made of them.
+    pub async fn forward_pieces(
+        &self,
+        node_id: String,
+        message_id: i64,
+        first_line: usize,
+        lines: Vec<String>,
+    ) -> Result<PiecesOutcome, AppError> {
+        self.inner
+            .cluster
+            .forward_pieces(node_id, message_id, first_line, lines)
+            .await
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::Unavailable,
+                    "the node running this stream does not answer; send the pieces again",
+                )
+            })
+    }
+}

@@ -370,4 +370,13 @@ impl crate::cluster::ControlHandler for ChatService {
             tracing::warn!(message_id, "resume for another node failed: {e}");
         }
     }
+
+    async fn apply_pieces(
+        &self,
+        message_id: i64,
+        first_line: usize,
+        lines: Vec<String>,
+    ) -> crate::cluster::PiecesOutcome {
+        ChatService::apply_pieces(self, message_id, first_line, lines).await
+    }
 }

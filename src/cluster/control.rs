@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use socketioxide_redis::drivers::{ChanItem, MessageStream};
 
 use crate::protocol::payloads::ResumeFrom;
+pub use crate::protocol::producer::PiecesOutcome;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -26,6 +27,23 @@ pub enum ControlMessage {
         #[serde(flatten)]
         from: ResumeFrom,
     },
+    /// A back end's pieces that reached another node than the stream's (PROTOCOL §9.3).
+    Pieces {
+        node_id: String,
+        message_id: i64,
+        /// Where the answer goes.
+        from_node: String,
+        request_id: String,
+        /// The number of the first line, for the refusals' messages.
+        first_line: usize,
+        lines: Vec<String>,
+    },
+    /// What became of forwarded pieces.
+    PiecesAnswer {
+        node_id: String,
+        request_id: String,
+        outcome: PiecesOutcome,
+    },
 }
 
 /// What a node does with the control messages addressed to it (the chat service implements it,
@@ -36,13 +54,21 @@ pub trait ControlHandler: Send + Sync + 'static {
     fn cancel_here(&self, message_id: i64) -> bool;
     /// Replays a stream of this node to a socket's own room (logging a failure itself).
     async fn replay_to_room(&self, message_id: i64, socket_room: String, from: ResumeFrom);
+    /// Applies a back end's pieces to a stream of this node.
+    async fn apply_pieces(
+        &self,
+        message_id: i64,
+        first_line: usize,
+        lines: Vec<String>,
+    ) -> PiecesOutcome;
 }
 
 pub(super) async fn listen(
     mut messages: MessageStream<ChanItem>,
-    own_node_id: String,
+    cluster: super::Cluster,
     handler: Arc<dyn ControlHandler>,
 ) {
+    let own_node_id = cluster.node_id().to_owned();
     while let Some((_, bytes)) = messages.next().await {
         let message: ControlMessage = match serde_json::from_slice(&bytes) {
             Ok(message) => message,
@@ -70,6 +96,31 @@ pub(super) async fn listen(
                     async move { handler.replay_to_room(message_id, socket_room, from).await },
                 );
             }
+            ControlMessage::Pieces {
+                node_id,
+                message_id,
+                from_node,
+                request_id,
+                first_line,
+                lines,
+            } if node_id == own_node_id => {
+                // In arrival order: one forwarded batch at a time per stream comes from the
+                // forwarding node, which waits for each answer.
+                let outcome = handler.apply_pieces(message_id, first_line, lines).await;
+                let answer = ControlMessage::PiecesAnswer {
+                    node_id: from_node,
+                    request_id,
+                    outcome,
+                };
+                if let Err(e) = cluster.publish(&answer).await {
+                    tracing::warn!(message_id, "cannot answer forwarded pieces: {e}");
+                }
+            }
+            ControlMessage::PiecesAnswer {
+                node_id,
+                request_id,
+                outcome,
+            } if node_id == own_node_id => cluster.answered(&request_id, outcome),
             _ => {}
         }
     }

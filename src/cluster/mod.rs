@@ -19,7 +19,7 @@ mod emitters;
 mod events;
 mod lease;
 
-pub use control::{ControlHandler, ControlMessage};
+pub use control::{ControlHandler, ControlMessage, PiecesOutcome};
 pub use emitters::EmitterSettings;
 pub use lease::Orphans;
 
@@ -35,6 +35,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::broadcast::{Broadcaster, RoomEvent};
 use crate::socket::{PubSub, PubSubError, RedisPubSub};
+
+/// How long forwarded pieces wait for the stream's node to apply them (a full feed waits too).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often a node checks that Redis answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -80,6 +83,10 @@ struct Inner {
     /// Set at a clean stop: the heartbeat stops, so the node's row stays removed.
     leaving: AtomicBool,
     emitters: Option<EmitterSettings>,
+    /// Forwarded pieces waiting for the stream's node to answer, by request id.
+    forwarded: std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::oneshot::Sender<PiecesOutcome>>,
+    >,
 }
 
 impl Cluster {
@@ -109,6 +116,7 @@ impl Cluster {
                 redis_up: AtomicBool::new(true),
                 leaving: AtomicBool::new(false),
                 emitters: settings.emitters.clone(),
+                forwarded: Default::default(),
             }),
         })
     }
@@ -199,11 +207,7 @@ impl Cluster {
                 .subscribe(self.control_channel(), 0)
                 .await
                 .map_err(|e| StartError::Subscribe(e.to_string()))?;
-            tokio::spawn(control::listen(
-                messages,
-                self.node_id().to_owned(),
-                control,
-            ));
+            tokio::spawn(control::listen(messages, self.clone(), control));
             if let Some(settings) = self.inner.emitters.clone() {
                 emitters::start(self, settings, events_for_emitters)
                     .await
@@ -275,6 +279,62 @@ impl Cluster {
         }
         let channel = format!("{}#ragcast#{name}", self.inner.prefix);
         self.inner.pubsub.publish(channel, bytes).await
+    }
+
+    /// Hands a back end's pieces to the node running their stream and waits for what it made of
+    /// them; `None` when it does not answer within `FORWARD_TIMEOUT` (or Redis is down).
+    pub async fn forward_pieces(
+        &self,
+        node_id: String,
+        message_id: i64,
+        first_line: usize,
+        lines: Vec<String>,
+    ) -> Option<PiecesOutcome> {
+        let request_id = format!(
+            "{}-{}",
+            self.node_id(),
+            getrandom::u64().unwrap_or_default()
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.forwarded().insert(request_id.clone(), tx);
+        let message = ControlMessage::Pieces {
+            node_id,
+            message_id,
+            from_node: self.node_id().to_owned(),
+            request_id: request_id.clone(),
+            first_line,
+            lines,
+        };
+        let answer = match self.publish(&message).await {
+            Ok(()) => tokio::time::timeout(FORWARD_TIMEOUT, rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(e) => {
+                tracing::warn!(message_id, "cannot forward pieces: {e}");
+                None
+            }
+        };
+        self.forwarded().remove(&request_id);
+        answer
+    }
+
+    fn forwarded(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, tokio::sync::oneshot::Sender<PiecesOutcome>>,
+    > {
+        self.inner
+            .forwarded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn answered(&self, request_id: &str, outcome: PiecesOutcome) {
+        if let Some(waiting) = self.forwarded().remove(request_id) {
+            let _ = waiting.send(outcome);
+        }
     }
 
     /// Leaves at a clean stop, so no other node waits a lease for this node's streams.

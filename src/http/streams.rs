@@ -16,7 +16,7 @@ use crate::auth::ApiCaller;
 use crate::chat::{ChatService, LiveStream, ProducedStart, Refused};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::parse;
-use crate::protocol::producer::{NewStream, PieceLine};
+use crate::protocol::producer::{NewStream, PieceLine, PiecesOutcome};
 use crate::store::MessageStatus;
 
 /// The largest `pieces` body read as a JSON array (NDJSON is read line by line).
@@ -63,13 +63,14 @@ pub async fn pieces(
 ) -> Result<Response, AppError> {
     caller.require_backend()?;
     let Some(live) = chat.produced_here(message_id) else {
+        // Behind a load balancer a back end's requests reach any node: the one running the
+        // stream applies them, in order.
+        if let Some(node_id) = chat.producer_node(message_id).await? {
+            return forward(&chat, node_id, message_id, is_array(&headers), body).await;
+        }
         return ended(&chat, message_id).await;
     };
-    let as_array = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let refused = if as_array {
+    let refused = if is_array(&headers) {
         feed_array(&live, body).await?
     } else {
         feed_lines(&live, body).await?
@@ -97,6 +98,147 @@ pub async fn pieces(
         cancelled,
     })
     .into_response())
+}
+
+/// A JSON array of pieces, rather than NDJSON.
+fn is_array(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Lines forwarded to the stream's node at most at once.
+const FORWARD_BATCH: usize = 256;
+
+/// Sends the request's pieces to the node running the stream, batch after batch (each waits
+/// for the previous one's answer, so they apply in order), and answers what it made of them.
+async fn forward(
+    chat: &ChatService,
+    node_id: String,
+    message_id: i64,
+    as_array: bool,
+    body: Body,
+) -> Result<Response, AppError> {
+    let (lines, body) = if as_array {
+        let bytes = axum::body::to_bytes(body, MAX_ARRAY_BODY)
+            .await
+            .map_err(|e| {
+                AppError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the body could not be read: {e}"),
+                )
+            })?;
+        let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| {
+            AppError::invalid(format!("the body is not a JSON array of pieces: {e}"))
+        })?;
+        (items.iter().map(Value::to_string).collect(), None)
+    } else {
+        (Vec::new(), Some(body))
+    };
+    let mut batches = Batches::new(lines, body);
+    let mut first_line = 1;
+    let mut last = None;
+    while let Some(batch) = batches.next().await? {
+        let count = batch.len();
+        let outcome = chat
+            .forward_pieces(node_id.clone(), message_id, first_line, batch)
+            .await?;
+        first_line += count;
+        if let PiecesOutcome::Refused {
+            unprocessable,
+            message,
+        } = outcome
+        {
+            let code = if unprocessable {
+                ErrorCode::Unprocessable
+            } else {
+                ErrorCode::Conflict
+            };
+            return Err(AppError::new(code, message));
+        }
+        last = Some(outcome);
+    }
+    let outcome = match last {
+        Some(outcome) => outcome,
+        None => {
+            chat.forward_pieces(node_id, message_id, first_line, Vec::new())
+                .await?
+        }
+    };
+    match outcome {
+        PiecesOutcome::Applied {
+            status,
+            last_index,
+            cancelled,
+        } => Ok(Json(PiecesAnswer {
+            ok: true,
+            status,
+            last_index,
+            cancelled,
+        })
+        .into_response()),
+        PiecesOutcome::Refused { message, .. } => Err(AppError::new(ErrorCode::Conflict, message)),
+    }
+}
+
+/// A request's lines in batches: an array's all at once (in `FORWARD_BATCH`es), NDJSON's as
+/// they arrive.
+struct Batches {
+    ready: std::collections::VecDeque<String>,
+    chunks: Option<axum::body::BodyDataStream>,
+    pending: Vec<u8>,
+}
+
+impl Batches {
+    /// `body`: NDJSON still to read (`None` for an array read already).
+    fn new(lines: Vec<String>, body: Option<Body>) -> Self {
+        Self {
+            ready: lines.into(),
+            chunks: body.map(Body::into_data_stream),
+            pending: Vec::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<String>>, AppError> {
+        while self.ready.is_empty() {
+            let Some(chunks) = self.chunks.as_mut() else {
+                return Ok(None);
+            };
+            match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    self.pending.extend_from_slice(&chunk);
+                    while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = self.pending.drain(..=end).collect();
+                        self.ready.push_back(
+                            String::from_utf8_lossy(&line[..line.len() - 1]).into_owned(),
+                        );
+                    }
+                    if self.pending.len() > MAX_LINE {
+                        return Err(AppError::new(
+                            ErrorCode::PayloadTooLarge,
+                            format!("a line is longer than {MAX_LINE} bytes"),
+                        ));
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(AppError::invalid(format!(
+                        "the body could not be read: {e}"
+                    )))
+                }
+                None => {
+                    self.chunks = None;
+                    if !self.pending.is_empty() {
+                        let rest = std::mem::take(&mut self.pending);
+                        self.ready
+                            .push_back(String::from_utf8_lossy(&rest).into_owned());
+                    }
+                }
+            }
+        }
+        let n = self.ready.len().min(FORWARD_BATCH);
+        Ok(Some(self.ready.drain(..n).collect()))
+    }
 }
 
 fn last_index(live: &LiveStream) -> Option<usize> {

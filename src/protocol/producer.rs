@@ -334,3 +334,19 @@ pub fn action_event(action: &Action) -> &'static str {
         Action::ToolResult { .. } => super::names::MESSAGE_TOOL_RESULT,
     }
 }
+
+/// What the stream's node made of pieces another node forwarded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PiecesOutcome {
+    Applied {
+        status: entities::MessageStatus,
+        last_index: Option<usize>,
+        cancelled: bool,
+    },
+    /// The request stops: `conflict` or `unprocessable`, and why.
+    Refused {
+        unprocessable: bool,
+        message: String,
+    },
+}
