@@ -58,3 +58,11 @@ done
 # The chat pipeline has no node counterpart.
 start_ragcast first_token; $LOADGEN first_token --url http://127.0.0.1:8090 --pid $server --events 300; stop
 start_ragcast first_token; $LOADGEN first_token --url http://127.0.0.1:8090 --pid $server --events 300 --busy 1000; stop
+# A back end's stream against the built-in generator's, 300 tokens into 1 000 receivers: all at
+# once, then paced at 100 tokens a second (a model's pace) on both sides.
+for pace in 0 10; do
+  extra=""; [ $pace = 0 ] || extra="--rate $((1000 / pace))"
+  RAGCAST_BUILTIN_MAX_TOKENS=$EVENTS RAGCAST_BUILTIN_TOKEN_DELAY_MS=$pace start_ragcast tokens
+  $LOADGEN tokens --url http://127.0.0.1:8090 --pid $server --receivers "$RECEIVERS" --events "$EVENTS"; stop
+  start_ragcast producer; $LOADGEN producer $extra --url http://127.0.0.1:8090 --pid $server --receivers "$RECEIVERS" --events "$EVENTS"; stop
+done

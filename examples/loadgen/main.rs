@@ -6,6 +6,11 @@
 //! cargo run --release --example loadgen -- <scenario> --url http://127.0.0.1:8000 --pid <server pid> [options]
 //!   fanout   N receivers in one project room; E `events` broadcasts (burst, or --rate per second):
 //!            delivered/expected, in-order check, events/s, p50/p99 latency, server CPU µs per delivery
+//!   tokens   N receivers in one project room; one built-in answer of E tokens (the server run
+//!            with --builtin-max-tokens E): token deliveries per server CPU-second
+//!   producer the same room; a back end posts an E-token answer as one NDJSON request
+//!            (PROTOCOL §9.3), --rate lines a second (default: at once): deliveries per server
+//!            CPU-second, piece-to-receiver latency
 //!   idle     N connections joined to rooms: server RSS per connection
 //!   joins    N connections (--connections) join R project rooms (--rooms) one after the other:
 //!            server CPU per join (presence included: each join lists the room's members to the
@@ -37,6 +42,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Scenario {
     Fanout,
+    Tokens,
+    Producer,
     Idle,
     Joins,
     Connect,
@@ -224,6 +231,8 @@ async fn main() {
     let started = Instant::now();
     match args.scenario {
         Scenario::Fanout => fanout(&args, &http).await,
+        Scenario::Tokens => stream_fanout(&args, &http, Answer::Generated).await,
+        Scenario::Producer => stream_fanout(&args, &http, Answer::Produced).await,
         Scenario::Idle => idle(&args, &http).await,
         Scenario::Joins => joins(&args, &http).await,
         Scenario::Connect => connect(&args).await,
@@ -332,6 +341,156 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
         eprintln!("fanout failed: events were lost or reordered");
         std::process::exit(1);
     }
+}
+
+/// Who writes the answer `tokens` and `producer` stream to the room.
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    /// The built-in generator, from a long document.
+    Generated,
+    /// A back end, as one NDJSON `pieces` request written line by line.
+    Produced,
+}
+
+/// A stream's tokens to `--receivers` sockets of one room: deliveries per server CPU-second and,
+/// for a back end's answer, the time from a piece's line leaving the back end to its read.
+async fn stream_fanout(args: &Args, http: &reqwest::Client, answer: Answer) {
+    let pid = args.pid.expect("--pid is needed for CPU figures");
+    let project_id = create_project(http, &args.url).await;
+    let chat: Value = http
+        .post(format!("{}/api/projects/{project_id}/chats", args.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("chat created")
+        .json()
+        .await
+        .expect("chat JSON");
+    let chat_id = chat["id"].as_i64().expect("chat id");
+    if answer == Answer::Generated {
+        let doc: String = (0..args.events)
+            .map(|i| format!("Sentence {i} is about rivers and water. "))
+            .collect();
+        http.post(format!("{}/api/projects/{project_id}/documents", args.url))
+            .json(&json!({ "filename": "rivers.txt", "content": doc }))
+            .send()
+            .await
+            .expect("document sent");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let origin = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
+    for _ in 0..args.receivers {
+        let mut ws = open_socket(&args.url).await;
+        join(&mut ws, project_id).await;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(text) = msg else { continue };
+                if text.as_str() == "2" {
+                    let _ = ws.send(Message::text("3")).await;
+                    continue;
+                }
+                if let Some(body) = text.strip_prefix("42[\"message_token\",") {
+                    let data: Value =
+                        serde_json::from_str(body.trim_end_matches(']')).unwrap_or_default();
+                    // A back end's token carries when its line left (µs from the origin).
+                    let sent = data["token"]
+                        .as_str()
+                        .and_then(|t| t.trim().strip_prefix('t'))
+                        .and_then(|t| t.parse::<u64>().ok());
+                    let now = origin.elapsed().as_micros() as u64;
+                    let _ = tx.send(sent.map(|sent| now.saturating_sub(sent)));
+                }
+            }
+        });
+    }
+    drop(tx);
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    match answer {
+        Answer::Generated => {
+            let mut asker = open_socket(&args.url).await;
+            let payload = json!({ "chat_id": chat_id, "message": "rivers water", "top_k": 50 });
+            asker
+                .send(Message::text(format!("42[\"send_message\",{payload}]")))
+                .await
+                .expect("message sent");
+            tokio::spawn(async move { while asker.next().await.is_some() {} });
+        }
+        Answer::Produced => {
+            let stream: Value = http
+                .post(format!("{}/api/chats/{chat_id}/streams", args.url))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("stream started")
+                .json()
+                .await
+                .expect("stream JSON");
+            let message_id = stream["message_id"].as_i64().expect("message id");
+            let events = args.events;
+            // `--rate`: lines a second, as a model's tokens arrive; else all at once.
+            let pace = args.rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
+            let ticks = pace.map(tokio::time::interval);
+            let paced = futures::stream::unfold((0, ticks), move |(i, mut ticks)| async move {
+                if i > events {
+                    return None;
+                }
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
+                Some((i, (i + 1, ticks)))
+            });
+            let lines = paced.map(move |i| {
+                let line = if i == events {
+                    json!({ "seq": i, "type": "end", "finish_reason": "stop" })
+                } else {
+                    let t = origin.elapsed().as_micros();
+                    json!({ "seq": i, "type": "token", "text": format!("t{t} ") })
+                };
+                Ok::<_, std::io::Error>(format!("{line}\n"))
+            });
+            http.post(format!("{}/api/messages/{message_id}/pieces", args.url))
+                .header("content-type", "application/x-ndjson")
+                .body(reqwest::Body::wrap_stream(lines))
+                .send()
+                .await
+                .expect("pieces sent");
+        }
+    }
+    let expected = args.events * args.receivers;
+    let mut latency = Histogram::<u64>::new(3).expect("histogram");
+    let mut delivered = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered < expected {
+        let Ok(Some(sent)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await else {
+            break;
+        };
+        if let Some(micros) = sent {
+            latency.record(micros.max(1)).ok();
+        }
+        delivered += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let name = match answer {
+        Answer::Generated => "tokens",
+        Answer::Produced => "producer",
+    };
+    let timing = if latency.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", piece to receiver p50 {:.1} ms p99 {:.1} ms",
+            latency.value_at_quantile(0.5) as f64 / 1000.0,
+            latency.value_at_quantile(0.99) as f64 / 1000.0
+        )
+    };
+    println!(
+        "{name}: {delivered}/{expected} token deliveries in {seconds:.2} s, {:.0} deliveries per server CPU-second{timing}",
+        delivered as f64 / cpu.max(1e-6),
+    );
 }
 
 async fn joins(args: &Args, http: &reqwest::Client) {
