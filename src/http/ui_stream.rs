@@ -4,8 +4,9 @@
 //! `POST` runs the same pipeline as `send_message` (same rooms, rows, limits and auth) and
 //! follows the new reply from its start. `GET` (what `resume: true` calls) follows the chat's
 //! reply that is streaming now, from its start, on whichever node runs it; 204 when none is. A
-//! client that goes away stops only its own copy: the reply goes on and is stored. Stopping a
-//! reply is `POST /api/messages/{id}/cancel`.
+//! client that goes away stops only its own copy: the reply goes on and is stored (PROTOCOL §8).
+//! Stopping a reply is `POST /api/messages/{id}/cancel`, or — for a client that asks with
+//! `?cancel_on_stop=true` — the AI SDK's `stop()`, which aborts the request (PROTOCOL §9.3).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -17,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::{json, Value};
 
-use super::extract::{Ids, JsonValue};
-use crate::auth::ApiCaller;
+use super::extract::{Ids, JsonValue, QueryParams};
+use crate::auth::{ApiCaller, Caller};
 use crate::chat::{ChatService, Origin, SourceDocument, StreamUpdate};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::parse;
@@ -33,19 +34,26 @@ const STREAM_HEADER: HeaderName = HeaderName::from_static("x-vercel-ai-ui-messag
 /// A comment line this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[utoipa::path(post, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path), ("cancel_on_stop" = Option<bool>, Query, description = "the client going away before the end (the AI SDK's `stop()`) cancels the reply")),
     request_body(content = serde_json::Value, description = "`DefaultChatTransport`'s body: `{ id, messages, trigger, messageId? }`, plus `top_k`, `model`, `temperature`, `include_history`, `task_id`"),
     responses((status = 200, description = "the AI SDK UI message stream", content_type = "text/event-stream")))]
 pub async fn send(
     State(chat): State<ChatService>,
     ApiCaller(caller): ApiCaller,
     Ids([chat_id]): Ids<1>,
+    QueryParams(options): QueryParams<StreamOptions>,
     JsonValue(body): JsonValue,
 ) -> Result<Response, AppError> {
     let request: UiStreamRequest = parse(body)?;
     let message = request.send_message(chat_id).map_err(AppError::invalid)?;
     let started = chat
-        .send(message.into(), Origin { sid: None, caller })
+        .send(
+            message.into(),
+            Origin {
+                sid: None,
+                caller: caller.clone(),
+            },
+        )
         .await?;
     let Some(message_id) = started.received().map(|r| r.message_id) else {
         return Err(AppError::new(
@@ -53,25 +61,81 @@ pub async fn send(
             "this chat's assistant is off (a person answers here): the message was stored, no reply streams",
         ));
     };
-    Ok(ui_stream(chat_id, message_id, chat.follow(message_id)))
+    let stop = options.stop_guard(&chat, message_id, caller);
+    Ok(ui_stream(chat_id, message_id, chat.follow(message_id), stop))
 }
 
-#[utoipa::path(get, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path), ("cancel_on_stop" = Option<bool>, Query, description = "the client going away before the end (the AI SDK's `stop()`) cancels the reply")),
     responses((status = 200, description = "the chat's streaming reply from its start, then live", content_type = "text/event-stream"),
         (status = 204, description = "no reply of the chat is streaming")))]
 pub async fn resume(
     State(chat): State<ChatService>,
     ApiCaller(caller): ApiCaller,
     Ids([chat_id]): Ids<1>,
+    QueryParams(options): QueryParams<StreamOptions>,
 ) -> Result<Response, AppError> {
     match chat.streaming_in_chat(chat_id, &caller).await? {
-        Some(message_id) => Ok(ui_stream(chat_id, message_id, chat.follow(message_id))),
+        Some(message_id) => {
+            let stop = options.stop_guard(&chat, message_id, caller);
+            Ok(ui_stream(chat_id, message_id, chat.follow(message_id), stop))
+        }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
 
+/// The query both routes take.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamOptions {
+    /// The client going away before the end cancels the reply (the AI SDK's `stop()`).
+    #[serde(default)]
+    cancel_on_stop: bool,
+}
+
+impl StreamOptions {
+    fn stop_guard(&self, chat: &ChatService, message_id: i64, caller: Caller) -> Option<StopGuard> {
+        self.cancel_on_stop.then(|| StopGuard {
+            chat: chat.clone(),
+            message_id,
+            caller,
+            armed: true,
+        })
+    }
+}
+
+/// Cancels its reply when dropped: the response body holds it, so a client that stops reading
+/// before `[DONE]` (an aborted fetch) drops it, and the end of the stream defuses it first.
+struct StopGuard {
+    chat: ChatService,
+    message_id: i64,
+    caller: Caller,
+    armed: bool,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (chat, message_id, caller) =
+            (self.chat.clone(), self.message_id, self.caller.clone());
+        tokio::spawn(async move {
+            match chat.cancel(message_id, &caller).await {
+                Ok(()) => tracing::info!(message_id, "the AI SDK client stopped: reply cancelled"),
+                // It ended meanwhile, or this caller may not cancel it.
+                Err(e) => tracing::debug!(message_id, error = %e, "stop not applied"),
+            }
+        });
+    }
+}
+
 /// The SSE response: `start`, the chunks of each update, `[DONE]`.
-fn ui_stream(chat_id: i64, message_id: i64, updates: BoxStream<'static, StreamUpdate>) -> Response {
+fn ui_stream(
+    chat_id: i64,
+    message_id: i64,
+    updates: BoxStream<'static, StreamUpdate>,
+    mut stop: Option<StopGuard>,
+) -> Response {
     let mut encoder = Encoder::new(message_id);
     let start = UiChunk::Start {
         message_id: message_id.to_string(),
@@ -85,7 +149,15 @@ fn ui_stream(chat_id: i64, message_id: i64, updates: BoxStream<'static, StreamUp
     let events = head
         .chain(body)
         .chain(stream::iter([DONE.to_owned()]))
-        .map(|line| Ok::<_, Infallible>(Event::default().data(line)));
+        .map(move |line| {
+            if line == DONE {
+                // The reply ended: nothing to cancel.
+                if let Some(stop) = stop.as_mut() {
+                    stop.armed = false;
+                }
+            }
+            Ok::<_, Infallible>(Event::default().data(line))
+        });
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();

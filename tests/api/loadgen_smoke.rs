@@ -102,6 +102,15 @@ fn every_scenario_runs_and_the_fanout_loses_nothing() {
         out.contains("20 round trips (20 other sockets busy)"),
         "{out}"
     );
+    let out = run(&server, &["tokens", "--receivers", "20", "--events", "20"]);
+    assert!(out.contains("tokens: 400/400 token deliveries"), "{out}");
+    let out = run(&server, &["producer", "--receivers", "20", "--events", "30"]);
+    assert!(out.contains("producer: 600/600 token deliveries"), "{out}");
+    let out = run(
+        &server,
+        &["producer", "--receivers", "20", "--events", "30", "--rate", "500"],
+    );
+    assert!(out.contains("producer: 600/600 token deliveries"), "{out}");
     let out = run(&server, &["churn", "--connections", "200"]);
     assert!(out.contains("200 connect/disconnect cycles"), "{out}");
 }

@@ -207,6 +207,48 @@ describe("retries, refusals, cancel and silence", () => {
     assert.equal(next.body.cancelled, true);
   });
 
+  test("an AI SDK stop cancels when the transport asks for it (?cancel_on_stop=true); a plain one only leaves", async () => {
+    const socket = await connect(server.url, "websocket");
+    await request(socket, "join_project", { project_id: project.id });
+    const id = await start({ cancel_url: cancelUrl });
+    await post(server.url, `/api/messages/${id}/pieces`, ndjson([{ type: "token", text: "a " }]));
+    const follow = async (query) => {
+      const url = `${server.url}/api/chats/${chat.id}/ui-stream${query}`;
+      const transport = new DefaultChatTransport({ api: url, prepareReconnectToStreamRequest: () => ({ api: url }) });
+      const stop = new AbortController();
+      const reader = (await transport.reconnectToStream({ chatId: String(chat.id), abortSignal: stop.signal })).getReader();
+      const texts = [];
+      const readUntil = async (text) => {
+        while (!texts.join("").includes(text)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`the stream ended before ${text}`);
+          if (value.type === "text-delta") texts.push(value.delta);
+        }
+      };
+      return { stop, readUntil };
+    };
+    // A plain follower's stop is a tab closing (PROTOCOL §8): the reply goes on.
+    const plain = await follow("");
+    await plain.readUntil("a ");
+    plain.stop.abort();
+    const stopping = await follow("?cancel_on_stop=true");
+    await stopping.readUntil("a ");
+    const goesOn = await post(server.url, `/api/messages/${id}/pieces`, ndjson([{ type: "token", text: "b " }]));
+    assert.equal(goesOn.body.cancelled, false);
+    await stopping.readUntil("a b ");
+    // useChat's stop() aborts the request it follows with.
+    const stoppedAt = Date.now();
+    stopping.stop.abort();
+    const complete = await nextEvent(socket, "message_complete", (d) => d.message_id === id);
+    assert.equal(complete.metadata.finish_reason, "cancelled");
+    assert.equal(complete.content, "a b ");
+    assert.ok(Date.now() - stoppedAt < 200, `within 200 ms (${Date.now() - stoppedAt} ms)`);
+    const next = await post(server.url, `/api/messages/${id}/pieces`, ndjson([{ type: "token", text: "c " }]));
+    assert.equal(next.body.cancelled, true);
+    await waitFor(() => cancels.some((c) => c.message_id === id), 5000);
+    socket.disconnect();
+  });
+
   test("a back end that goes silent past --producer-idle-secs ends failed", async () => {
     const socket = await connect(server.url, "websocket");
     await request(socket, "join_project", { project_id: project.id });
