@@ -62,7 +62,12 @@ pub async fn send(
         ));
     };
     let stop = options.stop_guard(&chat, message_id, caller);
-    Ok(ui_stream(chat_id, message_id, chat.follow(message_id), stop))
+    Ok(ui_stream(
+        chat_id,
+        message_id,
+        chat.follow(message_id),
+        stop,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path), ("cancel_on_stop" = Option<bool>, Query, description = "the client going away before the end (the AI SDK's `stop()`) cancels the reply")),
@@ -77,7 +82,12 @@ pub async fn resume(
     match chat.streaming_in_chat(chat_id, &caller).await? {
         Some(message_id) => {
             let stop = options.stop_guard(&chat, message_id, caller);
-            Ok(ui_stream(chat_id, message_id, chat.follow(message_id), stop))
+            Ok(ui_stream(
+                chat_id,
+                message_id,
+                chat.follow(message_id),
+                stop,
+            ))
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
@@ -117,8 +127,7 @@ impl Drop for StopGuard {
         if !self.armed {
             return;
         }
-        let (chat, message_id, caller) =
-            (self.chat.clone(), self.message_id, self.caller.clone());
+        let (chat, message_id, caller) = (self.chat.clone(), self.message_id, self.caller.clone());
         tokio::spawn(async move {
             match chat.cancel(message_id, &caller).await {
                 Ok(()) => tracing::info!(message_id, "the AI SDK client stopped: reply cancelled"),

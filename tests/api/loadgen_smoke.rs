@@ -104,11 +104,22 @@ fn every_scenario_runs_and_the_fanout_loses_nothing() {
     );
     let out = run(&server, &["tokens", "--receivers", "20", "--events", "20"]);
     assert!(out.contains("tokens: 400/400 token deliveries"), "{out}");
-    let out = run(&server, &["producer", "--receivers", "20", "--events", "30"]);
+    let out = run(
+        &server,
+        &["producer", "--receivers", "20", "--events", "30"],
+    );
     assert!(out.contains("producer: 600/600 token deliveries"), "{out}");
     let out = run(
         &server,
-        &["producer", "--receivers", "20", "--events", "30", "--rate", "500"],
+        &[
+            "producer",
+            "--receivers",
+            "20",
+            "--events",
+            "30",
+            "--rate",
+            "500",
+        ],
     );
     assert!(out.contains("producer: 600/600 token deliveries"), "{out}");
     let out = run(&server, &["churn", "--connections", "200"]);
