@@ -1,4 +1,5 @@
-//! Shutdown: SIGTERM or Ctrl-C flips one token that every long task watches.
+//! Shutdown's trigger: waits for SIGTERM or Ctrl-C. `app.rs` then cancels the one token every
+//! long task watches.
 
 pub async fn signal() {
     let ctrl_c = async {

@@ -250,10 +250,6 @@ impl Authenticator {
         self
     }
 
-    pub fn is_open(&self) -> bool {
-        matches!(self.verifier, Verifier::None)
-    }
-
     /// The caller a token (or its absence) stands for.
     pub fn caller(&self, token: Option<&str>) -> Result<Caller, AuthError> {
         let token = token.map(str::trim).filter(|t| !t.is_empty());

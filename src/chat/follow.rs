@@ -12,11 +12,11 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use super::replay::StoredStream;
-use super::{ChatService, LiveStream};
+use super::{ChatService, Ending, LiveStream};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::retrieval::Source;
-use crate::store::{self, FinishReason, MessageStatus};
+use crate::store;
 
 /// How often a stream followed in the database is read again.
 const ROW_POLL: Duration = Duration::from_millis(250);
@@ -40,11 +40,8 @@ pub enum StreamUpdate {
     Token(String),
     /// A back end's step, tool call or tool result.
     Action(entities::Action),
-    /// The last update: how it ended, and why when it failed.
-    Ended {
-        finish_reason: FinishReason,
-        failure: Option<String>,
-    },
+    /// The last update: how it ended.
+    Ended(Ending),
 }
 
 /// How far a follower got.
@@ -63,7 +60,7 @@ struct Seen<'a> {
     actions: &'a [entities::Action],
     tokens: &'a [String],
     /// Set once it ended.
-    ended: Option<(FinishReason, Option<String>)>,
+    ended: Option<Ending>,
 }
 
 impl Cursor {
@@ -89,11 +86,8 @@ impl Cursor {
             updates.push(StreamUpdate::Token(token.clone()));
         }
         self.tokens = self.tokens.max(seen.tokens.len());
-        if let Some((finish_reason, failure)) = seen.ended {
-            updates.push(StreamUpdate::Ended {
-                finish_reason,
-                failure,
-            });
+        if let Some(ending) = seen.ended {
+            updates.push(StreamUpdate::Ended(ending));
         }
         (sources, updates)
     }
@@ -153,7 +147,7 @@ impl Follower {
                 Some(live) => self.read_live(&live).await,
                 None => self.read_row().await,
             };
-            if matches!(updates.last(), Some(StreamUpdate::Ended { .. })) {
+            if matches!(updates.last(), Some(StreamUpdate::Ended(_))) {
                 self.done = true;
             }
             if let Some(sources) = sources {
@@ -178,10 +172,7 @@ impl Follower {
                 reasoning: &log.reasoning,
                 actions: &log.actions,
                 tokens: &log.tokens,
-                ended: log
-                    .complete
-                    .as_ref()
-                    .map(|c| (c.metadata.finish_reason, log.failure.clone())),
+                ended: log.ending.clone(),
             })
         };
         if found.0.is_some() || !found.1.is_empty() {
@@ -213,12 +204,7 @@ impl Follower {
             }
         };
         let stored = StoredStream::new(row);
-        let ended = (stored.row.status != MessageStatus::Streaming).then(|| {
-            (
-                stored.row.finish_reason.unwrap_or(FinishReason::Error),
-                stored.failure().map(str::to_owned),
-            )
-        });
+        let ended = stored.ending();
         let found = self.cursor.advance(Seen {
             sources: stored.sources.as_deref(),
             reasoning: &stored.token_log.reasoning,
@@ -261,10 +247,7 @@ impl Follower {
 }
 
 fn ended_with(failure: &str) -> StreamUpdate {
-    StreamUpdate::Ended {
-        finish_reason: FinishReason::Error,
-        failure: Some(failure.to_owned()),
-    }
+    StreamUpdate::Ended(Ending::Failed(failure.to_owned()))
 }
 
 #[cfg(test)]
@@ -279,9 +262,7 @@ mod tests {
                 StreamUpdate::Reasoning(r) => format!("r:{r}"),
                 StreamUpdate::Token(t) => format!("t:{t}"),
                 StreamUpdate::Action(_) => "action".to_owned(),
-                StreamUpdate::Ended { finish_reason, .. } => {
-                    format!("end:{}", finish_reason.as_str())
-                }
+                StreamUpdate::Ended(ending) => format!("end:{}", ending.finish_reason().as_str()),
             })
             .collect()
     }
@@ -305,7 +286,7 @@ mod tests {
             reasoning: &reasoning,
             actions: &[],
             tokens: &tokens,
-            ended: Some((FinishReason::Stop, None)),
+            ended: Some(Ending::Finished(crate::store::FinishReason::Stop)),
         });
         assert!(sources.is_none(), "sources come once");
         assert_eq!(texts(&second), ["t:b", "end:stop"]);

@@ -21,8 +21,8 @@ pub struct StreamLog {
     /// Steps, tool calls and their results, in their one index sequence.
     pub actions: Vec<entities::Action>,
     pub complete: Option<MessageComplete>,
-    /// Why it failed, when it did (sent as `error` before `message_complete`).
-    pub failure: Option<String>,
+    /// How it ended, set with `complete`.
+    pub ending: Option<super::Ending>,
     /// Milliseconds from the start to the first token, once there is one.
     pub first_token_ms: Option<i64>,
 }
@@ -237,17 +237,14 @@ impl LiveStreams {
         self.lock().live.remove(&message_id);
     }
 
-    pub fn len(&self) -> usize {
+    /// How many streams run here.
+    pub fn count(&self) -> usize {
         self.lock().live.len()
     }
 
     /// Every live stream of this process.
     pub fn all(&self) -> Vec<Arc<LiveStream>> {
         self.lock().live.values().cloned().collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -13,6 +13,7 @@ mod stats;
 mod stream;
 mod takeover;
 
+pub use ending::Ending;
 pub use follow::{SourceDocument, StreamUpdate};
 pub use live::{LiveStream, LiveStreams};
 pub use producer::{Offered, ProducedStart, Producer, Refused};
@@ -67,17 +68,6 @@ pub struct StreamLimits {
     pub flush_interval: Duration,
     /// How long a back end's stream may be silent before it fails.
     pub producer_idle: Duration,
-}
-
-impl Default for StreamLimits {
-    fn default() -> Self {
-        Self {
-            max_per_user: 4,
-            max_reply_tokens: 16_384,
-            flush_interval: Duration::from_millis(500),
-            producer_idle: Duration::from_secs(60),
-        }
-    }
 }
 
 /// A validated `send_message`.
@@ -207,13 +197,23 @@ impl ChatService {
         self.inner.cluster.node_id()
     }
 
+    /// What a stream's job uses, handed over once.
+    fn stream_deps(&self) -> stream::StreamDeps {
+        let inner = &self.inner;
+        stream::StreamDeps {
+            db: inner.db.clone(),
+            retriever: inner.retriever.clone(),
+            llm: inner.llm.clone(),
+            broadcaster: inner.broadcaster.clone(),
+            limits: inner.limits,
+            live: inner.live.clone(),
+            interrupt: inner.interrupt.clone(),
+        }
+    }
+
     /// Whether shutdown has begun (new messages are refused; running streams finish).
     pub fn is_draining(&self) -> bool {
         self.inner.draining.is_cancelled()
-    }
-
-    pub fn live_streams(&self) -> usize {
-        self.inner.live.len()
     }
 
     /// Steps 1–2 of the stream: validate, store, `message_received`; then the rest runs in its
@@ -352,7 +352,7 @@ impl ChatService {
             .send(&audience, names::MESSAGE_RECEIVED, &received);
 
         let job = stream::StreamJob {
-            service: self.clone(),
+            deps: self.stream_deps(),
             live: live.clone(),
             audience,
             model,
@@ -533,7 +533,7 @@ impl ChatService {
     pub async fn drain(&self, grace: Duration) {
         self.inner.draining.cancel();
         self.inner.tasks.close();
-        let running = self.inner.live.len();
+        let running = self.inner.live.count();
         if running > 0 {
             tracing::info!(running, "waiting for running streams to finish");
         }
@@ -542,7 +542,7 @@ impl ChatService {
             .is_err()
         {
             tracing::warn!(
-                running = self.inner.live.len(),
+                running = self.inner.live.count(),
                 "grace period over: storing running streams as interrupted"
             );
             self.inner.interrupt.cancel();

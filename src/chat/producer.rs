@@ -250,18 +250,12 @@ pub(super) fn produced(rx: mpsc::Receiver<Feed>, idle: Duration) -> BoxStream<'s
     Box::pin(futures::stream::unfold(Some(rx), move |rx| async move {
         let mut rx = rx?;
         match tokio::time::timeout(idle, rx.recv()).await {
-            Err(_) => Some((
-                Produced::Fail(
-                    ErrorCode::GenerationFailed,
-                    "the back end stopped sending".into(),
-                ),
-                None,
-            )),
+            Err(_) => Some((Produced::Fail("the back end stopped sending".into()), None)),
             Ok(None) => None,
             Ok(Some(feed)) => {
                 let event = match feed {
                     Feed::Flush(done) => Produced::Flush(done),
-                    Feed::Invalid(why) => Produced::Fail(ErrorCode::GenerationFailed, why),
+                    Feed::Invalid(why) => Produced::Fail(why),
                     Feed::Piece(piece) => match piece {
                         Piece::Sources { sources } => Produced::Sources(sources_of(sources)),
                         Piece::Token { text } => Produced::Text(text),
@@ -421,7 +415,7 @@ impl ChatService {
         );
 
         let job = super::stream::StreamJob {
-            service: self.clone(),
+            deps: self.stream_deps(),
             live: live.clone(),
             audience,
             model,

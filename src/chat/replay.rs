@@ -6,7 +6,7 @@
 use entities::message;
 use serde_json::Value;
 
-use super::{ChatService, FinishReason};
+use super::{ChatService, Ending, FinishReason};
 use crate::auth::Caller;
 use crate::broadcast::{send_piece_to_socket, send_to_socket, Audience, Broadcaster};
 use crate::cluster::ControlMessage;
@@ -35,9 +35,9 @@ struct Recording<'a> {
     actions: &'a [Action],
     tokens: &'a [String],
     complete: Option<&'a MessageComplete>,
-    /// A stream that failed or was interrupted: its `error`, sent just before `message_complete`
-    /// as it was live.
-    failure: Option<&'a str>,
+    /// How it ended, once it did: a failure's `error` goes just before `message_complete`, as
+    /// it went live.
+    ending: Option<&'a Ending>,
 }
 
 /// A stored assistant row, decoded.
@@ -87,7 +87,11 @@ impl StoredStream {
         })
     }
 
-    fn recording<'a>(&'a self, complete: Option<&'a MessageComplete>) -> Recording<'a> {
+    fn recording<'a>(
+        &'a self,
+        complete: Option<&'a MessageComplete>,
+        ending: Option<&'a Ending>,
+    ) -> Recording<'a> {
         Recording {
             chat_id: self.row.chat_id,
             message_id: self.row.id,
@@ -97,17 +101,13 @@ impl StoredStream {
             actions: &self.token_log.actions,
             tokens: &self.token_log.tokens,
             complete,
-            failure: self.failure(),
+            ending,
         }
     }
 
-    /// The `error` a live ending of this row sent, when it failed.
-    pub(crate) fn failure(&self) -> Option<&'static str> {
-        match self.row.status {
-            MessageStatus::Interrupted => Some("the server stopped before the reply was complete"),
-            MessageStatus::Failed => Some("the generation failed"),
-            MessageStatus::Streaming | MessageStatus::Complete | MessageStatus::Cancelled => None,
-        }
+    /// How the row ended; `None` while it streams.
+    pub(crate) fn ending(&self) -> Option<Ending> {
+        Ending::of_row(self.row.status, self.row.finish_reason)
     }
 }
 
@@ -204,19 +204,16 @@ impl ChatService {
         let recording = Recording {
             chat_id: live.chat_id,
             message_id: live.message_id,
-            status: log.complete.as_ref().map_or(MessageStatus::Streaming, |c| {
-                match c.metadata.finish_reason {
-                    FinishReason::Stop | FinishReason::Length => MessageStatus::Complete,
-                    FinishReason::Cancelled => MessageStatus::Cancelled,
-                    FinishReason::Error => MessageStatus::Failed,
-                }
-            }),
+            status: log
+                .ending
+                .as_ref()
+                .map_or(MessageStatus::Streaming, Ending::status),
             sources: log.sources.as_deref(),
             reasoning: &log.reasoning,
             actions: &log.actions,
             tokens: &log.tokens,
             complete: log.complete.as_ref(),
-            failure: None,
+            ending: log.ending.as_ref(),
         };
         target.send(&self.inner.broadcaster, &recording.packets(from));
     }
@@ -224,7 +221,8 @@ impl ChatService {
     /// Through the socket's outbox: a socket that falls behind gets the pieces merged.
     fn replay_stored(&self, stored: &StoredStream, target: &Target<'_>, from: ResumeFrom) {
         let complete = stored.complete();
-        let recording = stored.recording(complete.as_ref());
+        let ending = stored.ending();
+        let recording = stored.recording(complete.as_ref(), ending.as_ref());
         target.send(&self.inner.broadcaster, &recording.packets(from));
     }
 
@@ -260,7 +258,7 @@ impl<'a> Recording<'a> {
             self.pieces(from.after_index)
         };
         if let Some(complete) = self.complete {
-            if let Some(message) = self.failure {
+            if let Some(message) = self.ending.and_then(Ending::failure) {
                 out.push(Replayed::Event(
                     names::ERROR,
                     value(ErrorEvent {

@@ -7,29 +7,45 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
-use super::ending::{self, Ending};
+use super::ending::{self, Announcement, Ending};
 use super::partial::{PartialSaves, Saved};
 use super::producer::Feed;
-use super::{ChatService, FinishReason, LiveStream, SendRequest};
-use crate::broadcast::Audience;
-use crate::error::ErrorCode;
-use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, Usage};
+use super::{FinishReason, LiveStream, LiveStreams, SendRequest, StreamLimits};
+use crate::broadcast::{Audience, Broadcaster};
+use crate::llm::{GenerationRequest, HistoryTurn, LlmEvent, LlmProvider, Usage};
 use crate::protocol::names;
 use crate::protocol::outgoing::{
     AiProgress, CompleteMetadata, MessageComplete, MessageSources, MessageToken, ProgressKind,
 };
 use crate::protocol::producer::{action_event, ActionEvent};
+use crate::retrieval::Retriever;
 use crate::retrieval::Source;
-use crate::store::messages::{self, FinalReply, MessageStatus};
+use crate::store::messages::{self, FinalReply};
 use entities::Action;
 
 pub(super) struct StreamJob {
-    pub service: ChatService,
+    pub deps: StreamDeps,
     pub live: Arc<LiveStream>,
     /// The project room and the sender.
     pub audience: Audience,
     pub model: String,
+}
+
+/// What a stream's job uses of the chat service, handed to it once (cheap clones of shared
+/// handles), so the job never reaches into the service's state.
+#[derive(Clone)]
+pub(super) struct StreamDeps {
+    pub db: DatabaseConnection,
+    pub retriever: Arc<dyn Retriever>,
+    pub llm: Arc<dyn LlmProvider>,
+    pub broadcaster: Broadcaster,
+    pub limits: StreamLimits,
+    /// The registry the job leaves when it ends.
+    pub live: LiveStreams,
+    /// Cancelled when the shutdown grace period is over.
+    pub interrupt: CancellationToken,
 }
 
 /// Where a stream's pieces come from: the one seam between ragcast's own model and a back end
@@ -63,7 +79,8 @@ pub(super) enum Produced {
         error: Option<String>,
         usage: Option<Usage>,
     },
-    Fail(ErrorCode, String),
+    /// The model or the back end failed (`generation_failed`, PROTOCOL §5); the text says why.
+    Fail(String),
     /// Answered once what came before it is applied.
     Flush(oneshot::Sender<()>),
 }
@@ -104,13 +121,9 @@ const LATE_WRITE_INTERVAL: Duration = Duration::from_secs(5);
 /// Ten minutes of late tries.
 const LATE_WRITE_ATTEMPTS: u32 = 120;
 
-/// How generation ended, before it is turned into a status and a finish reason.
+/// How the stream's loop stopped.
 enum Outcome {
-    Finished(FinishReason),
-    Cancelled,
-    Failed(ErrorCode, String),
-    /// The server stopped before the stream ended.
-    Interrupted,
+    Ended(Ending),
     /// Another node ended the stream's row (this node missed its heartbeats).
     TakenOver,
 }
@@ -119,7 +132,7 @@ impl StreamJob {
     pub async fn run(self, source: PieceSource) {
         let started = Instant::now();
         metrics::gauge!("ragcast_active_streams").increment(1.0);
-        let inner = &self.service.inner;
+        let inner = &self.deps;
         let progress_audience = self.progress_audience();
         let mut events = match source {
             PieceSource::Generated {
@@ -141,8 +154,8 @@ impl StreamJob {
         let outcome = loop {
             tokio::select! {
                 biased;
-                _ = self.live.cancel.cancelled() => break Outcome::Cancelled,
-                _ = inner.interrupt.cancelled() => break Outcome::Interrupted,
+                _ = self.live.cancel.cancelled() => break Outcome::Ended(Ending::Cancelled),
+                _ = inner.interrupt.cancelled() => break Outcome::Ended(Ending::Interrupted),
                 _ = flush.tick(), if !partial.in_flight() => partial.start(&inner.db, &self.live),
                 saved = partial.finished(self.live.message_id) => if let Saved::TakenOver = saved {
                     break Outcome::TakenOver;
@@ -154,13 +167,13 @@ impl StreamJob {
                         self.live.log().first_token_ms.get_or_insert(ms);
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Text, text);
                         if pieces >= limits.max_reply_tokens {
-                            break Outcome::Finished(FinishReason::Length);
+                            break Outcome::Ended(Ending::Finished(FinishReason::Length));
                         }
                     }
                     Some(Produced::Reasoning(text)) if !text.is_empty() => {
                         let pieces = self.emit_piece(&progress_audience, ProgressKind::Reasoning, text);
                         if pieces >= limits.max_reply_tokens {
-                            break Outcome::Finished(FinishReason::Length);
+                            break Outcome::Ended(Ending::Finished(FinishReason::Length));
                         }
                     }
                     Some(Produced::Action(action)) => self.emit_action(&progress_audience, action),
@@ -168,27 +181,26 @@ impl StreamJob {
                     Some(Produced::Finish(reason)) => finish = reason,
                     Some(Produced::End { reason, error, usage: given }) => {
                         usage = given.or(usage);
-                        break match (reason, error) {
-                            (FinishReason::Error, error) => Outcome::Failed(
-                                ErrorCode::GenerationFailed,
+                        break Outcome::Ended(match (reason, error) {
+                            (FinishReason::Error, error) => Ending::Failed(
                                 error.unwrap_or_else(|| "the back end reported an error".into()),
                             ),
-                            (reason, _) => Outcome::Finished(reason),
-                        };
+                            (reason, _) => Ending::Finished(reason),
+                        });
                     }
-                    Some(Produced::Fail(code, message)) => break Outcome::Failed(code, message),
+                    Some(Produced::Fail(why)) => break Outcome::Ended(Ending::Failed(why)),
                     Some(Produced::Flush(done)) => {
                         let _ = done.send(());
                     }
                     Some(Produced::Text(_) | Produced::Reasoning(_)) => {}
-                    None => break Outcome::Finished(finish),
+                    None => break Outcome::Ended(Ending::Finished(finish)),
                 }
             }
         };
         // Dropping the events aborts an upstream request at once, and closes a back end's feed.
         drop(events);
         if let Some(producer) = &self.live.producer {
-            let cancelled = matches!(outcome, Outcome::Cancelled);
+            let cancelled = matches!(outcome, Outcome::Ended(Ending::Cancelled));
             producer.ended(cancelled);
             if let (true, Some(url)) = (cancelled, &producer.cancel_url) {
                 super::producer::notify_cancel(
@@ -199,35 +211,19 @@ impl StreamJob {
             }
         }
 
-        let (status, finish_reason, failure) = match outcome {
+        let ending = match outcome {
             Outcome::TakenOver => {
                 self.taken_over();
                 metrics::gauge!("ragcast_active_streams").decrement(1.0);
                 return;
             }
-            Outcome::Finished(reason) => (MessageStatus::Complete, reason, None),
-            Outcome::Cancelled => (MessageStatus::Cancelled, FinishReason::Cancelled, None),
-            Outcome::Failed(code, message) => (
-                MessageStatus::Failed,
-                FinishReason::Error,
-                Some((code, message)),
-            ),
-            Outcome::Interrupted => (
-                MessageStatus::Interrupted,
-                FinishReason::Error,
-                Some((
-                    ErrorCode::GenerationFailed,
-                    "the server stopped before the reply was complete".to_owned(),
-                )),
-            ),
+            Outcome::Ended(ending) => ending,
         };
         let sources_count = self.live.log().sources.as_ref().map_or(0, Vec::len);
         self.finish(
             &progress_audience,
             sources_count,
-            status,
-            finish_reason,
-            failure,
+            ending,
             first_token_ms,
             usage,
             started,
@@ -243,7 +239,7 @@ impl StreamJob {
         request: SendRequest,
         user_message_id: i64,
     ) -> BoxStream<'static, Produced> {
-        let inner = self.service.inner.clone();
+        let inner = self.deps.clone();
         let (project_id, chat_id, message_id) = (
             self.live.project_id,
             self.live.chat_id,
@@ -275,7 +271,9 @@ impl StreamJob {
                         Ok(LlmEvent::Reasoning(text)) => Produced::Reasoning(text),
                         Ok(LlmEvent::Usage(usage)) => Produced::Usage(usage),
                         Ok(LlmEvent::Finish(reason)) => Produced::Finish(reason),
-                        Err(e) => Produced::Fail(e.code(), e.to_string()),
+                        // Every failure of a started stream is `generation_failed` (PROTOCOL §5),
+                        // a busy model server included: the message says which.
+                        Err(e) => Produced::Fail(e.to_string()),
                     }
                 }))
             })
@@ -285,7 +283,7 @@ impl StreamJob {
 
     /// `message_sources`, once, recorded in the log.
     fn emit_sources(&self, sources: Vec<Source>) {
-        let inner = &self.service.inner;
+        let inner = &self.deps;
         {
             let mut log = self.live.log();
             if log.sources.is_some() {
@@ -308,7 +306,7 @@ impl StreamJob {
     /// A step, tool call or tool result: its event with the next index of their sequence, and
     /// `ai_progress` to the task's followers.
     fn emit_action(&self, progress_audience: &Audience, action: Action) {
-        let broadcaster = &self.service.inner.broadcaster;
+        let broadcaster = &self.deps.broadcaster;
         {
             let mut log = self.live.log();
             let index = log.actions.len();
@@ -350,11 +348,11 @@ impl StreamJob {
 
     /// Stores the final reply, retrying through a database outage (about half a minute) so a
     /// reply that was streamed in full is not lost to a short blip; past that the reply is
-    /// announced and the write goes on in the background until the database is back. `false`
+    /// announced and the write goes on in the background for ten more minutes. `false`
     /// when another node had already ended the row (this node missed its heartbeats): it
     /// announced the end.
     async fn store_final(&self, reply: FinalReply) -> bool {
-        let db = &self.service.inner.db;
+        let db = &self.deps.db;
         let mut wait = Duration::from_millis(250);
         for attempt in 1..=FINAL_WRITE_ATTEMPTS {
             match messages::finish(db, self.live.message_id, reply.clone()).await {
@@ -371,7 +369,7 @@ impl StreamJob {
                 Err(e) => {
                     tracing::error!(
                         message_id = self.live.message_id,
-                        "cannot store the reply; announcing it and storing it once the database is back: {e}"
+                        "cannot store the reply; announcing it and trying again every 5 s for ten minutes: {e}"
                     );
                     tokio::spawn(store_final_later(db.clone(), self.live.message_id, reply));
                     return true;
@@ -384,7 +382,7 @@ impl StreamJob {
     /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never
     /// interleaves with it, then wakes the log's followers. Returns how many pieces (tokens and reasoning) the stream now holds.
     fn emit_piece(&self, progress_audience: &Audience, kind: ProgressKind, text: String) -> usize {
-        let broadcaster = &self.service.inner.broadcaster;
+        let broadcaster = &self.deps.broadcaster;
         let mut log = self.live.log();
         let (event, pieces) = match kind {
             ProgressKind::Reasoning => (names::MESSAGE_REASONING, &mut log.reasoning),
@@ -427,7 +425,7 @@ impl StreamJob {
             message_id = self.live.message_id,
             "another node ended this reply while this one could not reach the database; its end stands"
         );
-        self.service.inner.live.remove(self.live.message_id);
+        self.deps.live.remove(self.live.message_id);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -435,22 +433,21 @@ impl StreamJob {
         &self,
         progress_audience: &Audience,
         sources_count: usize,
-        status: MessageStatus,
-        finish_reason: FinishReason,
-        failure: Option<(ErrorCode, String)>,
+        ending: Ending,
         first_token_ms: Option<i64>,
         usage: Option<Usage>,
         started: Instant,
     ) {
-        let inner = &self.service.inner;
+        let inner = &self.deps;
         let (content, token_log, sources) = {
             let log = self.live.log();
             log.snapshot()
         };
         let tokens = token_log.tokens.len();
         let duration_ms = started.elapsed().as_millis() as i64;
+        let finish_reason = ending.finish_reason();
         let reply = FinalReply {
-            status,
+            status: ending.status(),
             content: content.clone(),
             sources,
             token_log,
@@ -481,18 +478,16 @@ impl StreamJob {
         };
         {
             let mut log = self.live.log();
-            Ending {
+            Announcement {
                 audience: &self.audience,
                 progress_audience,
                 task_id: &self.live.task_id,
                 complete: &complete,
-                failure: failure
-                    .as_ref()
-                    .map(|(code, message)| (*code, message.as_str())),
+                ending: &ending,
             }
             .announce(&inner.broadcaster);
             log.complete = Some(complete);
-            log.failure = failure.as_ref().map(|(_, message)| message.clone());
+            log.ending = Some(ending.clone());
         }
         self.live.logged();
         inner.live.remove(self.live.message_id);
@@ -509,7 +504,7 @@ impl StreamJob {
             first_token_ms,
             duration_ms,
             finish_reason = finish_reason.as_str(),
-            error = failure.as_ref().map(|(_, m)| m.as_str()),
+            error = ending.failure(),
             "stream finished"
         );
     }
@@ -517,7 +512,7 @@ impl StreamJob {
 
 /// The chat's earlier turns, when the message asks for them.
 async fn history(
-    inner: &super::Inner,
+    inner: &StreamDeps,
     request: &SendRequest,
     chat_id: i64,
     user_message_id: i64,

@@ -7,11 +7,10 @@ use entities::message;
 use sea_orm::DbErr;
 use socketioxide::socket::Sid;
 
-use super::ending::{self, Ending};
+use super::ending::{self, Announcement, Ending};
 use super::replay::StoredStream;
 use super::{ChatService, FinishReason, LiveStream};
 use crate::broadcast::Audience;
-use crate::error::ErrorCode;
 use crate::store::MessageStatus;
 use crate::{rooms, store};
 
@@ -93,7 +92,7 @@ impl ChatService {
         };
         let row = &stored.row;
         let task_id = row.task_id.clone().unwrap_or_else(|| row.id.to_string());
-        Ending {
+        Announcement {
             audience: &Audience::room(rooms::project(project_id)).and_socket(sender),
             progress_audience: &ending::progress_audience(
                 project_id,
@@ -102,10 +101,7 @@ impl ChatService {
             ),
             task_id: &task_id,
             complete: &complete,
-            failure: Some((
-                ErrorCode::GenerationFailed,
-                "the server running this reply stopped before it was complete",
-            )),
+            ending: &Ending::Interrupted,
         }
         .announce(&self.inner.broadcaster);
     }

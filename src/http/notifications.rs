@@ -1,5 +1,6 @@
-//! Back-end notifications into a project room: `POST /api/projects/{id}/events`,
-//! `/document-status` and `/updates`, validated like the server's own events.
+//! Back-end notifications into a project room: `POST /api/projects/{id}/events` (any event
+//! name but the contract's own), `/document-status` and `/updates` (checked against the
+//! payloads PROTOCOL gives those events).
 
 use axum::extract::State;
 use axum::Json;

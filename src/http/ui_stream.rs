@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::extract::{Ids, JsonValue, QueryParams};
 use crate::auth::{ApiCaller, Caller};
-use crate::chat::{ChatService, Origin, SourceDocument, StreamUpdate};
+use crate::chat::{ChatService, Ending, Origin, SourceDocument, StreamUpdate};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::parse;
 use crate::protocol::sources::Metadata;
@@ -257,23 +257,20 @@ impl Encoder {
                     delta: &token,
                 }));
             }
-            StreamUpdate::Ended {
-                finish_reason,
-                failure,
-            } => {
+            StreamUpdate::Ended(ending) => {
                 self.close(&mut out);
-                match (finish_reason, failure) {
-                    (FinishReason::Cancelled, _) => out.push(data(&UiChunk::Abort)),
+                match (&ending, ending.failure()) {
+                    (Ending::Cancelled, _) => out.push(data(&UiChunk::Abort)),
                     (_, Some(failure)) => {
                         out.push(data(&UiChunk::Error {
-                            error_text: &failure,
+                            error_text: failure,
                         }));
                         out.push(data(&UiChunk::Finish {
                             finish_reason: "error",
                         }));
                     }
-                    (reason, None) => out.push(data(&UiChunk::Finish {
-                        finish_reason: finish_reason_of(reason),
+                    (_, None) => out.push(data(&UiChunk::Finish {
+                        finish_reason: finish_reason_of(ending.finish_reason()),
                     })),
                 }
             }
@@ -393,10 +390,7 @@ mod tests {
             StreamUpdate::Reasoning("m".into()),
             StreamUpdate::Token("Hi".into()),
             StreamUpdate::Token(" there".into()),
-            StreamUpdate::Ended {
-                finish_reason: FinishReason::Length,
-                failure: None,
-            },
+            StreamUpdate::Ended(Ending::Finished(FinishReason::Length)),
         ]);
         assert_eq!(
             chunks,
@@ -418,19 +412,13 @@ mod tests {
     fn a_failure_is_an_error_then_finish_and_a_cancel_an_abort() {
         let failed = run(vec![
             StreamUpdate::Token("a".into()),
-            StreamUpdate::Ended {
-                finish_reason: FinishReason::Error,
-                failure: Some("upstream down".into()),
-            },
+            StreamUpdate::Ended(Ending::Failed("upstream down".into())),
         ]);
         assert_eq!(
             failed,
             ["text-start", "text-delta a", "text-end", "error", "finish"]
         );
-        let cancelled = run(vec![StreamUpdate::Ended {
-            finish_reason: FinishReason::Cancelled,
-            failure: None,
-        }]);
+        let cancelled = run(vec![StreamUpdate::Ended(Ending::Cancelled)]);
         assert_eq!(cancelled, ["abort"]);
     }
 }

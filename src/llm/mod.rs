@@ -69,12 +69,6 @@ impl LlmError {
             LlmError::Malformed(_) | LlmError::Busy => false,
         }
     }
-
-    /// Every failure of a started stream is `generation_failed` (PROTOCOL §5), a busy model
-    /// server included: the message says which.
-    pub fn code(&self) -> crate::error::ErrorCode {
-        crate::error::ErrorCode::GenerationFailed
-    }
 }
 
 pub type LlmStream = BoxStream<'static, Result<LlmEvent, LlmError>>;

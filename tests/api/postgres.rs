@@ -8,11 +8,13 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
 #[tokio::test]
+#[cfg_attr(
+    not(ragcast_test_postgres),
+    ignore = "needs PostgreSQL: set RAGCAST_TEST_DATABASE_URL (CI does)"
+)]
 async fn the_pipeline_runs_on_postgresql() {
-    let Some((base, url, name)) = fresh_database().await else {
-        return;
-    };
-    let app = helpers::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
+    let (base, url, name) = fresh_database().await;
+    let app = helpers::spawn_app().on(&url).await;
     let (project_id, chat_id) = app
         .seed("Water boils at 100 degrees Celsius at sea level.\n\nPenguins live in Antarctica.")
         .await;
@@ -58,11 +60,13 @@ async fn the_pipeline_runs_on_postgresql() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(ragcast_test_postgres),
+    ignore = "needs PostgreSQL: set RAGCAST_TEST_DATABASE_URL (CI does)"
+)]
 async fn a_database_outage_gives_errors_then_the_server_recovers_by_itself() {
-    let Some((base, url, name)) = fresh_database().await else {
-        return;
-    };
-    let app = helpers::spawn_on(&url, None, tempfile::tempdir().unwrap()).await;
+    let (base, url, name) = fresh_database().await;
+    let app = helpers::spawn_app().on(&url).await;
     let (project_id, chat_id) = app.seed("Water boils at 100 degrees Celsius.").await;
     let (socket, mut rx) = helpers::socket::joined(&app.url, project_id).await;
 

@@ -33,12 +33,16 @@ fn settings(base_url: String) -> UpstreamSettings {
 async fn openai_app(stub: &Stub, tweak: impl FnOnce(&mut UpstreamSettings)) -> TestApp {
     let mut s = settings(format!("{}/v1", stub.url()));
     tweak(&mut s);
-    helpers::spawn_app_with(Some(Arc::new(HttpProvider::new(OpenAi, s).unwrap()))).await
+    helpers::spawn_app()
+        .llm(Arc::new(HttpProvider::new(OpenAi, s).unwrap()))
+        .await
 }
 
 async fn ollama_app(stub: &Stub) -> TestApp {
     let s = settings(stub.url());
-    helpers::spawn_app_with(Some(Arc::new(HttpProvider::new(Ollama, s).unwrap()))).await
+    helpers::spawn_app()
+        .llm(Arc::new(HttpProvider::new(Ollama, s).unwrap()))
+        .await
 }
 
 /// An SSE body: each chunk as `data:` with CRLF line ends, keep-alive comments between, `[DONE]`.

@@ -115,15 +115,17 @@ async fn the_builtin_embedder_finds_paraphrases_that_keyword_search_misses() {
     if !model_present() {
         return;
     }
-    let keyword =
-        helpers::spawn_configured(None, |c| c.retrieval.mode = RetrievalMode::Keyword).await;
-    let hybrid = helpers::spawn_configured(None, |c| {
-        c.embedder = EmbedderSettings::Builtin {
-            dir: ragcast::config::default_model_dir(),
-            threads: 1,
-        }
-    })
-    .await;
+    let keyword = helpers::spawn_app()
+        .configure(|c| c.retrieval.mode = RetrievalMode::Keyword)
+        .await;
+    let hybrid = helpers::spawn_app()
+        .configure(|c| {
+            c.embedder = EmbedderSettings::Builtin {
+                dir: ragcast::config::default_model_dir(),
+                threads: 1,
+            }
+        })
+        .await;
     let (_, keyword_chat) = project_with(&keyword, &POLICIES).await;
     let (project_id, chat) = project_with(&hybrid, &POLICIES).await;
 
@@ -231,10 +233,10 @@ async fn remote_wire_formats_on(databases: [&str; 2]) {
     ];
     for ((wire, dimension, model), database_url) in wires.into_iter().zip(databases) {
         let stub = EmbedStub::start(dimension).await;
-        let app = helpers::spawn_configured_on(database_url, |c: &mut Config| {
-            c.embedder = remote(&stub, wire, model)
-        })
-        .await;
+        let app = helpers::spawn_app()
+            .on(database_url)
+            .configure(|c: &mut Config| c.embedder = remote(&stub, wire, model))
+            .await;
         let (_, chat) = project_with(&app, &POLICIES).await;
         let requests = stub.requests();
         assert!(requests.len() >= 2, "a probe at start, then the chunks");
@@ -277,10 +279,10 @@ async fn openai_and_ollama_embedding_servers_are_spoken_to_in_their_wire_format(
 
 async fn switching_embedder_on(database_url: &str) {
     let first = EmbedStub::start(16).await;
-    let app = helpers::spawn_configured_on(database_url, |c| {
-        c.embedder = remote(&first, Wire::OpenAi, "small")
-    })
-    .await;
+    let app = helpers::spawn_app()
+        .on(database_url)
+        .configure(|c| c.embedder = remote(&first, Wire::OpenAi, "small"))
+        .await;
     let (_, chat) = project_with(&app, &POLICIES).await;
     assert!(stored_vectors(&app)
         .await
@@ -290,10 +292,10 @@ async fn switching_embedder_on(database_url: &str) {
 
     // Another embedder of another dimension on the same database.
     let second = EmbedStub::start(24).await;
-    let app = helpers::spawn_configured_on(database_url, |c| {
-        c.embedder = remote(&second, Wire::Ollama, "large")
-    })
-    .await;
+    let app = helpers::spawn_app()
+        .on(database_url)
+        .configure(|c| c.embedder = remote(&second, Wire::Ollama, "large"))
+        .await;
     // Searching while it re-embeds never compares vectors of two models.
     let during = ask(&app, chat, "How many days to return purchased items?").await;
     assert_eq!(
@@ -321,14 +323,16 @@ async fn switching_embedder_re_embeds_and_never_mixes_dimensions() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(ragcast_test_postgres),
+    ignore = "needs PostgreSQL: set RAGCAST_TEST_DATABASE_URL (CI does)"
+)]
 async fn remote_embedders_and_switching_run_on_postgresql() {
-    let Some((base, url, name)) = helpers::postgres::fresh_database().await else {
-        return;
-    };
+    let (base, url, name) = helpers::postgres::fresh_database().await;
     switching_embedder_on(&url).await;
     helpers::postgres::drop_database(&base, &name).await;
-    let (_, openai, openai_name) = helpers::postgres::fresh_database().await.unwrap();
-    let (_, ollama, ollama_name) = helpers::postgres::fresh_database().await.unwrap();
+    let (_, openai, openai_name) = helpers::postgres::fresh_database().await;
+    let (_, ollama, ollama_name) = helpers::postgres::fresh_database().await;
     remote_wire_formats_on([&openai, &ollama]).await;
     for name in [openai_name, ollama_name] {
         helpers::postgres::drop_database(&base, &name).await;

@@ -128,7 +128,9 @@ async fn asker(app: &helpers::TestApp) -> (Client, Events, i64) {
 
 #[tokio::test]
 async fn a_failed_generation_emits_generation_failed_then_one_message_complete() {
-    let app = helpers::spawn_app_with(Scripted::new("breaks", breaks_mid_stream).provider()).await;
+    let app = helpers::spawn_app()
+        .llm(Scripted::new("breaks", breaks_mid_stream).provider())
+        .await;
     let (socket, mut rx, chat_id) = asker(&app).await;
     let (message_id, events) = ask(&socket, &mut rx, chat_id).await;
     let order: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
@@ -166,7 +168,9 @@ async fn a_failed_generation_emits_generation_failed_then_one_message_complete()
 
 #[tokio::test]
 async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
-    let app = helpers::spawn_app_with(Scripted::new("panics", panics_mid_stream).provider()).await;
+    let app = helpers::spawn_app()
+        .llm(Scripted::new("panics", panics_mid_stream).provider())
+        .await;
     let (socket, mut rx, chat_id) = asker(&app).await;
     // One more than the streams a socket may run at once (4): a leaked slot refuses the last.
     for _ in 0..5 {
@@ -205,13 +209,12 @@ async fn a_stream_task_that_panics_still_ends_and_frees_its_slot() {
 
 #[tokio::test]
 async fn reasoning_counts_towards_the_longest_reply() {
-    let app = helpers::spawn_configured(
-        Scripted::new("reasons", reasons_for_ever).provider(),
-        |config| {
+    let app = helpers::spawn_app()
+        .llm(Scripted::new("reasons", reasons_for_ever).provider())
+        .configure(|config| {
             config.streams.max_reply_tokens = 50;
-        },
-    )
-    .await;
+        })
+        .await;
     let (socket, mut rx, chat_id) = asker(&app).await;
     let (_, events) = ask(&socket, &mut rx, chat_id).await;
     let reasoning = events

@@ -25,14 +25,15 @@ fn long_doc() -> String {
 
 /// A server streaming one token every 10 ms, saving the partial reply every 100 ms.
 async fn slow_stream_app(max_tokens: usize) -> helpers::TestApp {
-    helpers::spawn_configured(None, |config| {
-        config.llm = LlmSettings::Builtin(BuiltinSettings {
-            token_delay: Duration::from_millis(10),
-            max_tokens,
-        });
-        config.streams.flush_interval = Duration::from_millis(100);
-    })
-    .await
+    helpers::spawn_app()
+        .configure(|config| {
+            config.llm = LlmSettings::Builtin(BuiltinSettings {
+                token_delay: Duration::from_millis(10),
+                max_tokens,
+            });
+            config.streams.flush_interval = Duration::from_millis(100);
+        })
+        .await
 }
 
 /// A client in a project with a long document, and the id of the reply it asked for.
@@ -143,27 +144,39 @@ fn thinks_then_answers() -> Vec<Step> {
 #[tokio::test]
 async fn reasoning_and_sources_are_saved_before_the_first_token() {
     let thinker = Scripted::new("thinker", thinks_then_answers).paced(Duration::from_millis(20));
-    let app = helpers::spawn_configured(thinker.provider(), |config| {
-        config.streams.flush_interval = Duration::from_millis(100);
-    })
-    .await;
+    let app = helpers::spawn_app()
+        .llm(thinker.provider())
+        .configure(|config| {
+            config.streams.flush_interval = Duration::from_millis(100);
+        })
+        .await;
     let (project_id, chat_id) = app.seed(&long_doc()).await;
     let (client, mut rx) = socket::joined(&app.url, project_id).await;
     let message = json!({ "chat_id": chat_id, "message": "rivers water" });
     let id = socket::start_message(&client, &mut rx, message).await;
-    // Half-way through the thinking: what a crash now would leave.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let row = store::messages::find(&app.db, id.as_i64().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.status, MessageStatus::Streaming);
-    let reasoning = row.token_log.as_ref().map(|log| log["reasoning"].clone());
-    assert!(
-        reasoning.is_some_and(|r| r.as_array().is_some_and(|r| !r.is_empty())),
-        "no reasoning saved: {:?}",
+    // The first partial save while it thinks (a second of it): what a crash now would leave.
+    let saved_reasoning = |row: &entities::message::Model| {
         row.token_log
-    );
+            .as_ref()
+            .and_then(|log| log["reasoning"].as_array().map(|r| !r.is_empty()))
+            .unwrap_or(false)
+    };
+    let row = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let row = store::messages::find(&app.db, id.as_i64().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            if saved_reasoning(&row) {
+                break row;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the reasoning is saved within the flush interval");
+    assert_eq!(row.status, MessageStatus::Streaming);
+    assert_eq!(row.content, "", "saved before the first token");
     assert!(row
         .sources
         .as_ref()

@@ -39,48 +39,58 @@ pub fn sqlite_url(dir: &TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display())
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(None).await
+/// A test server: `spawn_app().await` for the defaults (fresh SQLite, built-in generator), or
+/// `spawn_app().llm(…).on(url).configure(|c| …).await` for anything else.
+pub fn spawn_app<'a>() -> AppBuilder<'a> {
+    AppBuilder::default()
 }
 
-/// A server whose model provider is `llm` (the built-in generator when `None`).
-pub async fn spawn_app_with(llm: Option<Arc<dyn LlmProvider>>) -> TestApp {
-    init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = sqlite_url(&dir);
-    spawn_on(&database_url, llm, dir).await
-}
+/// Settings a test changes before its server starts.
+type Configure<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
 
-pub async fn spawn_on(
-    database_url: &str,
+#[derive(Default)]
+pub struct AppBuilder<'a> {
     llm: Option<Arc<dyn LlmProvider>>,
-    dir: TempDir,
-) -> TestApp {
-    start(Config::for_database(database_url), llm, dir).await
+    database_url: Option<String>,
+    configure: Option<Configure<'a>>,
 }
 
-/// A server whose model provider is `llm` (the built-in generator when `None`) and whose
-/// settings `configure` changed.
-pub async fn spawn_configured(
-    llm: Option<Arc<dyn LlmProvider>>,
-    configure: impl FnOnce(&mut Config),
-) -> TestApp {
-    init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_database(&sqlite_url(&dir));
-    configure(&mut config);
-    start(config, llm, dir).await
+impl<'a> AppBuilder<'a> {
+    /// The model provider (the built-in generator when not given).
+    pub fn llm(mut self, llm: Arc<dyn LlmProvider>) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// Another database than a fresh SQLite file (a test's temporary folder is made all the same).
+    pub fn on(mut self, database_url: &str) -> Self {
+        self.database_url = Some(database_url.to_owned());
+        self
+    }
+
+    /// Settings changed before the server starts.
+    pub fn configure(mut self, configure: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.configure = Some(Box::new(configure));
+        self
+    }
 }
 
-/// `spawn_configured` on a given database (a test's temporary folder is made all the same).
-pub async fn spawn_configured_on(
-    database_url: &str,
-    configure: impl FnOnce(&mut Config),
-) -> TestApp {
-    init_logs();
-    let mut config = Config::for_database(database_url);
-    configure(&mut config);
-    start(config, None, tempfile::tempdir().unwrap()).await
+impl<'a> std::future::IntoFuture for AppBuilder<'a> {
+    type Output = TestApp;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = TestApp> + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            init_logs();
+            let dir = tempfile::tempdir().unwrap();
+            let database_url = self.database_url.unwrap_or_else(|| sqlite_url(&dir));
+            let mut config = Config::for_database(&database_url);
+            if let Some(configure) = self.configure {
+                configure(&mut config);
+            }
+            start(config, self.llm, dir).await
+        })
+    }
 }
 
 async fn start(mut config: Config, llm: Option<Arc<dyn LlmProvider>>, dir: TempDir) -> TestApp {

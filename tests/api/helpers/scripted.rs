@@ -36,8 +36,8 @@ impl Scripted {
         Self { pause, ..self }
     }
 
-    pub fn provider(self) -> Option<Arc<dyn LlmProvider>> {
-        Some(Arc::new(self))
+    pub fn provider(self) -> Arc<dyn LlmProvider> {
+        Arc::new(self)
     }
 }
 

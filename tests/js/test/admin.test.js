@@ -143,9 +143,13 @@ test("the UI's join, leave, emit and _disconnect act on the sockets they name", 
   try {
     const target = await connect(server.url, "websocket");
     const bystander = await connect(server.url, "websocket");
-    await sleep(1200); // the admin namespace compares this node's sockets once a second
     // The API key is a password too.
     const ui = await admin(server.url, { username: "anyone", password: "admin-key" });
+    // The admin namespace learns of sockets once a second: wait until it names the target.
+    const knows = (id) =>
+      seen(ui, "all_sockets", (sockets) => sockets.some((s) => s.id === id)).length > 0 ||
+      seen(ui, "socket_connected", (s) => s.id === id).length > 0;
+    await waitFor(() => knows(target.id) && knows(bystander.id), 5000);
     ui.emit("join", "/", "vip", target.id);
     await waitFor(() => seen(ui, "room_joined", (nsp, room, id) => room === "vip" && id === target.id).length === 1, 5000);
     ui.emit("emit", "/", "vip", "announcement", { text: "hello" });

@@ -6,7 +6,7 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io } from "socket.io-client";
-import { startServer, request, nextEvent, sleep, WATER } from "./helpers.js";
+import { startServer, request, nextEvent, settled, sleep, waitFor, WATER } from "./helpers.js";
 import { hs256, es256, now } from "./jwt.js";
 
 const SECRET = "test-jwt-secret-value";
@@ -60,8 +60,8 @@ describe("jwt mode", () => {
     chatB = (await call(server.url, "POST", `/api/projects/${projectB.id}/chats`, backend)).body;
     for (const p of [projectA, projectB]) {
       await call(server.url, "POST", `/api/projects/${p.id}/documents`, { ...backend, body: { filename: "water.txt", content: WATER } });
+      await waitFor(async () => (await call(server.url, "GET", `/api/projects/${p.id}/documents`, backend)).body[0]?.status === "completed");
     }
-    await sleep(300);
   });
   after(async () => {
     await server.stop();
@@ -134,7 +134,7 @@ describe("jwt mode", () => {
     // Alice's other socket is in user:alice, so it follows her generation without subscribing.
     const done = await nextEvent(aliceElsewhere, "ai_progress", (d) => d.type === "completion" && d.message_id === ack.message_id, 15000);
     assert.equal(done.task_id, "alice-task");
-    await sleep(100);
+    await settled(bob);
     assert.ok(!bob.events.some((e) => e.event === "ai_progress"));
     for (const s of [alice, aliceElsewhere, bob]) s.disconnect();
   });
@@ -172,12 +172,12 @@ describe("jwt mode", () => {
     const second = (await start(false)).body;
     const done = await nextEvent(alice, "ai_progress", (d) => d.type === "completion" && d.message_id === second.message_id, 15000);
     assert.equal(done.task_id, "backend-task");
-    await sleep(100);
+    await settled(outsider);
     assert.ok(!outsider.events.some((e) => e.event === "ai_progress"), "project A's task reached a user of project B only");
     // Unsubscribed, the next one no longer reaches her.
     assert.equal((await request(alice, "task_unsubscribe", { task_id: "backend-task" })).ok, true);
     const third = (await start(true)).body;
-    await sleep(100);
+    await settled(alice);
     assert.ok(!alice.events.some((e) => e.event === "ai_progress" && e.data.message_id === third.id));
     for (const s of [alice, outsider]) s.disconnect();
   });
@@ -202,7 +202,7 @@ describe("jwt mode", () => {
     }
     // The API key follows any task; Bob, subscribed first, got nothing of Alice's.
     await nextEvent(backend, "ai_progress", (d) => d.type === "completion" && d.message_id === named.message_id, 15000);
-    await sleep(100);
+    await settled(bob);
     const leaked = bob.events.filter((e) => e.event === "ai_progress" && e.data.message_id !== last);
     assert.deepEqual(leaked, []);
     for (const s of [alice, bob, backend]) s.disconnect();

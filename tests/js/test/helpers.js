@@ -197,6 +197,7 @@ async function connectV2(url, transport, { auth, query, ...options } = {}) {
         });
       }),
   });
+  socket.clientVersion = "2.x";
   socket.events = [];
   socket.onAny((event, data) => socket.events.push({ event, data }));
   await new Promise((resolve, reject) => {
@@ -231,6 +232,20 @@ export function nextEvent(socket, event, predicate = () => true, timeoutMs = 100
     };
     socket.onAny(listener);
   });
+}
+
+/**
+ * Resolves once every event the server queued for `socket` before now has arrived: the answer
+ * to an event goes through the socket's outbox after them, so an absence checked after this is
+ * proven, not waited for. A `ping` (socket.io-client 2.x reserves that name: a harmless
+ * `task_unsubscribe` there).
+ */
+export async function settled(socket) {
+  if (socket.clientVersion === "2.x") {
+    await request(socket, "task_unsubscribe", { task_id: "settled" });
+  } else {
+    await request(socket, "ping", {});
+  }
 }
 
 /** The events of one stream, as this socket received them. */

@@ -1,7 +1,7 @@
 // HTTP routes that push into rooms, and deletes that take effect at once (PROTOCOL §6).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, seedProject, connect, request, nextEvent, api, sleep, LONG_DOC } from "./helpers.js";
+import { startServer, seedProject, connect, request, nextEvent, settled, api, sleep, LONG_DOC } from "./helpers.js";
 
 describe("HTTP notifications and deletes", () => {
   let server;
@@ -23,7 +23,7 @@ describe("HTTP notifications and deletes", () => {
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { event: "build_finished", delivered: 1 });
     assert.deepEqual(await nextEvent(inRoom, "build_finished"), { ok: 1 });
-    await sleep(100);
+    await settled(elsewhere);
     assert.ok(!elsewhere.events.some((e) => e.event === "build_finished"));
 
     for (const reserved of ["message_token", "message_complete", "document_status", "error", "connect"]) {

@@ -2,7 +2,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { TRANSPORTS, startServer, seedProject, connect, request, nextEvent, sleep } from "./helpers.js";
+import { TRANSPORTS, startServer, seedProject, connect, request, nextEvent, settled } from "./helpers.js";
 
 for (const transport of [...TRANSPORTS, "upgrade"]) {
   describe(`connection and rooms over ${transport}`, () => {
@@ -57,7 +57,7 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       const update = await nextEvent(socket, "project_update", (d) => d.type === "chat_created");
       assert.equal(update.project_id, b.project.id);
       assert.equal(update.data.id, chatB.id);
-      await sleep(100);
+      // Project a's update was queued before b's, so it would have come first.
       assert.ok(!socket.events.some((e) => e.event === "project_update" && e.data.project_id === a.project.id));
       assert.ok(chatA.id);
 
@@ -66,7 +66,7 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       assert.equal((await request(socket, "leave_project", { project_id: b.project.id })).ok, true);
       assert.equal(socket.events.filter((e) => e.event === "project_left" && e.data.project_id === b.project.id).length, 2);
       await fetch(`${server.url}/api/projects/${b.project.id}/chats`, { method: "POST" });
-      await sleep(150);
+      await settled(socket);
       assert.equal(socket.events.filter((e) => e.event === "project_update").length, 1, "no room, no updates");
       socket.disconnect();
       listener.disconnect();
@@ -88,7 +88,7 @@ for (const transport of [...TRANSPORTS, "upgrade"]) {
       await request(typist, "typing_stop", { chat_id: chat.id });
       const off = await nextEvent(peer, "typing", (d) => d.typing === false);
       assert.equal(off.sid, publicId);
-      await sleep(100);
+      await Promise.all([settled(typist), settled(stranger)]);
       assert.ok(!typist.events.some((e) => e.event === "typing"));
       assert.ok(!stranger.events.some((e) => e.event === "typing"));
       for (const s of [typist, peer, stranger]) s.disconnect();

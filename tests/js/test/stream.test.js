@@ -2,7 +2,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  TRANSPORTS, CLIENT, startServer, seedProject, connect, request, nextEvent, streamEvents, api, sleep, waitFor, closeAll,
+  TRANSPORTS, CLIENT, startServer, seedProject, connect, request, nextEvent, settled, streamEvents, api, sleep, waitFor, closeAll,
 } from "./helpers.js";
 
 // socket.io-client 2.x keeps `ping` for itself (a reserved event name that never leaves the
@@ -75,7 +75,7 @@ for (const transport of TRANSPORTS) {
         assert.equal(typeof complete.metadata.first_token_ms, "number");
         assert.equal(typeof complete.metadata.duration_ms, "number");
       }
-      await sleep(100);
+      await settled(outsider);
       assert.equal(streamEvents(outsider, messageId).length, 0, "another project's room gets nothing");
 
       // The reply is stored with its final content and status.
@@ -109,7 +109,7 @@ for (const transport of TRANSPORTS) {
       await request(follower, "task_unsubscribe", { task_id: "task-42" });
       const ack2 = await request(sender, "send_message", { chat_id: chat.id, message: "ice" });
       await nextEvent(sender, "message_complete", (d) => d.message_id === ack2.message_id);
-      await sleep(100);
+      await settled(follower);
       assert.equal(follower.events.filter((e) => e.event === "ai_progress" && e.data.message_id === ack2.message_id).length, 0);
       const byId = await connect(server.url, transport);
       // Ids run user, assistant, user, assistant…: the next reply is two ids on.
@@ -163,8 +163,8 @@ for (const transport of TRANSPORTS) {
         2 * done.metadata.tokens,
         "no tokens with the snapshot",
       );
-      await sleep(100);
-      assert.equal(roommate.events.length, before);
+      await settled(roommate);
+      assert.equal(roommate.events.filter((e) => e.event !== "pong").length, before);
       const stored = (await api(server.url, "GET", `/api/chats/${chat.id}/messages`)).body;
       assert.equal(stored.length, 2, "one question and one reply");
       closeAll(sender, roommate);
