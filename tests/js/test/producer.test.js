@@ -63,9 +63,33 @@ for (const transport of TRANSPORTS) {
       assert.equal(again.status, 200);
       assert.deepEqual(again.body, { message_id: messageId, user_message_id: userMessageId });
 
-      const answer = await post(server.url, `/api/messages/${messageId}/pieces`, ndjson(agentAnswer()));
+      // Half the answer, then two late members resume mid-stream (one by one, and compact).
+      const pieces = agentAnswer();
+      const half = await post(server.url, `/api/messages/${messageId}/pieces`, ndjson(pieces.slice(0, 256)));
+      assert.equal(half.status, 200, JSON.stringify(half.body));
+      assert.equal(half.body.last_index, 249);
+      const [resumer, compact] = [await connect(server.url, transport), await connect(server.url, transport)];
+      for (const late of [resumer, compact]) await request(late, "join_project", { project_id: project.id });
+      await request(resumer, "resume_message", { message_id: messageId });
+      await request(compact, "resume_message", { message_id: messageId, compact: true });
+      const midSnapshot = await nextEvent(compact, "message_snapshot", (d) => d.message_id === messageId);
+      assert.equal(midSnapshot.status, "streaming");
+      assert.equal(midSnapshot.last_index, 249);
+      assert.equal(midSnapshot.last_action_index, 3);
+      const answer = await post(server.url, `/api/messages/${messageId}/pieces`, ndjson(pieces.slice(256)));
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.equal(answer.body.cancelled, false);
+      const resumed = await nextEvent(resumer, "message_complete", (d) => d.message_id === messageId, 20000);
+      assert.equal(resumed.content, TOKENS.join(""));
+      const byIndex = new Map();
+      for (const e of streamEvents(resumer, messageId)) if (e.event === "message_token") byIndex.set(e.data.index, e.data.token);
+      assert.deepEqual([...byIndex.keys()].sort((x, y) => x - y), TOKENS.map((_, i) => i), "every index, whether replayed or live");
+      assert.equal([...byIndex.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t).join(""), TOKENS.join(""));
+      const tail = compact.events.slice(compact.events.findIndex((e) => e.event === "message_snapshot") + 1);
+      const tailTokens = tail.filter((e) => e.event === "message_token" && e.data.message_id === messageId).map((e) => e.data);
+      assert.deepEqual(tailTokens.map((t) => t.index), TOKENS.slice(250).map((_, i) => 250 + i), "the live tail follows the snapshot");
+      assert.equal(midSnapshot.content + tailTokens.map((t) => t.token).join(""), TOKENS.join(""));
+      assert.deepEqual(await nextEvent(compact, "message_complete", (d) => d.message_id === messageId), resumed);
 
       for (const member of members) {
         const complete = await nextEvent(member, "message_complete", (d) => d.message_id === messageId, 20000);
@@ -112,7 +136,7 @@ for (const transport of TRANSPORTS) {
       // Pieces after the end are refused.
       const afterEnd = await post(server.url, `/api/messages/${messageId}/pieces`, ndjson([{ type: "token", text: "x" }]));
       assert.equal(afterEnd.status, 409);
-      for (const s of [...members, late]) s.disconnect();
+      for (const s of [...members, late, resumer, compact]) s.disconnect();
     });
   });
 }
