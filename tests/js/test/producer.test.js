@@ -223,9 +223,16 @@ describe("retries, refusals, cancel and silence", () => {
   });
 
   test("a cancel over HTTP too", async () => {
+    const socket = await connect(server.url, "polling");
+    await request(socket, "join_project", { project_id: project.id });
     const id = await start();
     await post(server.url, `/api/messages/${id}/pieces`, ndjson([{ type: "token", text: "a " }]));
+    const cancelledAt = Date.now();
     assert.equal((await api(server.url, "POST", `/api/messages/${id}/cancel`)).status, 202);
+    const complete = await nextEvent(socket, "message_complete", (d) => d.message_id === id);
+    assert.equal(complete.metadata.finish_reason, "cancelled");
+    assert.ok(Date.now() - cancelledAt < 200, "within 200 ms");
+    socket.disconnect();
     await waitFor(async () => (await api(server.url, "GET", `/api/messages/${id}`)).body.status === "cancelled", 5000);
     const next = await post(server.url, `/api/messages/${id}/pieces`, ndjson([{ type: "token", text: "b " }]));
     assert.equal(next.body.cancelled, true);
