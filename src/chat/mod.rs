@@ -5,10 +5,10 @@
 mod ending;
 mod follow;
 mod live;
+mod lookup;
 mod partial;
 mod producer;
 mod replay;
-mod rooms_ops;
 mod stats;
 mod stream;
 mod takeover;

@@ -14,6 +14,7 @@ use crate::protocol::names;
 use crate::protocol::payloads::{
     parse, ChatRef, MessageRef, ResumeFrom, ResumeMessage, SendMessage,
 };
+use crate::room::RoomService;
 
 #[derive(Serialize)]
 struct Sent {
@@ -131,19 +132,19 @@ async fn resume(
     })
 }
 
-pub async fn on_typing(socket: &Socket, data: Value, ack: Ack, chat: &ChatService, typing: bool) {
+pub async fn on_typing(socket: &Socket, data: Value, ack: Ack, room: &RoomService, typing: bool) {
     let event = if typing {
         names::TYPING_START
     } else {
         names::TYPING_STOP
     };
-    let result = self::typing(socket, chat, data, typing, event).await;
+    let result = self::typing(socket, room, data, typing, event).await;
     respond(socket, ack, event, result);
 }
 
 async fn typing(
     socket: &Socket,
-    chat: &ChatService,
+    room: &RoomService,
     data: Value,
     typing: bool,
     event: &'static str,
@@ -151,7 +152,7 @@ async fn typing(
     let session = admit(socket, event)?;
     let ChatRef { chat_id } = parse(data)?;
     let chat_id = chat_id.0;
-    chat.typing(
+    room.typing(
         &session.caller(),
         socket.id,
         session.public_id,

@@ -7,40 +7,27 @@ use serde_json::Value;
 use super::ack::{respond, EventError};
 use super::session::{admit, joiner};
 use crate::broadcast::send_to_socket;
-use crate::chat::ChatService;
 use crate::protocol::names;
-use crate::protocol::outgoing::{PresenceList, ProjectRoom};
+use crate::protocol::outgoing::ProjectRoom;
 use crate::protocol::payloads::{parse, ProjectRef};
 use crate::room::RoomService;
-use crate::rooms;
 
 #[derive(Serialize)]
 struct Joined {
     project_id: i64,
 }
 
-pub async fn on_join(
-    socket: &Socket,
-    data: Value,
-    ack: Ack,
-    chat: &ChatService,
-    room: &RoomService,
-) {
-    let result = join(socket, chat, room, data).await;
+pub async fn on_join(socket: &Socket, data: Value, ack: Ack, room: &RoomService) {
+    let result = join(socket, room, data).await;
     respond(socket, ack, names::JOIN_PROJECT, result);
 }
 
-async fn join(
-    socket: &Socket,
-    chat: &ChatService,
-    room: &RoomService,
-    data: Value,
-) -> Result<Joined, EventError> {
+async fn join(socket: &Socket, room: &RoomService, data: Value) -> Result<Joined, EventError> {
     let session = admit(socket, names::JOIN_PROJECT)?;
     let ProjectRef { project_id } = parse(data)?;
     let project_id = project_id.0;
     let mut current = session.project.lock().await;
-    chat.check_join(&session.caller(), project_id).await?;
+    room.check_join(&session.caller(), project_id).await?;
     let joiner = joiner(socket, &session);
     if let Some(previous) = *current {
         if previous == project_id {
@@ -48,28 +35,10 @@ async fn join(
             send_to_socket(socket, names::PROJECT_JOINED, &ProjectRoom { project_id });
             return Ok(Joined { project_id });
         }
-        socket.leave(rooms::project(previous));
-        room.presence().leave(previous, &joiner);
-        send_to_socket(
-            socket,
-            names::PROJECT_LEFT,
-            &ProjectRoom {
-                project_id: previous,
-            },
-        );
+        room.leave(socket, &joiner, previous);
     }
-    socket.join(rooms::project(project_id));
     *current = Some(project_id);
-    send_to_socket(socket, names::PROJECT_JOINED, &ProjectRoom { project_id });
-    let members = room.presence().join(project_id, &joiner);
-    send_to_socket(
-        socket,
-        names::PRESENCE,
-        &PresenceList {
-            project_id,
-            members: &members,
-        },
-    );
+    room.enter(socket, &joiner, project_id);
     Ok(Joined { project_id })
 }
 
@@ -84,10 +53,11 @@ async fn leave(socket: &Socket, room: &RoomService, data: Value) -> Result<Joine
     let project_id = project_id.0;
     let mut current = session.project.lock().await;
     if *current == Some(project_id) {
-        socket.leave(rooms::project(project_id));
-        room.presence().leave(project_id, &joiner(socket, &session));
+        room.leave(socket, &joiner(socket, &session), project_id);
         *current = None;
+    } else {
+        // Not in it: leaving is idempotent, and still answered.
+        send_to_socket(socket, names::PROJECT_LEFT, &ProjectRoom { project_id });
     }
-    send_to_socket(socket, names::PROJECT_LEFT, &ProjectRoom { project_id });
     Ok(Joined { project_id })
 }

@@ -9,13 +9,10 @@ use serde_json::Value;
 use super::ack::{respond, EventError};
 use super::session::{admit, joiner, log_name};
 use crate::auth::{Authenticator, Caller};
-use crate::broadcast::send_to_socket;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
-use crate::protocol::outgoing::ProjectRoom;
 use crate::protocol::payloads::{check_len, parse, Payload};
 use crate::room::RoomService;
-use crate::rooms;
 use crate::socket::{Ack, Socket};
 
 #[derive(Debug, Deserialize)]
@@ -79,10 +76,8 @@ async fn refresh(
     let mut project = session.project.lock().await;
     if let Some(project_id) = *project {
         if !new.may_use(project_id) {
-            socket.leave(rooms::project(project_id));
-            room.presence().leave(project_id, &joiner(socket, &session));
+            room.leave(socket, &joiner(socket, &session), project_id);
             *project = None;
-            send_to_socket(socket, names::PROJECT_LEFT, &ProjectRoom { project_id });
         }
     }
     session.replace_caller(new);

@@ -96,14 +96,14 @@ async fn dispatch(
     // Absent and `null` alike are not the object these events need (`invalid_payload`).
     let data = data.unwrap_or(Value::Null);
     match event {
-        names::JOIN_PROJECT => projects::on_join(&socket, data, ack, chat, room).await,
+        names::JOIN_PROJECT => projects::on_join(&socket, data, ack, room).await,
         names::LEAVE_PROJECT => projects::on_leave(&socket, data, ack, room).await,
         names::SEND_MESSAGE => chat::on_send(&socket, data, ack, chat).await,
         names::CANCEL_MESSAGE => chat::on_cancel(&socket, data, ack, chat).await,
         names::RESUME_MESSAGE => chat::on_resume(&socket, data, ack, chat).await,
-        names::TYPING_START => chat::on_typing(&socket, data, ack, chat, true).await,
-        names::TYPING_STOP => chat::on_typing(&socket, data, ack, chat, false).await,
-        names::TASK_SUBSCRIBE => tasks::on_subscribe(&socket, data, ack, chat).await,
+        names::TYPING_START => chat::on_typing(&socket, data, ack, room, true).await,
+        names::TYPING_STOP => chat::on_typing(&socket, data, ack, room, false).await,
+        names::TASK_SUBSCRIBE => tasks::on_subscribe(&socket, data, ack, room).await,
         names::TASK_UNSUBSCRIBE => tasks::on_unsubscribe(&socket, data, ack),
         names::AUTH_REFRESH => refresh::on_refresh(&socket, data, ack, authenticator, room).await,
         other => tracing::debug!(event = other, "no handler"),

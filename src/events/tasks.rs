@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::ack::{respond, EventError};
 use super::session::admit;
-use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
 use crate::protocol::payloads::{parse, TaskRef};
+use crate::room::RoomService;
 use crate::rooms;
 
 #[derive(Serialize)]
@@ -17,19 +17,19 @@ struct Subscription {
     task_id: String,
 }
 
-pub async fn on_subscribe(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
-    let result = subscribe(socket, chat, data).await;
+pub async fn on_subscribe(socket: &Socket, data: Value, ack: Ack, room: &RoomService) {
+    let result = subscribe(socket, room, data).await;
     respond(socket, ack, names::TASK_SUBSCRIBE, result);
 }
 
 async fn subscribe(
     socket: &Socket,
-    chat: &ChatService,
+    room: &RoomService,
     data: Value,
 ) -> Result<Subscription, EventError> {
     let session = admit(socket, names::TASK_SUBSCRIBE)?;
     let TaskRef { task_id } = parse(data)?;
-    let rooms_to_join = chat.task_rooms(&session.caller(), &task_id).await?;
+    let rooms_to_join = room.task_rooms(&session.caller(), &task_id).await?;
     let rooms = socket.rooms();
     let followed = rooms.iter().filter(|r| rooms::is_task(r)).count();
     let new = rooms_to_join

@@ -15,6 +15,7 @@ use crate::auth::{ApiCaller, Caller};
 use crate::chat::{ChatService, Origin, Started};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::payloads::{parse, Payload, SendMessage};
+use crate::room::RoomService;
 use crate::store;
 use crate::views::{ChatView, MessageView};
 
@@ -36,7 +37,7 @@ impl Payload for NewChat {
 
 #[utoipa::path(post, path = "/api/projects/{id}/chats", tag = "chats", params(("id" = i64, Path)), request_body(content = Option<NewChat>), responses((status = 201, body = ChatView)))]
 pub async fn create(
-    State(chat): State<ChatService>,
+    State(room): State<RoomService>,
     ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     body: Bytes,
@@ -49,7 +50,7 @@ pub async fn create(
             .map_err(|e| AppError::invalid(format!("the body is not valid JSON: {e}")))?;
         parse(value)?
     };
-    let view = chat
+    let view = room
         .create_chat(&caller, project_id, new.title.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(view)))

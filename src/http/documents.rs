@@ -11,7 +11,6 @@ use serde_json::json;
 use super::extract::{Body, Ids};
 use super::projects::require;
 use crate::auth::ApiCaller;
-use crate::chat::ChatService;
 use crate::error::{AppError, ErrorCode};
 use crate::ingest::{Ingestor, ReceivedFile};
 use crate::protocol::payloads::Payload;
@@ -123,11 +122,10 @@ pub async fn list(
 
 #[utoipa::path(delete, path = "/api/projects/{id}/documents/{doc_id}", tag = "documents", params(("id" = i64, Path), ("doc_id" = i64, Path)), responses((status = 204, description = "deleted; its chunks leave retrieval at once")))]
 pub async fn remove(
-    State(chat): State<ChatService>,
+    State(ingest): State<Ingestor>,
     ApiCaller(caller): ApiCaller,
     Ids([project_id, document_id]): Ids<2>,
 ) -> Result<StatusCode, AppError> {
-    chat.delete_document(&caller, project_id, document_id)
-        .await?;
+    ingest.delete(&caller, project_id, document_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

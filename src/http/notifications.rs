@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use super::extract::{Body, Ids};
 use crate::auth::{ApiCaller, Caller};
-use crate::chat::ChatService;
 use crate::error::AppError;
 use crate::protocol::names;
 use crate::protocol::outgoing::{DocumentStatusEvent, ProjectUpdate, UpdateKind};
 use crate::protocol::payloads::{Id, Payload};
+use crate::room::RoomService;
 use crate::store::DocumentStatus;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -48,12 +48,12 @@ impl Payload for CustomEvent {
 
 #[utoipa::path(post, path = "/api/projects/{id}/events", tag = "notifications", params(("id" = i64, Path)), request_body = CustomEvent, responses((status = 200, body = Delivered)))]
 pub async fn custom_event(
-    State(chat): State<ChatService>,
+    State(room): State<RoomService>,
     ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     Body(body): Body<CustomEvent>,
 ) -> Result<Json<Delivered>, AppError> {
-    deliver(&chat, &caller, project_id, None, &body.event, &body.data).await
+    deliver(&room, &caller, project_id, None, &body.event, &body.data).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -82,7 +82,7 @@ impl Payload for DocumentStatusBody {
 
 #[utoipa::path(post, path = "/api/projects/{id}/document-status", tag = "notifications", params(("id" = i64, Path)), request_body = DocumentStatusBody, responses((status = 200, body = Delivered)))]
 pub async fn document_status(
-    State(chat): State<ChatService>,
+    State(room): State<RoomService>,
     ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     Body(body): Body<DocumentStatusBody>,
@@ -97,7 +97,7 @@ pub async fn document_status(
     };
     let claimed = body.project_id.map(|id| id.0);
     deliver(
-        &chat,
+        &room,
         &caller,
         project_id,
         claimed,
@@ -129,7 +129,7 @@ impl Payload for UpdateBody {
 
 #[utoipa::path(post, path = "/api/projects/{id}/updates", tag = "notifications", params(("id" = i64, Path)), request_body = UpdateBody, responses((status = 200, body = Delivered)))]
 pub async fn update(
-    State(chat): State<ChatService>,
+    State(room): State<RoomService>,
     ApiCaller(caller): ApiCaller,
     Ids([project_id]): Ids<1>,
     Body(body): Body<UpdateBody>,
@@ -141,7 +141,7 @@ pub async fn update(
         data: body.data,
     };
     deliver(
-        &chat,
+        &room,
         &caller,
         project_id,
         claimed,
@@ -153,7 +153,7 @@ pub async fn update(
 
 /// The checks every notification shares, then the broadcast into the project room.
 async fn deliver<T: Serialize + ?Sized>(
-    chat: &ChatService,
+    room: &RoomService,
     caller: &Caller,
     project_id: i64,
     claimed_project_id: Option<i64>,
@@ -162,7 +162,7 @@ async fn deliver<T: Serialize + ?Sized>(
 ) -> Result<Json<Delivered>, AppError> {
     caller.require_backend()?; // before the body's checks: a non-back end learns nothing
     check_project_matches(claimed_project_id, project_id)?;
-    let delivered = chat.notify(caller, project_id, event, payload).await?;
+    let delivered = room.notify(caller, project_id, event, payload).await?;
     Ok(Json(Delivered {
         event: event.to_owned(),
         delivered,

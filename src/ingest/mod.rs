@@ -27,6 +27,7 @@ use entities::document;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Semaphore;
 
+use crate::auth::Caller;
 use crate::broadcast::{Audience, Broadcaster, Fold};
 use crate::embed::Embedder;
 use crate::error::{AppError, ErrorCode};
@@ -285,13 +286,32 @@ impl Ingestor {
         );
     }
 
-    fn announce_added(&self, doc: &document::Model) {
+    /// Deletes a document of the project (its chunks leave the index in the same statement),
+    /// announced as `project_update` `document_deleted`. Back ends only.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        project_id: i64,
+        document_id: i64,
+    ) -> Result<(), AppError> {
+        caller.require_backend()?;
+        let doc = store::documents::find(&self.inner.db, document_id)
+            .await?
+            .filter(|d| d.project_id == project_id)
+            .ok_or_else(|| AppError::not_found("document"))?;
+        store::documents::delete(&self.inner.db, &doc).await?;
+        self.announce_change(&doc, UpdateKind::DocumentDeleted);
+        Ok(())
+    }
+
+    /// `project_update` `document_added` / `document_deleted` to the document's project room.
+    fn announce_change(&self, doc: &document::Model, kind: UpdateKind) {
         self.inner.broadcaster.send(
             &Audience::room(rooms::project(doc.project_id)),
             names::PROJECT_UPDATE,
             &ProjectUpdate {
                 project_id: doc.project_id,
-                kind: UpdateKind::DocumentAdded,
+                kind,
                 data: serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
             },
         );

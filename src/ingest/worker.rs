@@ -67,7 +67,7 @@ impl Ingestor {
                 if let Err(e) = store::documents::forget_upload(db, doc.id).await {
                     tracing::warn!("cannot drop the upload of an indexed document: {e}");
                 }
-                self.announce_added(&doc);
+                self.announce_change(&doc, crate::protocol::outgoing::UpdateKind::DocumentAdded);
             }
             Err(reason) => {
                 metrics::counter!("ragcast_ingestion_failures_total").increment(1);

@@ -1,8 +1,10 @@
-//! The room's side of a project, beside the chat pipeline: who is here (`presence`) and who
-//! answers in a chat (`takeover`: a person switching the assistant off and on). The transports
-//! call it; it knows rooms and stored chats, never a stream.
+//! The room's side of a project, beside the chat pipeline: entering and leaving it, typing,
+//! task rooms, chat creation and back-end notifications (`project`), who is here (`presence`)
+//! and who answers in a chat (`takeover`: a person switching the assistant off and on). The
+//! transports call it; it knows rooms and stored chats, never a stream.
 
 mod presence;
+mod project;
 mod takeover;
 
 pub use presence::{Joiner, Member, MemberKey, Presence, PresenceSettings};

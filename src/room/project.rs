@@ -1,25 +1,26 @@
-//! What the transports ask of a project's room besides chatting: joining it, typing, creating
-//! chats, deleting documents and back-end notifications. Each checks access and existence, then
-//! reaches the room; handlers only parse and answer.
+//! What the transports ask of a project's room besides chatting: entering and leaving it,
+//! typing, following a task, creating chats and back-end notifications. Each checks access and
+//! existence, then reaches the room; handlers only parse and answer.
 
-use entities::{message, project};
+use entities::project;
 use serde::Serialize;
 use socketioxide::socket::Sid;
 
-use super::ChatService;
+use super::{Joiner, Member, RoomService};
 use crate::auth::Caller;
-use crate::broadcast::{Audience, Fold};
+use crate::broadcast::{send_to_socket, Audience, Fold};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::names;
-use crate::protocol::outgoing::{ProjectUpdate, Typing, UpdateKind};
+use crate::protocol::outgoing::{PresenceList, ProjectRoom, ProjectUpdate, Typing, UpdateKind};
 use crate::protocol::PublicId;
+use crate::socket::Socket;
 use crate::views::ChatView;
 use crate::{rooms, store};
 
 /// The title of a chat created without one.
 const DEFAULT_CHAT_TITLE: &str = "New chat";
 
-impl ChatService {
+impl RoomService {
     /// The rooms `caller` joins to follow `task_id`'s `ai_progress`: any task for the API key and
     /// auth mode `none`; for a user, their own copy of the task room plus the API key's
     /// generations of it in projects they may see, or `forbidden` when it is another user's task.
@@ -32,7 +33,7 @@ impl ChatService {
             return Ok(vec![rooms::task(task_id, None)]);
         };
         // A live generation's row is stored before it runs, so this sees it.
-        let generations = store::messages::task_generations(&self.inner.db, task_id).await?;
+        let generations = store::messages::task_generations(&self.db, task_id).await?;
         let foreign = generations.iter().any(|g| g.user_id.is_some());
         let own = generations
             .iter()
@@ -56,7 +57,7 @@ impl ChatService {
 
     /// The project, or `not_found`.
     pub async fn project(&self, project_id: i64) -> Result<project::Model, AppError> {
-        store::projects::find(&self.inner.db, project_id)
+        store::projects::find(&self.db, project_id)
             .await?
             .ok_or_else(|| AppError::not_found("project"))
     }
@@ -77,12 +78,12 @@ impl ChatService {
         chat_id: i64,
         typing: bool,
     ) -> Result<(), AppError> {
-        let found = store::chats::find(&self.inner.db, chat_id)
+        let found = store::chats::find(&self.db, chat_id)
             .await?
             .ok_or_else(|| AppError::not_found("chat"))?;
         caller.require_visible(found.project_id, "chat")?;
         // Not worth waiting for: a socket that is behind does without.
-        self.inner.broadcaster.send_folded(
+        self.broadcaster.send_folded(
             &Audience::room(rooms::project(found.project_id)).except(from),
             names::TYPING,
             &Typing {
@@ -110,7 +111,7 @@ impl ChatService {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .unwrap_or(DEFAULT_CHAT_TITLE);
-        let view = ChatView::from(store::chats::create(&self.inner.db, project_id, title).await?);
+        let view = ChatView::from(store::chats::create(&self.db, project_id, title).await?);
         self.announce(
             project_id,
             UpdateKind::ChatCreated,
@@ -119,26 +120,28 @@ impl ChatService {
         Ok(view)
     }
 
-    /// Deletes a document of the project (its chunks leave the index in the same statement),
-    /// announced as `project_update` `document_deleted`. Back ends only.
-    pub async fn delete_document(
-        &self,
-        caller: &Caller,
-        project_id: i64,
-        document_id: i64,
-    ) -> Result<(), AppError> {
-        caller.require_backend()?;
-        let doc = store::documents::find(&self.inner.db, document_id)
-            .await?
-            .filter(|d| d.project_id == project_id)
-            .ok_or_else(|| AppError::not_found("document"))?;
-        store::documents::delete(&self.inner.db, &doc).await?;
-        self.announce(
-            project_id,
-            UpdateKind::DocumentDeleted,
-            serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
+    /// Puts `socket` in `project_{id}`: the room, `project_joined`, its presence and the
+    /// `presence` list of who is there.
+    pub fn enter(&self, socket: &Socket, joiner: &Joiner, project_id: i64) -> Vec<Member> {
+        socket.join(rooms::project(project_id));
+        send_to_socket(socket, names::PROJECT_JOINED, &ProjectRoom { project_id });
+        let members = self.presence.join(project_id, joiner);
+        send_to_socket(
+            socket,
+            names::PRESENCE,
+            &PresenceList {
+                project_id,
+                members: &members,
+            },
         );
-        Ok(())
+        members
+    }
+
+    /// Takes `socket` out of `project_{id}`: the room, its presence, `project_left` to it.
+    pub fn leave(&self, socket: &Socket, joiner: &Joiner, project_id: i64) {
+        socket.leave(rooms::project(project_id));
+        self.presence.leave(project_id, joiner);
+        send_to_socket(socket, names::PROJECT_LEFT, &ProjectRoom { project_id });
     }
 
     /// A back end's event into `project_{id}`; answers how many sockets it reached here.
@@ -152,48 +155,12 @@ impl ChatService {
         caller.require_backend()?;
         self.project(project_id).await?;
         Ok(self
-            .inner
             .broadcaster
             .send(&Audience::room(rooms::project(project_id)), event, payload))
     }
 
-    /// A stored message, or `not_found`.
-    pub async fn message(&self, message_id: i64) -> Result<message::Model, AppError> {
-        store::messages::find(&self.inner.db, message_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("message"))
-    }
-
-    /// One message as it stands, for `caller`: a stream live on this node with everything it
-    /// streamed so far (its stored row lags by the flush interval), any other as stored. With
-    /// the last token's index (`None` before the first).
-    pub async fn message_now(
-        &self,
-        message_id: i64,
-        caller: &Caller,
-    ) -> Result<(message::Model, Option<usize>), AppError> {
-        let mut row = self.message(message_id).await?;
-        let chat = store::chats::find(&self.inner.db, row.chat_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("message"))?;
-        caller.require_visible(chat.project_id, "message")?;
-        if let Some(live) = self.live_stream(message_id) {
-            let log = live.log();
-            if log.complete.is_none() {
-                row.content = log.tokens.concat();
-                row.token_count = log.tokens.len() as i32;
-                return Ok((row, log.tokens.len().checked_sub(1)));
-            }
-        }
-        // Every save writes the token count from the same log as the tokens.
-        let last_index = usize::try_from(row.token_count)
-            .ok()
-            .and_then(|n| n.checked_sub(1));
-        Ok((row, last_index))
-    }
-
     fn announce(&self, project_id: i64, kind: UpdateKind, data: serde_json::Value) {
-        self.inner.broadcaster.send(
+        self.broadcaster.send(
             &Audience::room(rooms::project(project_id)),
             names::PROJECT_UPDATE,
             &ProjectUpdate {
