@@ -449,6 +449,7 @@ fn redis_error(e: crate::cluster::StartError) -> SettingError {
 fn embedder_error(e: embed::StartError) -> SettingError {
     let (flag, env) = match &e {
         embed::StartError::ModelDir(_) => ("--embedder-model-dir", "RAGCAST_EMBEDDER_MODEL_DIR"),
+        embed::StartError::Threads(_) => ("--embedder-threads", "RAGCAST_EMBEDDER_THREADS"),
         embed::StartError::Server(_) => ("--embedder-base-url", "RAGCAST_EMBEDDER_BASE_URL"),
         embed::StartError::Dimension(_) => ("--embedder-dimension", "RAGCAST_EMBEDDER_DIMENSION"),
     };
@@ -478,7 +479,7 @@ fn authenticator(config: &Config) -> Result<Authenticator, SettingError> {
 
 /// The model provider `--llm` names.
 fn provider(config: &Config) -> Result<Arc<dyn LlmProvider>, SettingError> {
-    let built: Result<Arc<dyn LlmProvider>, String> = match &config.llm {
+    let built: Result<Arc<dyn LlmProvider>, reqwest::Error> = match &config.llm {
         LlmSettings::Builtin(settings) => Ok(Arc::new(BuiltinGenerator::new(settings))),
         LlmSettings::OpenAi(settings) => {
             HttpProvider::new(OpenAi, settings.clone()).map(|p| Arc::new(p) as _)
@@ -487,7 +488,13 @@ fn provider(config: &Config) -> Result<Arc<dyn LlmProvider>, SettingError> {
             HttpProvider::new(Ollama, settings.clone()).map(|p| Arc::new(p) as _)
         }
     };
-    built.map_err(|reason| SettingError::new("--llm", "RAGCAST_LLM", reason))
+    built.map_err(|e| {
+        SettingError::new(
+            "--llm",
+            "RAGCAST_LLM",
+            format!("cannot build the HTTP client: {e}"),
+        )
+    })
 }
 
 /// Answers as socket.io's `cors: { origin, credentials: true }` does: an allowed request's

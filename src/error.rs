@@ -60,12 +60,19 @@ impl ErrorCode {
     }
 }
 
-/// An error fit to show a client: a code and a sentence. Internals are logged, never sent.
+/// What caused an error, kept for the one log line (never sent to a client).
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// An error fit to show a client: a code and a sentence, and what caused it. It is logged once,
+/// where it is answered (`IntoResponse` here for HTTP, the ack responder for sockets), never
+/// where it is built.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[error("{code:?}: {message}{}", self.cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+    #[source]
+    pub cause: Option<Cause>,
 }
 
 impl AppError {
@@ -73,6 +80,37 @@ impl AppError {
         Self {
             code,
             message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// Whether the same request may succeed later (the database or a model is back, a slot is
+    /// free); the others need another request.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::Unavailable | ErrorCode::Busy | ErrorCode::RateLimited
+        )
+    }
+
+    /// The one log line of an answered error: the server's faults as errors with their cause
+    /// chain, the client's at debug.
+    pub fn log(&self, answered: &str) {
+        match self.code {
+            ErrorCode::Internal | ErrorCode::Unavailable => {
+                let mut chain = String::new();
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = self
+                    .cause
+                    .as_deref()
+                    .map(|c| c as &(dyn std::error::Error + 'static));
+                while let Some(c) = cause {
+                    chain.push_str(": ");
+                    chain.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                tracing::error!(code = ?self.code, retryable = self.retryable(), "{answered}: {}{chain}", self.message);
+            }
+            _ => tracing::debug!(code = ?self.code, "{answered}: {}", self.message),
         }
     }
 
@@ -84,21 +122,25 @@ impl AppError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
-    /// Logs the cause and answers a generic message.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!("internal error: {cause}");
-        Self::new(ErrorCode::Internal, "internal server error")
+    /// A fault of the server: a generic message for the client, the cause kept for the log.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::new(ErrorCode::Internal, "internal server error").caused_by(cause)
+    }
+
+    pub fn caused_by(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.cause = Some(Cause::from(cause.into()));
+        self
     }
 }
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
         if is_unavailable(&err) {
-            tracing::error!("database unavailable: {err}");
             Self::new(
                 ErrorCode::Unavailable,
                 "the database is unavailable; try again in a moment",
             )
+            .caused_by(err)
         } else {
             Self::internal(err)
         }
@@ -142,6 +184,7 @@ pub struct ErrorDetail<'a> {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        self.log("HTTP request answered");
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,

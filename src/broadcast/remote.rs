@@ -47,7 +47,7 @@ pub trait Relay: Send + Sync + 'static {
     fn node_id(&self) -> &str;
     /// Whether events can be sent now; while not, they are dropped (counted).
     fn is_up(&self) -> bool;
-    async fn publish(&self, event: &RoomEvent) -> Result<(), String>;
+    async fn publish(&self, event: &RoomEvent) -> Result<(), crate::socket::PubSubError>;
 }
 
 /// Publishes queued events for the other nodes, which deliver them to their own sockets. While

@@ -224,7 +224,7 @@ impl ChatService {
         let service = self.clone();
         tokio::spawn(async move { service.start(request, origin).await })
             .await
-            .map_err(|e| AppError::internal(format!("the message could not be started: {e}")))?
+            .map_err(AppError::internal)?
     }
 
     #[tracing::instrument(skip_all, fields(chat_id = request.chat_id))]
@@ -516,11 +516,11 @@ impl ChatService {
 
     async fn publish(&self, message: ControlMessage) -> Result<(), AppError> {
         self.inner.cluster.publish(&message).await.map_err(|e| {
-            tracing::error!("cannot reach the other nodes: {e}");
             AppError::new(
                 ErrorCode::Unavailable,
                 "the node running this stream cannot be reached; try again in a moment",
             )
+            .caused_by(e)
         })
     }
 

@@ -7,6 +7,7 @@ use socketioxide_redis::drivers::{ChanItem, MessageStream};
 
 use super::Cluster;
 use crate::broadcast::{Broadcaster, Relay, RoomEvent};
+use crate::socket::PubSubError;
 
 #[async_trait::async_trait]
 impl Relay for Cluster {
@@ -18,8 +19,8 @@ impl Relay for Cluster {
         self.redis_up()
     }
 
-    async fn publish(&self, event: &RoomEvent) -> Result<(), String> {
-        self.publish_event(event).await.map_err(|e| e.to_string())
+    async fn publish(&self, event: &RoomEvent) -> Result<(), PubSubError> {
+        self.publish_event(event).await
     }
 }
 

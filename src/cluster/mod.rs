@@ -60,11 +60,11 @@ pub struct ClusterSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot connect: {0}")]
-    Connect(String),
+    Connect(#[source] PubSubError),
     #[error("no answer: {0}")]
-    Ping(String),
+    Ping(#[source] PubSubError),
     #[error("cannot subscribe: {0}")]
-    Subscribe(String),
+    Subscribe(#[source] PubSubError),
 }
 
 #[derive(Clone)]
@@ -97,11 +97,8 @@ impl Cluster {
             Some(url) => {
                 let redis = RedisPubSub::connect(url)
                     .await
-                    .map_err(|e| StartError::Connect(e.to_string()))?;
-                redis
-                    .ping()
-                    .await
-                    .map_err(|e| StartError::Ping(e.to_string()))?;
+                    .map_err(StartError::Connect)?;
+                redis.ping().await.map_err(StartError::Ping)?;
                 PubSub::Redis(redis)
             }
         };
@@ -195,7 +192,7 @@ impl Cluster {
                 .pubsub
                 .subscribe(self.events_channel(), 0)
                 .await
-                .map_err(|e| StartError::Subscribe(e.to_string()))?;
+                .map_err(StartError::Subscribe)?;
             tokio::spawn(events::listen(
                 room_events,
                 self.node_id().to_owned(),
@@ -206,12 +203,12 @@ impl Cluster {
                 .pubsub
                 .subscribe(self.control_channel(), 0)
                 .await
-                .map_err(|e| StartError::Subscribe(e.to_string()))?;
+                .map_err(StartError::Subscribe)?;
             tokio::spawn(control::listen(messages, self.clone(), control));
             if let Some(settings) = self.inner.emitters.clone() {
                 emitters::start(self, settings, events_for_emitters)
                     .await
-                    .map_err(|e| StartError::Subscribe(e.to_string()))?;
+                    .map_err(StartError::Subscribe)?;
             }
         }
         tokio::spawn(lease::keep(self.clone(), db, orphans));

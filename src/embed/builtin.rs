@@ -110,7 +110,7 @@ impl Builtin {
         );
         Ok(Self {
             model,
-            documents: CpuPool::new("embed", threads).map_err(StartError::ModelDir)?,
+            documents: CpuPool::new("embed", threads).map_err(StartError::Threads)?,
         })
     }
 }
@@ -130,7 +130,7 @@ impl Embedder for Builtin {
         texts: Vec<String>,
         purpose: Purpose,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let gone = || EmbedError::Model("the embedding thread stopped".into());
+        let gone = || EmbedError::ThreadGone;
         match purpose {
             Purpose::Query => {
                 let model = self.model.clone();
@@ -166,11 +166,11 @@ impl MiniLm {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let model = |e: &dyn std::fmt::Display| EmbedError::Model(e.to_string());
+        let model = |e: candle_core::Error| EmbedError::Model(e.into());
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| model(&e))?;
+            .map_err(EmbedError::Model)?;
         let (n, len) = (encodings.len(), encodings[0].len());
         let mut ids = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);
@@ -179,15 +179,15 @@ impl MiniLm {
             mask.extend_from_slice(encoding.get_attention_mask());
         }
         let device = &self.bert.device;
-        let input = Tensor::from_vec(ids, (n, len), device).map_err(|e| model(&e))?;
-        let attention = Tensor::from_vec(mask.clone(), (n, len), device).map_err(|e| model(&e))?;
-        let types = input.zeros_like().map_err(|e| model(&e))?;
+        let input = Tensor::from_vec(ids, (n, len), device).map_err(model)?;
+        let attention = Tensor::from_vec(mask.clone(), (n, len), device).map_err(model)?;
+        let types = input.zeros_like().map_err(model)?;
         let hidden = self
             .bert
             .forward(&input, &types, Some(&attention))
             .and_then(|h| h.flatten_all())
             .and_then(|h| h.to_vec1::<f32>())
-            .map_err(|e| model(&e))?;
+            .map_err(model)?;
         Ok(mean_pool(&hidden, &mask, n, len, DIMENSION))
     }
 }

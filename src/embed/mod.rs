@@ -28,9 +28,16 @@ pub enum Purpose {
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error("the embedding model failed: {0}")]
-    Model(String),
-    #[error("the embedding server failed: {0}")]
-    Server(String),
+    Model(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the embedding thread stopped")]
+    ThreadGone,
+    #[error("the embedding server could not be used: {0}")]
+    Request(#[source] reqwest::Error),
+    #[error("the embedding server answered {status}: {body}")]
+    Status {
+        status: reqwest::StatusCode,
+        body: String,
+    },
     #[error("the embedder answered {got} vectors of dimension {dimension} for {asked} texts")]
     Shape {
         asked: usize,
@@ -76,6 +83,8 @@ pub use remote::RemoteSettings;
 pub enum StartError {
     #[error("{0}")]
     ModelDir(String),
+    #[error("cannot start the embedding threads: {0}")]
+    Threads(#[source] rayon::ThreadPoolBuildError),
     #[error("{0}")]
     Server(String),
     #[error("{0}")]

@@ -15,14 +15,13 @@ pub struct CpuPool {
 }
 
 impl CpuPool {
-    pub fn new(name: &str, threads: usize) -> Result<Self, String> {
+    pub fn new(name: &str, threads: usize) -> Result<Self, rayon::ThreadPoolBuildError> {
         let name = name.to_owned();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(move |i| format!("{name}-{i}"))
             .start_handler(|_| lower_priority())
-            .build()
-            .map_err(|e| format!("cannot start the embedding threads: {e}"))?;
+            .build()?;
         Ok(Self { pool })
     }
 

@@ -156,24 +156,22 @@ async fn request(
     if let Some(key) = &settings.api_key {
         req = req.bearer_auth(key);
     }
-    let failed = |e: &dyn std::fmt::Display| EmbedError::Server(e.to_string());
-    let res = req.send().await.map_err(|e| failed(&e))?;
+    let failed = |e: reqwest::Error| EmbedError::Request(e.without_url());
+    let res = req.send().await.map_err(failed)?;
     let status = res.status();
     if !status.is_success() {
         let body = res.text().await.unwrap_or_default();
         let body: String = body.chars().take(200).collect();
-        return Err(EmbedError::Server(format!(
-            "{url} answered {status}: {body}"
-        )));
+        return Err(EmbedError::Status { status, body });
     }
     let mut vectors = match settings.wire {
         Wire::OpenAi => {
-            let mut answer: OpenAiAnswer = res.json().await.map_err(|e| failed(&e))?;
+            let mut answer: OpenAiAnswer = res.json().await.map_err(failed)?;
             answer.data.sort_by_key(|v| v.index);
             answer.data.into_iter().map(|v| v.embedding).collect()
         }
         Wire::Ollama => {
-            let answer: OllamaAnswer = res.json().await.map_err(|e| failed(&e))?;
+            let answer: OllamaAnswer = res.json().await.map_err(failed)?;
             answer.embeddings
         }
     };

@@ -89,7 +89,10 @@ pub fn respond<T: Serialize>(
             message_id,
             retry_after_ms,
         }) => {
-            tracing::debug!(socket = %log_name(socket), event, code = ?error.code, "{}", error.message);
+            error.log(&format!(
+                "{event} from socket {} answered",
+                log_name(socket)
+            ));
             send_to_socket(
                 socket,
                 names::ERROR,

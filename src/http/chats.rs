@@ -135,7 +135,7 @@ pub async fn send(
     match started {
         Started::New { done, .. } if options.wait.unwrap_or(true) => {
             if let Err(e) = done.await {
-                return Err(AppError::internal(format!("stream task failed: {e}")));
+                return Err(AppError::internal(e));
             }
         }
         Started::New { .. } => {

@@ -44,18 +44,36 @@ pub enum LlmEvent {
     Finish(FinishReason),
 }
 
+/// What broke a model request: kept whole (and shared, errors are cloned into retries) for the
+/// log, shown to clients as its text without URLs.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// An error and its sources, one sentence.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {
     #[error("the model server answered {status}: {message}")]
     Upstream { status: u16, message: String },
-    #[error("the model server could not be reached: {0}")]
-    Connect(String),
+    #[error("the model server could not be reached: {}", chain(.0.as_ref()))]
+    Connect(#[source] Cause),
     #[error("the model server sent nothing for too long")]
     Timeout,
     #[error("the model server sent a malformed chunk: {0}")]
     Malformed(String),
-    #[error("the connection to the model server broke: {0}")]
-    Interrupted(String),
+    #[error("the connection to the model server broke: {}", chain(.0.as_ref()))]
+    Interrupted(#[source] Cause),
+    #[error("the model server closed the stream before it finished")]
+    CutShort,
     #[error("too many generations are running; try again in a moment")]
     Busy,
 }
@@ -65,7 +83,10 @@ impl LlmError {
     pub fn retryable(&self) -> bool {
         match self {
             LlmError::Upstream { status, .. } => *status >= 500 || *status == 429,
-            LlmError::Connect(_) | LlmError::Timeout | LlmError::Interrupted(_) => true,
+            LlmError::Connect(_)
+            | LlmError::Timeout
+            | LlmError::Interrupted(_)
+            | LlmError::CutShort => true,
             LlmError::Malformed(_) | LlmError::Busy => false,
         }
     }

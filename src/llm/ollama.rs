@@ -90,7 +90,7 @@ impl WireFormat for Ollama {
         let reader = StreamReader::new(body.map_err(std::io::Error::other));
         let lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE)).map_err(
             |e| match e {
-                LinesCodecError::Io(e) => LlmError::Interrupted(e.to_string()),
+                LinesCodecError::Io(e) => LlmError::Interrupted(std::sync::Arc::new(e)),
                 LinesCodecError::MaxLineLengthExceeded => {
                     LlmError::Malformed("a line longer than 1 MiB".into())
                 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::upstream::{
-    authorized, describe, frames_from, Frame, Frames, UpstreamSettings, WireFormat,
+    authorized, cause, frames_from, Frame, Frames, UpstreamSettings, WireFormat,
 };
 use super::{prompt, GenerationRequest, LlmError, LlmEvent, Usage};
 use crate::store::FinishReason;
@@ -126,9 +126,7 @@ impl WireFormat for OpenAi {
 
     fn frames(&self, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>) -> Frames {
         let events = body.eventsource().map_err(|e| match e {
-            eventsource_stream::EventStreamError::Transport(e) => {
-                LlmError::Interrupted(describe(e))
-            }
+            eventsource_stream::EventStreamError::Transport(e) => LlmError::Interrupted(cause(e)),
             other => LlmError::Malformed(other.to_string()),
         });
         frames_from(events, |event: eventsource_stream::Event| {

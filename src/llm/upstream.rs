@@ -69,11 +69,10 @@ struct Shared<W> {
 }
 
 impl<W: WireFormat> HttpProvider<W> {
-    pub fn new(format: W, settings: UpstreamSettings) -> Result<Self, String> {
+    pub fn new(format: W, settings: UpstreamSettings) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .build()?;
         Ok(Self {
             inner: Arc::new(Shared {
                 slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
@@ -151,7 +150,7 @@ impl<W: WireFormat> Shared<W> {
             .send();
         let response = match tokio::time::timeout_at(deadline.into(), send).await {
             Err(_) => return Err(fail(LlmError::Timeout, false)),
-            Ok(Err(e)) => return Err(fail(LlmError::Connect(describe(e)), false)),
+            Ok(Err(e)) => return Err(fail(LlmError::Connect(cause(e)), false)),
             Ok(Ok(response)) => response,
         };
         let status = response.status();
@@ -267,18 +266,11 @@ enum Reading {
 }
 
 pub fn cut_short() -> LlmError {
-    LlmError::Interrupted("the model server closed the stream before it finished".into())
+    LlmError::CutShort
 }
 
 /// reqwest errors name the URL; keep the cause chain, not the URL.
-pub fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
+/// A request's error as a cause, without its URL (which may hold a key, and is the operator's).
+pub fn cause(e: reqwest::Error) -> super::Cause {
+    std::sync::Arc::new(e.without_url())
 }

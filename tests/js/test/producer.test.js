@@ -85,11 +85,11 @@ for (const transport of TRANSPORTS) {
       for (const e of streamEvents(resumer, messageId)) if (e.event === "message_token") byIndex.set(e.data.index, e.data.token);
       assert.deepEqual([...byIndex.keys()].sort((x, y) => x - y), TOKENS.map((_, i) => i), "every index, whether replayed or live");
       assert.equal([...byIndex.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t).join(""), TOKENS.join(""));
+      assert.deepEqual(await nextEvent(compact, "message_complete", (d) => d.message_id === messageId, 20000), resumed);
       const tail = compact.events.slice(compact.events.findIndex((e) => e.event === "message_snapshot") + 1);
       const tailTokens = tail.filter((e) => e.event === "message_token" && e.data.message_id === messageId).map((e) => e.data);
       assert.deepEqual(tailTokens.map((t) => t.index), TOKENS.slice(250).map((_, i) => 250 + i), "the live tail follows the snapshot");
       assert.equal(midSnapshot.content + tailTokens.map((t) => t.token).join(""), TOKENS.join(""));
-      assert.deepEqual(await nextEvent(compact, "message_complete", (d) => d.message_id === messageId), resumed);
 
       for (const member of members) {
         const complete = await nextEvent(member, "message_complete", (d) => d.message_id === messageId, 20000);
