@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ConstantBuilder, ExponentialBuilder, Retryable};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use sea_orm::DatabaseConnection;
@@ -85,41 +86,45 @@ pub(super) enum Produced {
     Flush(oneshot::Sender<()>),
 }
 
-/// Tries of the final write before giving up (≈ 30 s with the backoff).
-const FINAL_WRITE_ATTEMPTS: u32 = 9;
-
-/// The final write after the retries of `store_final`: every `LATE_WRITE_INTERVAL`, for at most
-/// `LATE_WRITE_ATTEMPTS`. Past that (or if the process stops) the row keeps its last partial
-/// reply and becomes `interrupted` at the next start, or is taken over by another node.
-async fn store_final_later(db: DatabaseConnection, message_id: i64, reply: FinalReply) {
-    for attempt in 1..=LATE_WRITE_ATTEMPTS {
-        tokio::time::sleep(LATE_WRITE_INTERVAL).await;
-        match messages::finish(&db, message_id, reply.clone()).await {
-            Ok(true) => {
-                tracing::info!(message_id, attempt, "reply stored after all");
-                return;
-            }
-            Ok(false) => {
-                tracing::warn!(
-                    message_id,
-                    "another node ended this reply first; its end stands"
-                );
-                return;
-            }
-            Err(e) if attempt == LATE_WRITE_ATTEMPTS => {
-                tracing::error!(message_id, "giving up storing the reply: {e}");
-            }
-            Err(e) if attempt % 12 == 0 => {
-                tracing::error!(message_id, attempt, "still cannot store the reply: {e}");
-            }
-            Err(_) => {}
-        }
-    }
+/// The final write's retries through a database outage: 250 ms doubling to 5 s, eight more
+/// tries (about 30 s).
+fn final_write_retries() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(8)
 }
 
-const LATE_WRITE_INTERVAL: Duration = Duration::from_secs(5);
-/// Ten minutes of late tries.
-const LATE_WRITE_ATTEMPTS: u32 = 120;
+/// The final write after the retries of `store_final`: every 5 s for ten minutes. Past that (or
+/// if the process stops) the row keeps its last partial reply and becomes `interrupted` at the
+/// next start, or is taken over by another node.
+fn late_write_retries() -> ConstantBuilder {
+    ConstantBuilder::default()
+        .with_delay(Duration::from_secs(5))
+        .with_max_times(120)
+}
+
+async fn store_final_later(db: DatabaseConnection, message_id: i64, reply: FinalReply) {
+    let mut tries = 0u32;
+    let stored = (|| messages::finish(&db, message_id, reply.clone()))
+        .retry(late_write_retries())
+        .sleep(tokio::time::sleep)
+        .notify(|e, _| {
+            tries += 1;
+            if tries.is_multiple_of(12) {
+                tracing::error!(message_id, tries, "still cannot store the reply: {e}");
+            }
+        })
+        .await;
+    match stored {
+        Ok(true) => tracing::info!(message_id, "reply stored after all"),
+        Ok(false) => tracing::warn!(
+            message_id,
+            "another node ended this reply first; its end stands"
+        ),
+        Err(e) => tracing::error!(message_id, "giving up storing the reply: {e}"),
+    }
+}
 
 /// How the stream's loop stopped.
 enum Outcome {
@@ -353,30 +358,29 @@ impl StreamJob {
     /// announced the end.
     async fn store_final(&self, reply: FinalReply) -> bool {
         let db = &self.deps.db;
-        let mut wait = Duration::from_millis(250);
-        for attempt in 1..=FINAL_WRITE_ATTEMPTS {
-            match messages::finish(db, self.live.message_id, reply.clone()).await {
-                Ok(ours) => return ours,
-                Err(e) if attempt < FINAL_WRITE_ATTEMPTS => {
-                    tracing::warn!(
-                        message_id = self.live.message_id,
-                        attempt,
-                        "cannot store the reply yet, retrying: {e}"
-                    );
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    tracing::error!(
-                        message_id = self.live.message_id,
-                        "cannot store the reply; announcing it and trying again every 5 s for ten minutes: {e}"
-                    );
-                    tokio::spawn(store_final_later(db.clone(), self.live.message_id, reply));
-                    return true;
-                }
+        let message_id = self.live.message_id;
+        let stored = (|| messages::finish(db, message_id, reply.clone()))
+            .retry(final_write_retries())
+            .sleep(tokio::time::sleep)
+            .notify(|e, wait| {
+                tracing::warn!(
+                    message_id,
+                    ?wait,
+                    "cannot store the reply yet, retrying: {e}"
+                );
+            })
+            .await;
+        match stored {
+            Ok(ours) => ours,
+            Err(e) => {
+                tracing::error!(
+                    message_id,
+                    "cannot store the reply; announcing it and trying again every 5 s for ten minutes: {e}"
+                );
+                tokio::spawn(store_final_later(db.clone(), message_id, reply));
+                true
             }
         }
-        true
     }
 
     /// Records a token (or reasoning piece) and sends it, under the log lock so a resume never

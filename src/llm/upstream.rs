@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ConstantBuilder, Retryable};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::{mpsc, Semaphore};
@@ -121,23 +122,25 @@ struct Failure {
 }
 
 impl<W: WireFormat> Shared<W> {
+    /// One attempt, and one more after `retry_backoff` when the first failed before any token
+    /// reached the client in a way a retry can help.
     async fn run(&self, request: GenerationRequest, tx: Sender) {
-        let mut retried = false;
-        loop {
-            match self.attempt(&request, &tx).await {
-                Ok(()) => return,
-                Err(Failure { error, emitted }) if !emitted && !retried && error.retryable() => {
-                    tracing::warn!(
-                        "model server failed before the first token, retrying once: {error}"
-                    );
-                    retried = true;
-                    tokio::time::sleep(self.settings.retry_backoff).await;
-                }
-                Err(Failure { error, .. }) => {
-                    let _ = tx.send(Err(error)).await;
-                    return;
-                }
-            }
+        let once_more = ConstantBuilder::default()
+            .with_delay(self.settings.retry_backoff)
+            .with_max_times(1);
+        let outcome = (|| self.attempt(&request, &tx))
+            .retry(once_more)
+            .sleep(tokio::time::sleep)
+            .when(|failure: &Failure| !failure.emitted && failure.error.retryable())
+            .notify(|failure, _| {
+                tracing::warn!(
+                    "model server failed before the first token, retrying once: {}",
+                    failure.error
+                );
+            })
+            .await;
+        if let Err(Failure { error, .. }) = outcome {
+            let _ = tx.send(Err(error)).await;
         }
     }
 

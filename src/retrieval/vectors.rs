@@ -8,17 +8,18 @@
 //! scored again exactly with their stored f32 vectors, so the similarities returned, and the
 //! threshold, are exact.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use moka::sync::Cache;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::embed::dot;
 use crate::store;
 
-/// Vectors kept in memory across all projects; past it the cache starts again from the project
-/// being searched (384 dimensions: about 400 MB).
-const MAX_CACHED_VECTORS: usize = 1_000_000;
+/// Bytes of vectors kept in memory across all projects (a million of 384 dimensions); past it
+/// the projects used least recently leave the cache.
+const MAX_CACHED_BYTES: u64 = 400 * 1024 * 1024;
 
 struct ProjectVectors {
     version: i64,
@@ -31,16 +32,34 @@ struct ProjectVectors {
     codes: Vec<i8>,
 }
 
+impl ProjectVectors {
+    /// What the cache holds for it, in bytes.
+    fn bytes(&self) -> u32 {
+        let bytes = self.codes.len()
+            + self.scales.len() * std::mem::size_of::<f32>()
+            + self.ids.len() * std::mem::size_of::<i64>();
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
 pub struct VectorIndex {
     db: DatabaseConnection,
-    cache: Mutex<HashMap<i64, Arc<ProjectVectors>>>,
+    /// Each project's vectors, weighed by their bytes.
+    cache: Cache<i64, Arc<ProjectVectors>>,
 }
 
 impl VectorIndex {
     pub fn new(db: DatabaseConnection) -> Self {
+        Self::with_capacity(db, MAX_CACHED_BYTES)
+    }
+
+    fn with_capacity(db: DatabaseConnection, bytes: u64) -> Self {
         Self {
             db,
-            cache: Mutex::new(HashMap::new()),
+            cache: Cache::builder()
+                .max_capacity(bytes)
+                .weigher(|_, vectors: &Arc<ProjectVectors>| vectors.bytes())
+                .build(),
         }
     }
 
@@ -87,7 +106,7 @@ impl VectorIndex {
         let version = store::vectors::version(&self.db, project_id)
             .await?
             .unwrap_or_default();
-        if let Some(cached) = self.cached(project_id) {
+        if let Some(cached) = self.cache.get(&project_id) {
             if cached.version == version && cached.model == model && cached.dimension == dimension {
                 return Ok(cached);
             }
@@ -126,18 +145,8 @@ impl VectorIndex {
             scales,
             codes,
         });
-        if let Ok(mut cache) = self.cache.lock() {
-            let cached: usize = cache.values().map(|p| p.ids.len()).sum();
-            if cached + loaded.ids.len() > MAX_CACHED_VECTORS {
-                cache.clear();
-            }
-            cache.insert(project_id, loaded.clone());
-        }
+        self.cache.insert(project_id, loaded.clone());
         Ok(loaded)
-    }
-
-    fn cached(&self, project_id: i64) -> Option<Arc<ProjectVectors>> {
-        self.cache.lock().ok()?.get(&project_id).cloned()
     }
 }
 
@@ -276,6 +285,18 @@ mod tests {
             scales,
             codes,
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_projects_within_its_bytes() {
+        let weight = u64::from(project(&[[1.0, 0.0]; 10]).bytes());
+        let index = VectorIndex::with_capacity(DatabaseConnection::Disconnected, 2 * weight + 1);
+        for id in 1..=3 {
+            index.cache.insert(id, Arc::new(project(&[[1.0, 0.0]; 10])));
+        }
+        index.cache.run_pending_tasks();
+        assert_eq!(index.cache.entry_count(), 2);
+        assert!(index.cache.weighted_size() <= 2 * weight + 1);
     }
 
     #[test]
