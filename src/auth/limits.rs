@@ -27,6 +27,14 @@ fn quota(per_sec: f64, burst: u32) -> Quota {
         .allow_burst(burst)
 }
 
+/// What an event costs: every event takes from the events bucket, a chat message from the
+/// messages bucket too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    Event,
+    Message,
+}
+
 /// One socket's token buckets (governor's GCRA: lock-free, exact).
 pub struct RateLimiter {
     events: DefaultDirectRateLimiter,
@@ -56,10 +64,10 @@ impl RateLimiter {
     }
 
     /// `Err(retry_after)` when the event must be refused.
-    pub fn check(&self, is_message: bool) -> Result<(), Duration> {
+    pub fn check(&self, cost: Cost) -> Result<(), Duration> {
         let retry_after = |refused: NotUntil<_>| refused.wait_time_from(self.clock.now());
         self.events.check().map_err(retry_after)?;
-        if is_message {
+        if cost == Cost::Message {
             self.messages.check().map_err(retry_after)?;
         }
         Ok(())

@@ -10,7 +10,7 @@ mod session;
 mod socket;
 
 pub use http::ApiCaller;
-pub use limits::{ConnectionSlot, ConnectionsPerIp, RateLimiter, RateSettings};
+pub use limits::{ConnectionSlot, ConnectionsPerIp, Cost, RateLimiter, RateSettings};
 pub use session::Session;
 pub use socket::authenticate;
 

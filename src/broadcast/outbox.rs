@@ -103,10 +103,19 @@ struct Queue {
     /// The bytes of `waiting`.
     waiting_bytes: u64,
     flow: Flow,
-    /// A task is handing the waiting events on.
-    draining: bool,
+    mode: Mode,
+}
+
+/// Where a socket's queue stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Events go straight to socketioxide.
+    #[default]
+    KeepingUp,
+    /// Events wait here; a task hands them on as socketioxide's queue drains.
+    Behind,
     /// Disconnected for being too slow: everything is refused from now on.
-    closed: bool,
+    Closed,
 }
 
 /// What socketioxide was handed for this socket, and what its transport took of it.
@@ -231,7 +240,7 @@ impl Outbox {
         fold: Fold<'_>,
     ) -> Delivery {
         let mut queue = self.lock();
-        if queue.closed {
+        if queue.mode == Mode::Closed {
             return Delivery::Closed;
         }
         if queue.waiting.is_empty() {
@@ -271,7 +280,7 @@ impl Outbox {
     /// client sees them in the order they were sent). Never merged nor dropped.
     pub fn send_ack(&self, socket: &Socket, ack: Ack, payload: &RawValue) -> Delivery {
         let mut queue = self.lock();
-        if queue.closed {
+        if queue.mode == Mode::Closed {
             return Delivery::Closed;
         }
         if queue.waiting.is_empty() {
@@ -313,8 +322,8 @@ impl Outbox {
             super::disconnect_slow(socket, self.name, event, why);
             return Delivery::Closed;
         }
-        if !queue.draining && !queue.waiting.is_empty() {
-            queue.draining = true;
+        if queue.mode == Mode::KeepingUp && !queue.waiting.is_empty() {
+            queue.mode = Mode::Behind;
             metrics::gauge!("ragcast_sockets_behind").increment(1.0);
             tracing::debug!(socket = %self.name, event, "socket behind: its events wait, tokens merge");
             tokio::spawn(hand_on(socket.clone(), self.clone()));
@@ -453,7 +462,7 @@ impl Queue {
     }
 
     fn close(&mut self) {
-        self.closed = true;
+        self.mode = Mode::Closed;
         self.waiting.clear();
         self.waiting_bytes = 0;
     }
@@ -473,7 +482,10 @@ async fn hand_on(socket: Socket, outbox: Outbox) {
         if done {
             queue.waiting.clear();
             queue.waiting_bytes = 0;
-            queue.draining = false;
+            // A queue closed meanwhile stays closed.
+            if queue.mode == Mode::Behind {
+                queue.mode = Mode::KeepingUp;
+            }
             metrics::gauge!("ragcast_sockets_behind").decrement(1.0);
             return;
         }
@@ -485,7 +497,6 @@ async fn hand_on(socket: Socket, outbox: Outbox) {
         }
         if progress_at.elapsed() >= outbox.settings.stall_limit {
             queue.close();
-            queue.draining = false;
             drop(queue);
             metrics::gauge!("ragcast_sockets_behind").decrement(1.0);
             super::disconnect_slow(

@@ -1,23 +1,21 @@
 //! Chat events: `send_message`, `cancel_message`, `resume_message`, `typing_*`. Thin: parse, call
 //! the pipeline, answer.
 
-use crate::socket::{Ack, Socket};
+use crate::socket::Socket;
 use serde::Serialize;
-use serde_json::Value;
 
-use super::ack::{respond, EventError};
-use super::session::admit;
+use super::ack::EventError;
+use super::client_event::Typing;
+use crate::auth::Session;
 use crate::broadcast::send_to_socket;
 use crate::chat::{ChatService, Origin, Started};
 use crate::error::AppError;
 use crate::protocol::names;
-use crate::protocol::payloads::{
-    parse, ChatRef, MessageRef, ResumeFrom, ResumeMessage, SendMessage,
-};
+use crate::protocol::payloads::{ChatRef, MessageRef, ResumeFrom, ResumeMessage, SendMessage};
 use crate::room::RoomService;
 
 #[derive(Serialize)]
-struct Sent {
+pub struct Sent {
     chat_id: i64,
     /// The reply's id; `null` for a message no reply follows (PROTOCOL §9.1).
     message_id: Option<i64>,
@@ -26,23 +24,21 @@ struct Sent {
 }
 
 #[derive(Serialize)]
-struct MessageAck {
+pub struct MessageAck {
     message_id: i64,
 }
 
 #[derive(Serialize)]
-struct ChatAck {
+pub struct ChatAck {
     chat_id: i64,
 }
 
-pub async fn on_send(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
-    let result = send(socket, chat, data).await;
-    respond(socket, ack, names::SEND_MESSAGE, result);
-}
-
-async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, EventError> {
-    let session = admit(socket, names::SEND_MESSAGE)?;
-    let payload: SendMessage = parse(data)?;
+pub async fn send(
+    socket: &Socket,
+    session: &Session,
+    chat: &ChatService,
+    payload: SendMessage,
+) -> Result<Sent, EventError> {
     if let Some(field) = payload.backend_only_field() {
         return Err(AppError::invalid(format!(
             "`{field}` may only be given over HTTP, with the API key"
@@ -91,18 +87,11 @@ async fn send(socket: &Socket, chat: &ChatService, data: Value) -> Result<Sent, 
     })
 }
 
-pub async fn on_cancel(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
-    let result = cancel(socket, chat, data).await;
-    respond(socket, ack, names::CANCEL_MESSAGE, result);
-}
-
-async fn cancel(
-    socket: &Socket,
+pub async fn cancel(
+    session: &Session,
     chat: &ChatService,
-    data: Value,
+    MessageRef { message_id }: MessageRef,
 ) -> Result<MessageAck, EventError> {
-    let session = admit(socket, names::CANCEL_MESSAGE)?;
-    let MessageRef { message_id } = parse(data)?;
     chat.cancel(message_id.0, &session.caller())
         .await
         .map_err(|e| EventError::message(e, message_id.0))?;
@@ -111,18 +100,12 @@ async fn cancel(
     })
 }
 
-pub async fn on_resume(socket: &Socket, data: Value, ack: Ack, chat: &ChatService) {
-    let result = resume(socket, chat, data).await;
-    respond(socket, ack, names::RESUME_MESSAGE, result);
-}
-
-async fn resume(
+pub async fn resume(
     socket: &Socket,
+    session: &Session,
     chat: &ChatService,
-    data: Value,
+    resume: ResumeMessage,
 ) -> Result<MessageAck, EventError> {
-    let session = admit(socket, names::RESUME_MESSAGE)?;
-    let resume: ResumeMessage = parse(data)?;
     let message_id = resume.message_id;
     chat.replay(socket, message_id.0, resume.from(), &session.caller())
         .await
@@ -132,32 +115,21 @@ async fn resume(
     })
 }
 
-pub async fn on_typing(socket: &Socket, data: Value, ack: Ack, room: &RoomService, typing: bool) {
-    let event = if typing {
-        names::TYPING_START
-    } else {
-        names::TYPING_STOP
-    };
-    let result = self::typing(socket, room, data, typing, event).await;
-    respond(socket, ack, event, result);
-}
-
-async fn typing(
+/// `typing_start` / `typing_stop`.
+pub async fn typing(
     socket: &Socket,
+    session: &Session,
     room: &RoomService,
-    data: Value,
-    typing: bool,
-    event: &'static str,
+    ChatRef { chat_id }: ChatRef,
+    typing: Typing,
 ) -> Result<ChatAck, EventError> {
-    let session = admit(socket, event)?;
-    let ChatRef { chat_id } = parse(data)?;
     let chat_id = chat_id.0;
     room.typing(
         &session.caller(),
         socket.id,
         session.public_id,
         chat_id,
-        typing,
+        typing.is_typing(),
     )
     .await
     .map_err(|e| EventError::chat(e, chat_id))?;

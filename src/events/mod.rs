@@ -3,6 +3,7 @@
 
 mod ack;
 mod chat;
+mod client_event;
 mod expiry;
 mod inbox;
 mod incoming;

@@ -4,19 +4,17 @@
 //! else is `unauthorized` and the socket is disconnected, as an expired one is.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::ack::{respond, EventError};
-use super::session::{admit, joiner, log_name};
-use crate::auth::{Authenticator, Caller};
+use super::ack::EventError;
+use super::session::joiner;
+use crate::auth::{Authenticator, Caller, Session};
 use crate::error::{AppError, ErrorCode};
-use crate::protocol::names;
-use crate::protocol::payloads::{check_len, parse, Payload};
+use crate::protocol::payloads::{check_len, Payload};
 use crate::room::RoomService;
-use crate::socket::{Ack, Socket};
+use crate::socket::Socket;
 
 #[derive(Debug, Deserialize)]
-struct AuthRefresh {
+pub struct AuthRefresh {
     token: String,
 }
 
@@ -27,36 +25,20 @@ impl Payload for AuthRefresh {
 }
 
 #[derive(Serialize)]
-struct Refreshed {
+pub struct Refreshed {
     /// The new token's `exp` (Unix seconds); `null` for callers whose session does not expire.
     exp: Option<i64>,
 }
 
-pub async fn on_refresh(
+/// Swaps the session's token; a refused one is `unauthorized`, and the caller then ends the
+/// session (`ends_session`).
+pub async fn refresh(
     socket: &Socket,
-    data: Value,
-    ack: Ack,
+    session: &Session,
     authenticator: &Authenticator,
     room: &RoomService,
-) {
-    let result = refresh(socket, data, authenticator, room).await;
-    let refused = matches!(&result, Err(e) if e.error.code == ErrorCode::Unauthorized);
-    respond(socket, ack, names::AUTH_REFRESH, result);
-    if refused {
-        if let Err(e) = socket.clone().disconnect() {
-            tracing::debug!(socket = %log_name(socket), "disconnect after a refused refresh: {e}");
-        }
-    }
-}
-
-async fn refresh(
-    socket: &Socket,
-    data: Value,
-    authenticator: &Authenticator,
-    room: &RoomService,
+    AuthRefresh { token }: AuthRefresh,
 ) -> Result<Refreshed, EventError> {
-    let session = admit(socket, names::AUTH_REFRESH)?;
-    let AuthRefresh { token } = parse(data)?;
     let unauthorized = |why: &str| EventError::from(AppError::new(ErrorCode::Unauthorized, why));
     let new = authenticator
         .caller(Some(&token))
@@ -76,11 +58,16 @@ async fn refresh(
     let mut project = session.project.lock().await;
     if let Some(project_id) = *project {
         if !new.may_use(project_id) {
-            room.leave(socket, &joiner(socket, &session), project_id);
+            room.leave(socket, &joiner(socket, session), project_id);
             *project = None;
         }
     }
     session.replace_caller(new);
     tracing::info!(socket = %session.public_id, exp, "token refreshed");
     Ok(Refreshed { exp })
+}
+
+/// A refused refresh ends the session, as an expired token does.
+pub fn ends_session(result: &Result<Refreshed, EventError>) -> bool {
+    matches!(result, Err(e) if e.error.code == ErrorCode::Unauthorized)
 }

@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use crate::socket::{Ack, Socket};
-use serde_json::Value;
+use crate::socket::Socket;
 use socketioxide::extract::State;
 use socketioxide::socket::DisconnectReason;
 
 use super::ack::{respond, EventError};
+use super::client_event::ClientEvent;
 use super::inbox::{self, Inbox, Queued};
 use super::{chat, expiry, projects, refresh, tasks};
 use crate::auth::{
-    Authenticator, Caller, Identity, ProjectAccess, RateLimiter, RateSettings, Session,
+    Authenticator, Caller, Cost, Identity, ProjectAccess, RateLimiter, RateSettings, Session,
 };
 use crate::broadcast::{send_to_socket, Outbox, OutboxSettings};
 use crate::chat::ChatService;
@@ -20,7 +20,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::net::{Peer, WrittenBytes};
 use crate::protocol::names;
 use crate::protocol::outgoing::{ConnectionStatus, Pong};
-use crate::protocol::payloads::{parse, Ping};
+use crate::protocol::payloads::Ping;
 use crate::room::{Joiner, RoomService};
 use crate::{rooms, time};
 
@@ -70,7 +70,9 @@ fn opened_as_websocket(socket: &Socket) -> Option<WrittenBytes> {
         .map(|info| info.0.written.clone())
 }
 
-/// Runs one event's handler; the socket's next event waits until it is done.
+/// Runs one event: the session's expiry, the rate limit, the payload parsed into a
+/// `ClientEvent`, its handler, and the one answer (ack and `error`, metrics). The socket's next
+/// event waits until it is done.
 async fn dispatch(
     queued: Queued,
     chat: &ChatService,
@@ -83,30 +85,86 @@ async fn dispatch(
         data,
         ack,
     } = queued;
+    let socket = &socket;
     // Checked at every event, so no event slips in between the expiry and its timer.
-    if session_of(&socket).expired() {
+    if session_of(socket).expired() {
         let expired = AppError::new(ErrorCode::Unauthorized, "token expired");
-        respond(&socket, ack, event, Err::<(), _>(EventError::from(expired)));
-        expiry::end_session(&socket);
+        respond(socket, ack, event, Err::<(), _>(EventError::from(expired)));
+        expiry::end_session(socket);
         return;
     }
-    if event == names::PING {
-        return on_ping(&socket, data, ack);
-    }
-    // Absent and `null` alike are not the object these events need (`invalid_payload`).
-    let data = data.unwrap_or(Value::Null);
-    match event {
-        names::JOIN_PROJECT => projects::on_join(&socket, data, ack, room).await,
-        names::LEAVE_PROJECT => projects::on_leave(&socket, data, ack, room).await,
-        names::SEND_MESSAGE => chat::on_send(&socket, data, ack, chat).await,
-        names::CANCEL_MESSAGE => chat::on_cancel(&socket, data, ack, chat).await,
-        names::RESUME_MESSAGE => chat::on_resume(&socket, data, ack, chat).await,
-        names::TYPING_START => chat::on_typing(&socket, data, ack, room, true).await,
-        names::TYPING_STOP => chat::on_typing(&socket, data, ack, room, false).await,
-        names::TASK_SUBSCRIBE => tasks::on_subscribe(&socket, data, ack, room).await,
-        names::TASK_UNSUBSCRIBE => tasks::on_unsubscribe(&socket, data, ack),
-        names::AUTH_REFRESH => refresh::on_refresh(&socket, data, ack, authenticator, room).await,
-        other => tracing::debug!(event = other, "no handler"),
+    let admitted = admit(socket, event).and_then(|session| {
+        let parsed = ClientEvent::parse(event, data)?;
+        Ok((session, parsed))
+    });
+    let (session, parsed) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refused) => return respond(socket, ack, event, Err::<(), _>(refused)),
+    };
+    let session = &*session;
+    match parsed {
+        ClientEvent::Ping(ping) => {
+            respond(socket, ack, event, Ok::<_, EventError>(pong(socket, ping)))
+        }
+        ClientEvent::JoinProject(to) => respond(
+            socket,
+            ack,
+            event,
+            projects::join(socket, session, room, to).await,
+        ),
+        ClientEvent::LeaveProject(from) => respond(
+            socket,
+            ack,
+            event,
+            projects::leave(socket, session, room, from).await,
+        ),
+        ClientEvent::SendMessage(message) => respond(
+            socket,
+            ack,
+            event,
+            chat::send(socket, session, chat, *message).await,
+        ),
+        ClientEvent::CancelMessage(message) => respond(
+            socket,
+            ack,
+            event,
+            chat::cancel(session, chat, message).await,
+        ),
+        ClientEvent::ResumeMessage(resume) => respond(
+            socket,
+            ack,
+            event,
+            chat::resume(socket, session, chat, resume).await,
+        ),
+        ClientEvent::Typing(chat_ref, typing) => respond(
+            socket,
+            ack,
+            event,
+            chat::typing(socket, session, room, chat_ref, typing).await,
+        ),
+        ClientEvent::TaskSubscribe(task) => respond(
+            socket,
+            ack,
+            event,
+            tasks::subscribe(socket, session, room, task).await,
+        ),
+        ClientEvent::TaskUnsubscribe(task) => respond(
+            socket,
+            ack,
+            event,
+            tasks::unsubscribe(socket, session, task),
+        ),
+        ClientEvent::AuthRefresh(refresh) => {
+            let result = refresh::refresh(socket, session, authenticator, room, refresh).await;
+            let ends = refresh::ends_session(&result);
+            respond(socket, ack, event, result);
+            if ends {
+                if let Err(e) = socket.clone().disconnect() {
+                    tracing::debug!(socket = %log_name(socket), "disconnect after a refused refresh: {e}");
+                }
+            }
+        }
+        ClientEvent::Unknown(name) => tracing::debug!(event = name, "no handler"),
     }
 }
 
@@ -143,23 +201,15 @@ pub async fn on_connect(socket: Socket) {
     expiry::watch(socket, session);
 }
 
-/// `ping` with no payload or `{ timestamp? }`; anything else (`null` too) is `invalid_payload`.
-fn on_ping(socket: &Socket, data: Option<Value>, ack: Ack) {
-    let result = admit(socket, names::PING)
-        .and_then(|_| match data {
-            None => Ok(Ping::default()),
-            Some(given) => parse::<Ping>(given).map_err(EventError::from),
-        })
-        .map(|ping| {
-            let server_time = time::unix_ms();
-            let pong = Pong {
-                timestamp: ping.timestamp.unwrap_or_else(|| server_time.into()),
-                server_time,
-            };
-            send_to_socket(socket, names::PONG, &pong);
-            pong
-        });
-    respond(socket, ack, names::PING, result);
+/// `pong`, through the socket's outbox, and the same as the ack.
+fn pong(socket: &Socket, ping: Ping) -> Pong {
+    let server_time = time::unix_ms();
+    let pong = Pong {
+        timestamp: ping.timestamp.unwrap_or_else(|| server_time.into()),
+        server_time,
+    };
+    send_to_socket(socket, names::PONG, &pong);
+    pong
 }
 
 async fn on_disconnect(socket: Socket, reason: DisconnectReason, State(room): State<RoomService>) {
@@ -231,7 +281,12 @@ pub fn session_of(socket: &Socket) -> Arc<Session> {
 /// The rate limit, checked before any event is handled. Returns the session.
 pub fn admit(socket: &Socket, event: &'static str) -> Result<Arc<Session>, EventError> {
     let session = session_of(socket);
-    match session.limiter.check(event == names::SEND_MESSAGE) {
+    let cost = if event == names::SEND_MESSAGE {
+        Cost::Message
+    } else {
+        Cost::Event
+    };
+    match session.limiter.check(cost) {
         Ok(()) => Ok(session),
         Err(wait) => {
             let retry_after_ms = wait.as_millis().max(1) as u64;

@@ -1,34 +1,26 @@
 //! `task_subscribe` / `task_unsubscribe`: follow a generation's `ai_progress` by task id.
 
-use crate::socket::{Ack, Socket};
+use crate::socket::Socket;
 use serde::Serialize;
-use serde_json::Value;
 
-use super::ack::{respond, EventError};
-use super::session::admit;
+use super::ack::EventError;
+use crate::auth::Session;
 use crate::error::{AppError, ErrorCode};
-use crate::protocol::names;
-use crate::protocol::payloads::{parse, TaskRef};
+use crate::protocol::payloads::TaskRef;
 use crate::room::RoomService;
 use crate::rooms;
 
 #[derive(Serialize)]
-struct Subscription {
+pub struct Subscription {
     task_id: String,
 }
 
-pub async fn on_subscribe(socket: &Socket, data: Value, ack: Ack, room: &RoomService) {
-    let result = subscribe(socket, room, data).await;
-    respond(socket, ack, names::TASK_SUBSCRIBE, result);
-}
-
-async fn subscribe(
+pub async fn subscribe(
     socket: &Socket,
+    session: &Session,
     room: &RoomService,
-    data: Value,
+    TaskRef { task_id }: TaskRef,
 ) -> Result<Subscription, EventError> {
-    let session = admit(socket, names::TASK_SUBSCRIBE)?;
-    let TaskRef { task_id } = parse(data)?;
     let rooms_to_join = room.task_rooms(&session.caller(), &task_id).await?;
     let rooms = socket.rooms();
     let followed = rooms.iter().filter(|r| rooms::is_task(r)).count();
@@ -50,19 +42,19 @@ async fn subscribe(
 /// Task rooms one socket may be in at once: each is held until the socket leaves.
 const MAX_TASK_ROOMS_PER_SOCKET: usize = 64;
 
-pub fn on_unsubscribe(socket: &Socket, data: Value, ack: Ack) {
-    let result = admit(socket, names::TASK_UNSUBSCRIBE).and_then(|session| {
-        let TaskRef { task_id } = parse(data)?;
-        let mut rooms_to_leave = vec![rooms::task(&task_id, session.user_id())];
-        rooms_to_leave.extend(
-            socket
-                .rooms()
-                .into_iter()
-                .filter(|room| rooms::is_project_task_of(room, &task_id))
-                .map(|room| room.into_owned()),
-        );
-        socket.leave(rooms_to_leave);
-        Ok(Subscription { task_id })
-    });
-    respond(socket, ack, names::TASK_UNSUBSCRIBE, result);
+pub fn unsubscribe(
+    socket: &Socket,
+    session: &Session,
+    TaskRef { task_id }: TaskRef,
+) -> Result<Subscription, EventError> {
+    let mut rooms_to_leave = vec![rooms::task(&task_id, session.user_id())];
+    rooms_to_leave.extend(
+        socket
+            .rooms()
+            .into_iter()
+            .filter(|room| rooms::is_project_task_of(room, &task_id))
+            .map(|room| room.into_owned()),
+    );
+    socket.leave(rooms_to_leave);
+    Ok(Subscription { task_id })
 }
