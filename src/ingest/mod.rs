@@ -44,7 +44,7 @@ pub const MAX_ATTEMPTS: i32 = 3;
 
 pub use crate::store::DocumentStatus;
 
-use crate::protocol::outgoing::{DocumentStatusEvent, ProjectUpdate, UpdateKind};
+use crate::protocol::outgoing::{DocumentChange, DocumentStatusEvent, ProjectUpdate, UpdateKind};
 
 /// A file as it arrived: the name and type the client gave, and its bytes.
 pub struct ReceivedFile {
@@ -312,7 +312,10 @@ impl Ingestor {
             &ProjectUpdate {
                 project_id: doc.project_id,
                 kind,
-                data: serde_json::json!({ "document_id": doc.id, "filename": doc.filename }),
+                data: DocumentChange {
+                    document_id: doc.id,
+                    filename: &doc.filename,
+                },
             },
         );
     }

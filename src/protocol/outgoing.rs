@@ -146,13 +146,29 @@ pub struct DocumentStatusEvent {
     pub error: Option<String>,
 }
 
-/// The `project_update` event.
+/// The `project_update` event; `data` is typed by its kind: `DocumentChange`, `ChatChange`, the
+/// chat's view for `chat_created`, a back end's own JSON for its own kinds.
 #[derive(Debug, Clone, Serialize)]
-pub struct ProjectUpdate {
+pub struct ProjectUpdate<T> {
     pub project_id: i64,
     #[serde(rename = "type")]
     pub kind: UpdateKind,
-    pub data: serde_json::Value,
+    pub data: T,
+}
+
+/// `data` of `document_added` and `document_deleted`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentChange<'a> {
+    pub document_id: i64,
+    pub filename: &'a str,
+}
+
+/// `data` of `chat_updated` (PROTOCOL §9.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatChange<'a> {
+    pub chat_id: i64,
+    pub assistant: entities::AssistantMode,
+    pub title: &'a str,
 }
 
 /// A `project_update`'s `type`: the server's own, or one a back end sent

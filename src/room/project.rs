@@ -112,11 +112,7 @@ impl RoomService {
             .filter(|t| !t.is_empty())
             .unwrap_or(DEFAULT_CHAT_TITLE);
         let view = ChatView::from(store::chats::create(&self.db, project_id, title).await?);
-        self.announce(
-            project_id,
-            UpdateKind::ChatCreated,
-            serde_json::to_value(&view).unwrap_or_default(),
-        );
+        self.announce(project_id, UpdateKind::ChatCreated, &view);
         Ok(view)
     }
 
@@ -159,7 +155,7 @@ impl RoomService {
             .send(&Audience::room(rooms::project(project_id)), event, payload))
     }
 
-    fn announce(&self, project_id: i64, kind: UpdateKind, data: serde_json::Value) {
+    fn announce<T: Serialize>(&self, project_id: i64, kind: UpdateKind, data: T) {
         self.broadcaster.send(
             &Audience::room(rooms::project(project_id)),
             names::PROJECT_UPDATE,

@@ -2,14 +2,13 @@
 //! hand it back. The pipeline reads the switch at every message.
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::RoomService;
 use crate::auth::Caller;
 use crate::broadcast::Audience;
 use crate::error::AppError;
 use crate::protocol::names;
-use crate::protocol::outgoing::{ProjectUpdate, UpdateKind};
+use crate::protocol::outgoing::{ChatChange, ProjectUpdate, UpdateKind};
 use crate::protocol::payloads::{Payload, MAX_TITLE_CHARS};
 use crate::views::ChatView;
 use crate::{rooms, store};
@@ -69,7 +68,11 @@ impl RoomService {
             &ProjectUpdate {
                 project_id: view.project_id,
                 kind: UpdateKind::ChatUpdated,
-                data: json!({ "chat_id": view.id, "assistant": view.assistant, "title": view.title }),
+                data: ChatChange {
+                    chat_id: view.id,
+                    assistant: view.assistant,
+                    title: &view.title,
+                },
             },
         );
         Ok(view)
