@@ -210,6 +210,23 @@ async fn join(ws: &mut Ws, project_id: i64) {
     }
 }
 
+/// The payload of the socket's next `event`, answering the engine's pings on the way; `None`
+/// once the socket closes.
+async fn next_event(ws: &mut Ws, event: &str) -> Option<Value> {
+    let prefix = format!("42[\"{event}\",");
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        if text.as_str() == "2" {
+            let _ = ws.send(Message::text("3")).await;
+            continue;
+        }
+        if let Some(body) = text.strip_prefix(prefix.as_str()) {
+            return Some(serde_json::from_str(body.trim_end_matches(']')).unwrap_or_default());
+        }
+    }
+    None
+}
+
 async fn create_project(http: &reqwest::Client, url: &str) -> i64 {
     let res: Value = http
         .post(format!("{url}/api/projects"))
@@ -271,20 +288,11 @@ async fn fanout(args: &Args, http: &reqwest::Client) {
     for (receiver, mut ws) in sockets.into_iter().enumerate() {
         let tx = tx.clone();
         tokio::spawn(async move {
-            while let Some(Ok(msg)) = ws.next().await {
-                let Message::Text(text) = msg else { continue };
-                if text.as_str() == "2" {
-                    let _ = ws.send(Message::text("3")).await;
-                    continue;
-                }
-                if let Some(body) = text.strip_prefix("42[\"bench\",") {
-                    let data: Value =
-                        serde_json::from_str(body.trim_end_matches(']')).unwrap_or_default();
-                    let seq = data["seq"].as_u64().unwrap_or(u64::MAX);
-                    let sent = data["t"].as_u64().unwrap_or(0);
-                    let now = origin.elapsed().as_micros() as u64;
-                    let _ = tx.send((receiver, seq, now.saturating_sub(sent)));
-                }
+            while let Some(data) = next_event(&mut ws, "bench").await {
+                let seq = data["seq"].as_u64().unwrap_or(u64::MAX);
+                let sent = data["t"].as_u64().unwrap_or(0);
+                let now = origin.elapsed().as_micros() as u64;
+                let _ = tx.send((receiver, seq, now.saturating_sub(sent)));
             }
         });
     }
@@ -385,23 +393,14 @@ async fn stream_fanout(args: &Args, http: &reqwest::Client, answer: Answer) {
         join(&mut ws, project_id).await;
         let tx = tx.clone();
         tokio::spawn(async move {
-            while let Some(Ok(msg)) = ws.next().await {
-                let Message::Text(text) = msg else { continue };
-                if text.as_str() == "2" {
-                    let _ = ws.send(Message::text("3")).await;
-                    continue;
-                }
-                if let Some(body) = text.strip_prefix("42[\"message_token\",") {
-                    let data: Value =
-                        serde_json::from_str(body.trim_end_matches(']')).unwrap_or_default();
-                    // A back end's token carries when its line left (µs from the origin).
-                    let sent = data["token"]
-                        .as_str()
-                        .and_then(|t| t.trim().strip_prefix('t'))
-                        .and_then(|t| t.parse::<u64>().ok());
-                    let now = origin.elapsed().as_micros() as u64;
-                    let _ = tx.send(sent.map(|sent| now.saturating_sub(sent)));
-                }
+            while let Some(data) = next_event(&mut ws, "message_token").await {
+                // A back end's token carries when its line left (µs from the origin).
+                let sent = data["token"]
+                    .as_str()
+                    .and_then(|t| t.trim().strip_prefix('t'))
+                    .and_then(|t| t.parse::<u64>().ok());
+                let now = origin.elapsed().as_micros() as u64;
+                let _ = tx.send(sent.map(|sent| now.saturating_sub(sent)));
             }
         });
     }

@@ -102,70 +102,52 @@ async fn dispatch(
         Err(refused) => return respond(socket, ack, event, Err::<(), _>(refused)),
     };
     let session = &*session;
-    match parsed {
-        ClientEvent::Ping(ping) => {
-            respond(socket, ack, event, Ok::<_, EventError>(pong(socket, ping)))
+    let mut ends_session = false;
+    let result = match parsed {
+        ClientEvent::Ping(ping) => Ok(reply(pong(socket, ping))),
+        ClientEvent::JoinProject(to) => projects::join(socket, session, room, to).await.map(reply),
+        ClientEvent::LeaveProject(from) => projects::leave(socket, session, room, from)
+            .await
+            .map(reply),
+        ClientEvent::SendMessage(message) => {
+            chat::send(socket, session, chat, *message).await.map(reply)
         }
-        ClientEvent::JoinProject(to) => respond(
-            socket,
-            ack,
-            event,
-            projects::join(socket, session, room, to).await,
-        ),
-        ClientEvent::LeaveProject(from) => respond(
-            socket,
-            ack,
-            event,
-            projects::leave(socket, session, room, from).await,
-        ),
-        ClientEvent::SendMessage(message) => respond(
-            socket,
-            ack,
-            event,
-            chat::send(socket, session, chat, *message).await,
-        ),
-        ClientEvent::CancelMessage(message) => respond(
-            socket,
-            ack,
-            event,
-            chat::cancel(session, chat, message).await,
-        ),
-        ClientEvent::ResumeMessage(resume) => respond(
-            socket,
-            ack,
-            event,
-            chat::resume(socket, session, chat, resume).await,
-        ),
-        ClientEvent::Typing(chat_ref, typing) => respond(
-            socket,
-            ack,
-            event,
-            chat::typing(socket, session, room, chat_ref, typing).await,
-        ),
-        ClientEvent::TaskSubscribe(task) => respond(
-            socket,
-            ack,
-            event,
-            tasks::subscribe(socket, session, room, task).await,
-        ),
-        ClientEvent::TaskUnsubscribe(task) => respond(
-            socket,
-            ack,
-            event,
-            tasks::unsubscribe(socket, session, task),
-        ),
+        ClientEvent::CancelMessage(message) => {
+            chat::cancel(session, chat, message).await.map(reply)
+        }
+        ClientEvent::ResumeMessage(resume) => {
+            chat::resume(socket, session, chat, resume).await.map(reply)
+        }
+        ClientEvent::Typing(chat_ref, typing) => {
+            chat::typing(socket, session, room, chat_ref, typing)
+                .await
+                .map(reply)
+        }
+        ClientEvent::TaskSubscribe(task) => tasks::subscribe(socket, session, room, task)
+            .await
+            .map(reply),
+        ClientEvent::TaskUnsubscribe(task) => tasks::unsubscribe(socket, session, task).map(reply),
         ClientEvent::AuthRefresh(refresh) => {
             let result = refresh::refresh(socket, session, authenticator, room, refresh).await;
-            let ends = refresh::ends_session(&result);
-            respond(socket, ack, event, result);
-            if ends {
-                if let Err(e) = socket.clone().disconnect() {
-                    tracing::debug!(socket = %log_name(socket), "disconnect after a refused refresh: {e}");
-                }
-            }
+            ends_session = refresh::ends_session(&result);
+            result.map(reply)
         }
-        ClientEvent::Unknown(name) => tracing::debug!(event = name, "no handler"),
+        ClientEvent::Unknown(name) => {
+            tracing::debug!(event = name, "no handler");
+            return;
+        }
+    };
+    respond(socket, ack, event, result);
+    if ends_session {
+        if let Err(e) = socket.clone().disconnect() {
+            tracing::debug!(socket = %log_name(socket), "disconnect after a refused refresh: {e}");
+        }
     }
+}
+
+/// A handler's answer as the ack's body.
+fn reply(answer: impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(answer).unwrap_or_default()
 }
 
 /// After the connect ack: count, log, greet with `connection_status`, and watch the token's

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use super::extract::{Ids, JsonValue, QueryParams};
@@ -62,12 +62,7 @@ pub async fn send(
         ));
     };
     let stop = options.stop_guard(&chat, message_id, caller);
-    Ok(ui_stream(
-        chat_id,
-        message_id,
-        chat.follow(message_id),
-        stop,
-    ))
+    Ok(ui_stream(&chat, chat_id, message_id, stop))
 }
 
 #[utoipa::path(get, path = "/api/chats/{id}/ui-stream", tag = "chats", params(("id" = i64, Path), ("cancel_on_stop" = Option<bool>, Query, description = "the client going away before the end (the AI SDK's `stop()`) cancels the reply")),
@@ -82,12 +77,7 @@ pub async fn resume(
     match chat.streaming_in_chat(chat_id, &caller).await? {
         Some(message_id) => {
             let stop = options.stop_guard(&chat, message_id, caller);
-            Ok(ui_stream(
-                chat_id,
-                message_id,
-                chat.follow(message_id),
-                stop,
-            ))
+            Ok(ui_stream(&chat, chat_id, message_id, stop))
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
@@ -140,11 +130,12 @@ impl Drop for StopGuard {
 
 /// The SSE response: `start`, the chunks of each update, `[DONE]`.
 fn ui_stream(
+    chat: &ChatService,
     chat_id: i64,
     message_id: i64,
-    updates: BoxStream<'static, StreamUpdate>,
     mut stop: Option<StopGuard>,
 ) -> Response {
+    let updates = chat.follow(message_id);
     let mut encoder = Encoder::new(message_id);
     let start = UiChunk::Start {
         message_id: message_id.to_string(),
