@@ -1,8 +1,8 @@
 //! JSON shapes of stored rows, as the HTTP API returns them (PROTOCOL §5–§6).
 
 use entities::{
-    chat, document, message, project, steps_and_calls, Action, AssistantMode, DocumentStatus,
-    FinishReason, MessageStatus, Role, Sender, Step, ToolCallOutcome,
+    chat, document, message, project, steps_and_calls, AssistantMode, DocumentStatus, FinishReason,
+    MessageStatus, Role, Sender, Step, ToolCallOutcome,
 };
 use serde::Serialize;
 
@@ -79,17 +79,10 @@ pub struct MessageView {
     pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The actions stored in a row's token log.
-fn actions_of(token_log: Option<&serde_json::Value>) -> Vec<Action> {
-    token_log
-        .and_then(|log| log.get("actions"))
-        .and_then(|actions| serde_json::from_value(actions.clone()).ok())
-        .unwrap_or_default()
-}
-
 impl From<message::Model> for MessageView {
     fn from(m: message::Model) -> Self {
-        let (steps, tool_calls) = steps_and_calls(&actions_of(m.token_log.as_ref()));
+        let actions = m.token_log.as_ref().map_or(&[][..], |log| &log.actions[..]);
+        let (steps, tool_calls) = steps_and_calls(actions);
         Self {
             id: m.id,
             chat_id: m.chat_id,

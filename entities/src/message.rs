@@ -1,6 +1,20 @@
 use sea_orm::entity::prelude::*;
+use sea_orm::FromJsonQueryResult;
+use serde::{Deserialize, Serialize};
 
+use crate::actions::Action;
 use crate::states::{FinishReason, MessageStatus, Role};
+
+/// The streamed pieces of a reply, stored so a replay resends the very same `(index, token)`
+/// pairs: boundaries, not only the joined text. A JSON column read and written as this type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct TokenLog {
+    pub tokens: Vec<String>,
+    pub reasoning: Vec<String>,
+    /// Steps, tool calls and their results (a back end's stream), in their index order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+}
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
@@ -15,9 +29,8 @@ pub struct Model {
     pub model: Option<String>,
     /// The `message_sources` list as sent, so a replay sends the very same sources.
     pub sources: Option<Json>,
-    /// The streamed pieces `{ "tokens": [..], "reasoning": [..] }`: replay must resend the same
-    /// `(index, token)` pairs, so boundaries are stored, not only the joined text.
-    pub token_log: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub token_log: Option<TokenLog>,
     pub token_count: i32,
     pub finish_reason: Option<FinishReason>,
     pub first_token_ms: Option<i64>,

@@ -53,11 +53,7 @@ impl StoredStream {
             .sources
             .clone()
             .and_then(|v| serde_json::from_value(v).ok());
-        let token_log = row
-            .token_log
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
+        let token_log = row.token_log.clone().unwrap_or_default();
         Self {
             row,
             sources,

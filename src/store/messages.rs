@@ -5,19 +5,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, SqlErr, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
 
 pub use entities::{FinishReason, MessageStatus, Role};
 
-/// The streamed pieces of a reply, stored so a replay resends the very same `(index, token)` pairs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct TokenLog {
-    pub tokens: Vec<String>,
-    pub reasoning: Vec<String>,
-    /// Steps, tool calls and their results (a back end's stream), in their index order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<entities::Action>,
-}
+pub use entities::message::TokenLog;
 
 pub struct NewExchange<'a> {
     pub chat_id: i64,
@@ -328,13 +319,11 @@ pub struct FinalReply {
 /// already ended (another node took the stream over after this one missed its heartbeats).
 pub async fn finish(db: &impl ConnectionTrait, id: i64, reply: FinalReply) -> Result<bool, DbErr> {
     let token_count = reply.token_log.tokens.len() as i32;
-    let token_log = serde_json::to_value(&reply.token_log)
-        .map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
     let update = message::ActiveModel {
         status: Set(reply.status),
         content: Set(reply.content),
         sources: Set(Some(reply.sources)),
-        token_log: Set(Some(token_log)),
+        token_log: Set(Some(reply.token_log)),
         token_count: Set(token_count),
         finish_reason: Set(Some(reply.finish_reason)),
         first_token_ms: Set(reply.first_token_ms),
@@ -453,12 +442,10 @@ pub async fn save_partial(
     partial: Partial,
 ) -> Result<bool, DbErr> {
     let token_count = partial.token_log.tokens.len() as i32;
-    let token_log = serde_json::to_value(&partial.token_log)
-        .map_err(|e| DbErr::Custom(format!("token log: {e}")))?;
     let update = message::ActiveModel {
         content: Set(partial.content),
         sources: Set(Some(partial.sources)),
-        token_log: Set(Some(token_log)),
+        token_log: Set(Some(partial.token_log)),
         token_count: Set(token_count),
         // So a reply cut off by a crash still tells its timings.
         first_token_ms: Set(partial.first_token_ms),

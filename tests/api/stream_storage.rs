@@ -158,8 +158,7 @@ async fn reasoning_and_sources_are_saved_before_the_first_token() {
     let saved_reasoning = |row: &entities::message::Model| {
         row.token_log
             .as_ref()
-            .and_then(|log| log["reasoning"].as_array().map(|r| !r.is_empty()))
-            .unwrap_or(false)
+            .is_some_and(|log| !log.reasoning.is_empty())
     };
     let row = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
