@@ -64,7 +64,8 @@ pub struct MessageView {
     pub token_count: i32,
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
-    pub usage: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<entities::message::Usage>,
     /// A back end's steps, each as last reported (PROTOCOL §9.3); left out when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]

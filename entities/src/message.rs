@@ -16,6 +16,20 @@ pub struct TokenLog {
     pub actions: Vec<Action>,
 }
 
+/// Token counts of one generation, as providers report them and `metadata.usage` sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Usage {
+    /// Servers leave counts out (or null) at times; a missing one is 0, not a failed stream.
+    #[serde(default, deserialize_with = "count_or_zero")]
+    pub prompt_tokens: u64,
+    #[serde(default, deserialize_with = "count_or_zero")]
+    pub completion_tokens: u64,
+}
+
+fn count_or_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or(0))
+}
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
@@ -35,7 +49,8 @@ pub struct Model {
     pub finish_reason: Option<FinishReason>,
     pub first_token_ms: Option<i64>,
     pub duration_ms: Option<i64>,
-    pub usage: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub usage: Option<Usage>,
     pub client_message_id: Option<String>,
     pub task_id: Option<String>,
     /// Who wrote it (`sender.user_id`); for a reply, who asked.

@@ -75,10 +75,7 @@ impl StoredStream {
                 finish_reason: row.finish_reason.unwrap_or(FinishReason::Error),
                 first_token_ms: row.first_token_ms,
                 duration_ms: row.duration_ms.unwrap_or_default(),
-                usage: row
-                    .usage
-                    .clone()
-                    .and_then(|v| serde_json::from_value(v).ok()),
+                usage: row.usage,
             },
         })
     }

@@ -458,7 +458,7 @@ impl StreamJob {
             finish_reason,
             first_token_ms,
             duration_ms,
-            usage: usage.and_then(|u| serde_json::to_value(u).ok()),
+            usage,
             completed_at: crate::time::now(),
         };
         if !self.store_final(reply).await {

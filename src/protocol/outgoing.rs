@@ -1,6 +1,6 @@
 //! Payloads the server emits (PROTOCOL §2–§6).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::sources::Source;
 use super::PublicId;
@@ -232,16 +232,6 @@ pub struct MessageSnapshot<'a> {
     pub last_action_index: Option<usize>,
 }
 
-/// Token counts of one generation, as providers report them and `metadata.usage` sends them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Servers leave counts out (or null) at times; a missing one is 0, not a failed stream.
-    #[serde(default, deserialize_with = "count_or_zero")]
-    pub prompt_tokens: u64,
-    #[serde(default, deserialize_with = "count_or_zero")]
-    pub completion_tokens: u64,
-}
-
-fn count_or_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or(0))
-}
+/// Token counts of one generation, as providers report them and `metadata.usage` sends them;
+/// stored with the reply as this type.
+pub use entities::message::Usage;

@@ -311,7 +311,7 @@ pub struct FinalReply {
     pub finish_reason: FinishReason,
     pub first_token_ms: Option<i64>,
     pub duration_ms: i64,
-    pub usage: Option<serde_json::Value>,
+    pub usage: Option<entities::message::Usage>,
     pub completed_at: DateTime<Utc>,
 }
 
