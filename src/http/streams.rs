@@ -121,17 +121,7 @@ async fn forward(
     body: Body,
 ) -> Result<Response, AppError> {
     let (lines, body) = if as_array {
-        let bytes = axum::body::to_bytes(body, MAX_ARRAY_BODY)
-            .await
-            .map_err(|e| {
-                AppError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("the body could not be read: {e}"),
-                )
-            })?;
-        let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| {
-            AppError::invalid(format!("the body is not a JSON array of pieces: {e}"))
-        })?;
+        let items = read_array(body).await?;
         (items.iter().map(Value::to_string).collect(), None)
     } else {
         (Vec::new(), Some(body))
@@ -324,6 +314,18 @@ async fn feed_array(live: &LiveStream, body: Body) -> Result<Option<Refused>, Ap
     let Some(producer) = live.producer.as_ref() else {
         return Ok(Some(Refused::Ended));
     };
+    let items = read_array(body).await?;
+    for (i, item) in items.into_iter().enumerate() {
+        let parsed = PieceLine::parse(&item.to_string());
+        if let Err(refused) = producer.offer(i + 1, parsed).await {
+            return Ok(Some(refused));
+        }
+    }
+    Ok(None)
+}
+
+/// A JSON array body of pieces, each still JSON (checked one by one as lines are).
+async fn read_array(body: Body) -> Result<Vec<Value>, AppError> {
     let bytes = axum::body::to_bytes(body, MAX_ARRAY_BODY)
         .await
         .map_err(|e| {
@@ -332,13 +334,6 @@ async fn feed_array(live: &LiveStream, body: Body) -> Result<Option<Refused>, Ap
                 format!("the body could not be read: {e}"),
             )
         })?;
-    let items: Vec<Value> = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::invalid(format!("the body is not a JSON array of pieces: {e}")))?;
-    for (i, item) in items.into_iter().enumerate() {
-        let parsed = PieceLine::parse(&item.to_string());
-        if let Err(refused) = producer.offer(i + 1, parsed).await {
-            return Ok(Some(refused));
-        }
-    }
-    Ok(None)
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::invalid(format!("the body is not a JSON array of pieces: {e}")))
 }

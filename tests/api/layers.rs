@@ -186,7 +186,7 @@ use std::collections::HashMap;
 fn f() -> crate::http::Router {
     let _ = crate::time::now();
     tracing::info!(at = ?crate::auth::Caller::Open, "x");
-    todo!()
+    crate::http::Router::new()
 }
 "#;
 
